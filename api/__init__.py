@@ -1,0 +1,1 @@
+"""The REST API: Flask app factory, blueprints, schemas and services."""

@@ -1,0 +1,117 @@
+"""The application factory: settings in, a configured Flask app out."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, g
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from api import errors
+from api.blueprints import auth, jobs, monitoring, results
+from api.extensions import jwt, make_celery_client
+from api.services.auth import ensure_admin
+from shared import db as dbmod
+from shared.settings import Settings, get_settings, set_settings
+
+logger = logging.getLogger("api")
+
+
+class _RequestIdFilter(logging.Filter):
+    """Stamps every log record with the request id, so one request's lines can be found."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = errors.request_id() or "-"
+        return True
+
+
+def _configure_logging(settings: Settings) -> None:
+    root = logging.getLogger()
+    if not any(getattr(h, "_scrapemaster", False) for h in root.handlers):
+        handler = logging.StreamHandler()
+        handler._scrapemaster = True  # type: ignore[attr-defined]
+        handler.addFilter(_RequestIdFilter())
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
+        )
+        root.addHandler(handler)
+    root.setLevel(settings.log_level)
+
+
+def _register_jwt_errors() -> None:
+    def reject(detail: str):
+        return errors.error_response(401, detail, "unauthorized")
+
+    jwt.unauthorized_loader(lambda reason: reject(f"Not authenticated: {reason}"))
+    jwt.invalid_token_loader(lambda reason: reject(f"Invalid token: {reason}"))
+    jwt.expired_token_loader(lambda header, payload: reject("Token has expired"))
+    jwt.revoked_token_loader(lambda header, payload: reject("Token has been revoked"))
+    jwt.needs_fresh_token_loader(lambda header, payload: reject("Fresh token required"))
+    jwt.user_lookup_error_loader(lambda header, payload: reject("User no longer exists"))
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the API for `settings` (default: from the environment)."""
+    settings = settings or get_settings()
+    set_settings(settings)
+    _configure_logging(settings)
+    app = Flask("scrapemaster")
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+    app.url_map.strict_slashes = False
+    app.config.update(
+        SETTINGS=settings,
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        JSON_SORT_KEYS=False,
+        JWT_SECRET_KEY=settings.jwt_secret_key,
+        JWT_TOKEN_LOCATION=["headers"],
+        JWT_ERROR_MESSAGE_KEY="detail",
+        API_TITLE="ScrapeMaster API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        OPENAPI_REDOC_PATH="/redoc",
+        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js",
+        API_SPEC_OPTIONS={
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                }
+            },
+            "security": [{"bearerAuth": []}, {"apiKey": []}],
+        },
+    )
+    database = dbmod.database(settings)
+    app.extensions["scrapemaster_db"] = database
+    app.extensions["scrapemaster_celery"] = make_celery_client(settings)
+    jwt.init_app(app)
+    _register_jwt_errors()
+    api = errors.ScrapeMasterApi(app)
+    app.extensions["scrapemaster_api"] = api
+    for blueprint in (auth.blp, jobs.blp, results.blp, monitoring.blp):
+        api.register_blueprint(blueprint)
+    errors.register_error_handlers(app)
+
+    @app.before_request
+    def start_request() -> None:
+        g.started = time.perf_counter()
+        errors.request_id()
+
+    @app.after_request
+    def finish_request(response):
+        response.headers["X-Request-ID"] = errors.request_id()
+        return response
+
+    try:
+        dbmod.ensure_indexes(database)
+        if settings.admin_username and settings.admin_password:
+            ensure_admin(
+                database, settings.admin_username, settings.admin_password, settings.admin_email
+            )
+    except Exception:  # the API still starts; /monitoring/system reports MongoDB down
+        logger.exception("MongoDB not reachable at start-up; indexes and admin not ensured")
+    return app

@@ -1,0 +1,330 @@
+"""Marshmallow schemas: the request and response contract of API.md, also the OpenAPI spec."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import marshmallow as ma
+from flask import current_app
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from shared import jobs
+from shared.jobspec import BOUNDS, WAIT_UNTIL, url_problem
+from shared.selectors import compile_selector, validate_selectors
+
+
+def _settings():
+    return current_app.config["SETTINGS"]
+
+
+class UTCDateTime(fields.Field):
+    """ISO-8601 UTC with a trailing Z, milliseconds."""
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
+        try:
+            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValidationError("Not a valid ISO-8601 datetime.") from exc
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class Priority(fields.Field):
+    """low | normal | high, or an integer 0-9 (9 highest); loads as the integer."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
+        try:
+            return jobs.normalize_priority(value)
+        except (ValueError, TypeError):
+            raise ValidationError("Must be one of low, normal, high or an integer 0-9.") from None
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
+        return value
+
+
+class HttpUrl(fields.String):
+    """An absolute http(s) URL."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        problem = url_problem(text)
+        if problem:
+            raise ValidationError(f"Not a valid URL: {problem}.")
+        return text.strip()
+
+
+class SelectorString(fields.String):
+    """A CSS (with ::text / ::attr) or XPath selector that parses."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            compile_selector(text)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+        return text.strip()
+
+
+def _bounded_int(name: str, **kwargs: Any) -> fields.Integer:
+    low, high = BOUNDS[name]
+    return fields.Integer(strict=True, validate=validate.Range(int(low), int(high)), **kwargs)
+
+
+class JobConfig(ma.Schema):
+    item_selector = SelectorString(allow_none=True)
+    follow_links = fields.Boolean()
+    link_selector = SelectorString(allow_none=True)
+    max_pages = _bounded_int("max_pages", metadata={"description": "pages fetched, hard cap"})
+    max_depth = _bounded_int("max_depth", allow_none=True)
+    wait_for = SelectorString(allow_none=True, metadata={"description": "playwright only"})
+    wait_until = fields.String(validate=validate.OneOf(WAIT_UNTIL))
+    scroll = _bounded_int("scroll")
+    timeout_seconds = _bounded_int("timeout_seconds")
+    obey_robots = fields.Boolean()
+    download_delay = fields.Float(validate=validate.Range(*BOUNDS["download_delay"]))
+    concurrency = _bounded_int("concurrency")
+    headers = fields.Dict(
+        keys=fields.String(validate=validate.Length(1, 200)),
+        values=fields.String(validate=validate.Length(0, 4000)),
+        validate=validate.Length(max=50),
+    )
+    proxy = fields.String(validate=validate.Length(1, 2048))
+
+    @validates_schema
+    def within_settings(self, data: dict[str, Any], **kwargs: Any) -> None:
+        settings = _settings()
+        errors: dict[str, list[str]] = {}
+        if data.get("max_pages", 0) > settings.max_pages_cap:
+            errors["max_pages"] = [f"Must be between 1 and {settings.max_pages_cap}."]
+        if data.get("timeout_seconds", 0) > settings.max_timeout_seconds:
+            errors["timeout_seconds"] = [f"Must be between 1 and {settings.max_timeout_seconds}."]
+        proxy = data.get("proxy")
+        if proxy is not None and proxy not in ("none", "pool"):
+            problem = url_problem(proxy.replace("socks5://", "http://", 1))
+            if problem:
+                errors["proxy"] = [f"Must be none, pool or a proxy URL ({problem})."]
+        if errors:
+            raise ValidationError(errors)
+
+
+class JobCreate(ma.Schema):
+    url = HttpUrl(metadata={"example": "http://127.0.0.1:8080/catalog/"})
+    urls = fields.List(HttpUrl(), validate=validate.Length(min=1))
+    engine = fields.String(load_default="auto", validate=validate.OneOf(jobs.ENGINES))
+    priority = Priority(load_default=jobs.DEFAULT_PRIORITY)
+    selectors = fields.Dict(
+        keys=fields.String(validate=validate.Length(1, 100)),
+        values=SelectorString(),
+        load_default=dict,
+        validate=validate.Length(max=100),
+    )
+    config = fields.Nested(JobConfig, load_default=dict)
+    webhook_url = HttpUrl(allow_none=True)
+
+    @validates_schema
+    def has_url(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data.get("url") and not data.get("urls"):
+            raise ValidationError({"url": ["Missing data for required field."]})
+        limit = _settings().max_urls_per_job
+        if len(data.get("urls") or []) > limit:
+            raise ValidationError({"urls": [f"At most {limit} URLs per job."]})
+
+    @ma.post_load
+    def fill_url(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if not data.get("url"):
+            data["url"] = data["urls"][0]
+        if not data.get("urls"):
+            data["urls"] = [data["url"]]
+        problems = validate_selectors(data.get("selectors") or {})
+        if problems:  # already checked per field; kept for callers that bypass load
+            raise ValidationError({"selectors": problems})
+        return data
+
+
+class JobUpdate(ma.Schema):
+    url = HttpUrl()
+    urls = fields.List(HttpUrl(), validate=validate.Length(min=1))
+    priority = Priority()
+    selectors = fields.Dict(
+        keys=fields.String(validate=validate.Length(1, 100)),
+        values=SelectorString(),
+        validate=validate.Length(max=100),
+    )
+    config = fields.Nested(JobConfig)
+
+
+class JobError(ma.Schema):
+    type = fields.String()
+    message = fields.String()
+
+
+class JobOut(ma.Schema):
+    id = fields.String(attribute="_id")
+    url = fields.String()
+    urls = fields.List(fields.String())
+    engine = fields.String()
+    engine_used = fields.String(allow_none=True)
+    status = fields.String()
+    priority = fields.Integer()
+    progress = fields.Integer()
+    items_scraped = fields.Integer()
+    items_failed = fields.Integer()
+    pages_crawled = fields.Integer()
+    attempts = fields.Integer()
+    error = fields.Nested(JobError, allow_none=True)
+    selectors = fields.Dict()
+    config = fields.Dict()
+    webhook_url = fields.String(allow_none=True)
+    owner_id = fields.String()
+    created_at = UTCDateTime()
+    started_at = UTCDateTime(allow_none=True)
+    completed_at = UTCDateTime(allow_none=True)
+    duration_seconds = fields.Float(allow_none=True)
+
+
+class JobListArgs(ma.Schema):
+    skip = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
+    page = fields.Integer(validate=validate.Range(min=1))
+    per_page = fields.Integer(validate=validate.Range(1, 100))
+    status = fields.String(validate=validate.OneOf(jobs.STATUSES))
+    engine = fields.String(validate=validate.OneOf(jobs.ENGINES))
+    sort_by = fields.String(
+        load_default="created_at", validate=validate.OneOf(["created_at", "status", "priority"])
+    )
+    sort_order = fields.String(load_default="desc", validate=validate.OneOf(["asc", "desc"]))
+
+
+class BatchDelete(ma.Schema):
+    job_ids = fields.List(fields.String(), required=True, validate=validate.Length(1, 1000))
+
+
+class BatchDeleteOut(ma.Schema):
+    deleted = fields.Integer()
+    failed = fields.Integer()
+    errors = fields.List(fields.Dict())
+
+
+class JobStats(ma.Schema):
+    total = fields.Integer()
+    pending = fields.Integer()
+    running = fields.Integer()
+    completed = fields.Integer()
+    failed = fields.Integer()
+    cancelled = fields.Integer()
+
+
+class LogArgs(ma.Schema):
+    level = fields.String(
+        validate=validate.OneOf(
+            ["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"]
+        )
+    )
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+
+
+class LogLine(ma.Schema):
+    timestamp = UTCDateTime()
+    level = fields.String()
+    message = fields.String()
+
+
+class LogsOut(ma.Schema):
+    logs = fields.List(fields.Nested(LogLine))
+
+
+class RetriedOut(ma.Schema):
+    retried = fields.Integer()
+
+
+class ResultArgs(ma.Schema):
+    skip = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+
+
+class ResultOut(ma.Schema):
+    job_id = fields.String()
+    url = fields.String()
+    data = fields.Dict()
+    scraped_at = UTCDateTime()
+
+
+class ResultsPage(ma.Schema):
+    job_id = fields.String()
+    total = fields.Integer()
+    skip = fields.Integer()
+    limit = fields.Integer()
+    results = fields.List(fields.Nested(ResultOut))
+
+
+class ExportArgs(ma.Schema):
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "jsonl"]))
+
+
+USERNAME = validate.Regexp(r"^[A-Za-z0-9_.-]{3,50}$", error="3-50 letters, digits, _ . or -.")
+
+
+class Register(ma.Schema):
+    username = fields.String(required=True, validate=USERNAME)
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(8, 200))
+
+
+class Login(ma.Schema):
+    username = fields.String(required=True, validate=validate.Length(1, 254))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(1, 200))
+
+
+class UserOut(ma.Schema):
+    id = fields.String(attribute="_id")
+    username = fields.String()
+    email = fields.String()
+    role = fields.String()
+    created_at = UTCDateTime()
+    last_login = UTCDateTime(allow_none=True)
+
+
+class TokenOut(ma.Schema):
+    access_token = fields.String()
+    refresh_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+    user = fields.Nested(UserOut)
+
+
+class Refresh(ma.Schema):
+    refresh_token = fields.String(required=True)
+
+
+class AccessTokenOut(ma.Schema):
+    access_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+
+
+class ApiKeyCreate(ma.Schema):
+    name = fields.String(required=True, validate=validate.Length(1, 100))
+
+
+class ApiKeyOut(ma.Schema):
+    id = fields.String(attribute="_id")
+    name = fields.String()
+    prefix = fields.String()
+    created_at = UTCDateTime()
+    last_used_at = UTCDateTime(allow_none=True)
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key = fields.String()
+
+
+class Health(ma.Schema):
+    status = fields.String()

@@ -1,0 +1,93 @@
+"""Who is calling: a JWT access token or an API key, resolved to a user document."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app, g, request
+from flask_jwt_extended import get_jwt, get_jwt_identity, verify_jwt_in_request
+
+from shared.errors import Forbidden, Unauthorized
+
+API_KEY_PREFIX = "smk_"
+
+
+def hash_key(key: str) -> str:
+    """API keys are stored as their SHA-256: high-entropy secrets need no slow hash."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_api_key() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def _db():
+    return current_app.extensions["scrapemaster_db"]
+
+
+def _user_from_api_key(key: str) -> dict[str, Any]:
+    record = _db().api_keys.find_one({"key_hash": hash_key(key), "revoked": {"$ne": True}})
+    if record is None:
+        raise Unauthorized("Invalid or revoked API key")
+    user = _db().users.find_one({"_id": record["user_id"]})
+    if user is None or not user.get("active", True):
+        raise Unauthorized("Invalid or revoked API key")
+    return user
+
+
+def authenticate() -> dict[str, Any]:
+    """The calling user, from X-API-Key, a Bearer API key, or a Bearer JWT; 401 otherwise."""
+    if "user" in g:
+        return g.user
+    api_key = request.headers.get("X-API-Key")
+    auth = request.headers.get("Authorization", "")
+    bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    if not api_key and bearer.startswith(API_KEY_PREFIX):
+        api_key = bearer
+    if api_key:
+        user = _user_from_api_key(api_key)
+    else:
+        verify_jwt_in_request()
+        if get_jwt().get("type") != "access":
+            raise Unauthorized("An access token is required")
+        user = _db().users.find_one({"_id": get_jwt_identity()})
+        if user is None or not user.get("active", True):
+            raise Unauthorized("User no longer exists")
+    g.user = user
+    return user
+
+
+def current_user() -> dict[str, Any]:
+    """The authenticated user of this request (authenticate() must have run)."""
+    return authenticate()
+
+
+def is_admin(user: dict[str, Any]) -> bool:
+    return user.get("role") == "admin"
+
+
+def auth_required(fn: Callable) -> Callable:
+    """Require an authenticated user for a view."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        authenticate()
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def admin_required(fn: Callable) -> Callable:
+    """Require an admin for a view."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not is_admin(authenticate()):
+            raise Forbidden("Administrator role required")
+        return fn(*args, **kwargs)
+
+    return wrapper

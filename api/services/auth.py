@@ -1,0 +1,132 @@
+"""Accounts: registration, login, tokens, API keys, the admin bootstrap."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from api import security
+from api.services import db, settings
+from shared.errors import Conflict, NotFound, Unauthorized
+from shared.jobs import now
+
+# A hash to compare against when the user does not exist, so timing does not reveal usernames.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def register(username: str, email: str, password: str, role: str = "user") -> dict[str, Any]:
+    user = {
+        "_id": uuid.uuid4().hex,
+        "username": username,
+        "email": email.lower(),
+        "password_hash": generate_password_hash(password),
+        "role": role,
+        "active": True,
+        "created_at": now(),
+        "last_login": None,
+    }
+    try:
+        db().users.insert_one(user)
+    except DuplicateKeyError as exc:
+        field = "email" if "email" in str(exc) else "username"
+        raise Conflict(f"That {field} is already registered", {field: ["already taken"]}) from None
+    return user
+
+
+def _tokens(user: dict[str, Any], refresh: bool = True) -> dict[str, Any]:
+    minutes = settings().jwt_access_minutes
+    claims = {"role": user.get("role", "user"), "username": user["username"]}
+    out: dict[str, Any] = {
+        "access_token": create_access_token(
+            identity=user["_id"], additional_claims=claims, expires_delta=timedelta(minutes=minutes)
+        ),
+        "token_type": "bearer",
+        "expires_in": minutes * 60,
+    }
+    if refresh:
+        out["refresh_token"] = create_refresh_token(
+            identity=user["_id"], expires_delta=timedelta(days=settings().jwt_refresh_days)
+        )
+        out["user"] = user
+    return out
+
+
+def login(username: str, password: str) -> dict[str, Any]:
+    user = db().users.find_one({"$or": [{"username": username}, {"email": username.lower()}]})
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        raise Unauthorized("Incorrect username or password")
+    if not check_password_hash(user["password_hash"], password) or not user.get("active", True):
+        raise Unauthorized("Incorrect username or password")
+    user["last_login"] = now()
+    db().users.update_one({"_id": user["_id"]}, {"$set": {"last_login": user["last_login"]}})
+    return _tokens(user)
+
+
+def refresh(refresh_token: str) -> dict[str, Any]:
+    try:
+        claims = decode_token(refresh_token)
+    except Exception:  # any decoding problem means the token is not usable
+        raise Unauthorized("Invalid or expired refresh token") from None
+    if claims.get("type") != "refresh":
+        raise Unauthorized("A refresh token is required")
+    user = db().users.find_one({"_id": claims["sub"]})
+    if user is None or not user.get("active", True):
+        raise Unauthorized("User no longer exists")
+    return _tokens(user, refresh=False)
+
+
+def create_api_key(user: dict[str, Any], name: str) -> dict[str, Any]:
+    key = security.new_api_key()
+    record = {
+        "_id": uuid.uuid4().hex,
+        "user_id": user["_id"],
+        "name": name,
+        "prefix": key[:10],
+        "key_hash": security.hash_key(key),
+        "created_at": now(),
+        "last_used_at": None,
+        "revoked": False,
+    }
+    db().api_keys.insert_one(record)
+    return {**record, "key": key}
+
+
+def list_api_keys(user: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(
+        db().api_keys.find({"user_id": user["_id"], "revoked": False}).sort("created_at", -1)
+    )
+
+
+def revoke_api_key(user: dict[str, Any], key_id: str) -> None:
+    result = db().api_keys.delete_one({"_id": key_id, "user_id": user["_id"]})
+    if result.deleted_count == 0:
+        raise NotFound("API key not found")
+
+
+def ensure_admin(database: Database, username: str, password: str, email: str = "") -> None:
+    """Create (or promote and reset) the admin account named in the settings."""
+    email = (email or f"{username}@admin.local").lower()
+    database.users.update_one(
+        {"username": username},
+        {
+            "$set": {
+                "role": "admin",
+                "password_hash": generate_password_hash(password),
+                "active": True,
+            },
+            "$setOnInsert": {
+                "_id": uuid.uuid4().hex,
+                "email": email,
+                "created_at": now(),
+                "last_login": None,
+            },
+        },
+        upsert=True,
+    )

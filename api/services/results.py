@@ -1,0 +1,103 @@
+"""Items of a job: pages of results, and exports streamed straight from a MongoDB cursor."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from api.schemas import UTCDateTime
+from api.services import db
+from api.services.jobs import get as get_job
+
+_stamp = UTCDateTime()
+EXPORT_BATCH = 1000
+
+
+def page(job_id: str, user: dict[str, Any], skip: int, limit: int) -> dict[str, Any]:
+    get_job(job_id, user)
+    total = db().results.count_documents({"job_id": job_id})
+    rows = list(
+        db().results.find({"job_id": job_id}, {"seq": 0}).sort("seq", 1).skip(skip).limit(limit)
+    )
+    return {"job_id": job_id, "total": total, "skip": skip, "limit": limit, "results": rows}
+
+
+def _rows(job_id: str) -> Iterator[dict[str, Any]]:
+    cursor = (
+        db()
+        .results.find({"job_id": job_id}, {"_id": 0, "url": 1, "data": 1, "scraped_at": 1})
+        .sort("seq", 1)
+        .batch_size(EXPORT_BATCH)
+    )
+    try:
+        yield from cursor
+    finally:
+        cursor.close()
+
+
+def _plain(row: dict[str, Any], job_id: str) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "url": row.get("url"),
+        "data": row.get("data") or {},
+        "scraped_at": _stamp._serialize(row.get("scraped_at"), None, None),
+    }
+
+
+def _json(job_id: str) -> Iterator[str]:
+    yield "["
+    first = True
+    for row in _rows(job_id):
+        yield ("\n" if first else ",\n") + json.dumps(_plain(row, job_id), ensure_ascii=False)
+        first = False
+    yield "\n]\n"
+
+
+def _jsonl(job_id: str) -> Iterator[str]:
+    for row in _rows(job_id):
+        yield json.dumps(_plain(row, job_id), ensure_ascii=False) + "\n"
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _csv(job_id: str, fields: list[str]) -> Iterator[str]:
+    meta = [name for name in ("url", "scraped_at") if name not in fields]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(fields + meta)
+    for count, row in enumerate(_rows(job_id), start=1):
+        data = row.get("data") or {}
+        plain = _plain(row, job_id)
+        writer.writerow([_cell(data.get(name)) for name in fields] + [plain[m] for m in meta])
+        if count % 200 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+CONTENT_TYPES = {
+    "json": "application/json",
+    "jsonl": "application/x-ndjson",
+    "csv": "text/csv; charset=utf-8",
+}
+
+
+def export(job_id: str, user: dict[str, Any], fmt: str) -> tuple[Iterator[str], str]:
+    """(chunks, content type) of the export; the job must be visible to `user`."""
+    job = get_job(job_id, user)
+    if fmt == "csv":
+        fields = list(job.get("selectors") or {}) or ["title"]
+        return _csv(job_id, fields), CONTENT_TYPES[fmt]
+    if fmt == "jsonl":
+        return _jsonl(job_id), CONTENT_TYPES[fmt]
+    return _json(job_id), CONTENT_TYPES[fmt]

@@ -1,0 +1,1 @@
+"""Crawl engines (Scrapy, Playwright), selector extraction, auto-detection and proxies."""

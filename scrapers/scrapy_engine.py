@@ -1,0 +1,241 @@
+"""The static engine: one Scrapy crawl per job on the process's long-lived reactor."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from scrapers import extract
+from scrapers.engine import CrawlResult, Sink
+from scrapers.reactor import REACTOR_CLASS, run_in_reactor
+from shared.jobspec import JobSpec
+
+logger = logging.getLogger(__name__)
+
+# Scrapy logs every request at DEBUG and its stats at INFO; the job log gets what matters.
+for _name in ("scrapy", "scrapy.core", "scrapy.middleware", "scrapy.extensions", "protego"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+
+def crawl_settings(spec: JobSpec) -> dict[str, Any]:
+    """Scrapy settings for one job; nothing is shared with the next job's crawler."""
+    cfg = spec.config
+    concurrency = int(cfg["concurrency"])
+    timeout = int(cfg["timeout_seconds"])
+    headers = {str(k): str(v) for k, v in (cfg.get("headers") or {}).items()}
+    user_agent = headers.pop("User-Agent", None) or headers.pop("user-agent", None)
+    return {
+        "TWISTED_REACTOR": REACTOR_CLASS,
+        "ROBOTSTXT_OBEY": bool(cfg["obey_robots"]),
+        "USER_AGENT": user_agent or spec.user_agent,
+        "DEFAULT_REQUEST_HEADERS": {
+            "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            "Accept-Language": "en",
+            **headers,
+        },
+        "CONCURRENT_REQUESTS": concurrency,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency,
+        "DOWNLOAD_DELAY": float(cfg["download_delay"]),
+        "DOWNLOAD_TIMEOUT": max(1, min(timeout, 180)),
+        "DOWNLOAD_MAXSIZE": spec.max_page_bytes,
+        "DOWNLOAD_WARNSIZE": 0,
+        "DNS_TIMEOUT": 10,
+        "RETRY_TIMES": 1,
+        "CLOSESPIDER_TIMEOUT": timeout,
+        "TELNETCONSOLE_ENABLED": False,
+        "LOGSTATS_INTERVAL": 0,
+        "MEMUSAGE_ENABLED": False,
+        "HTTPCACHE_ENABLED": False,
+        "COOKIES_ENABLED": True,
+        "LOG_ENABLED": False,
+        "EXTENSIONS": {"scrapy.extensions.logstats.LogStats": None},
+        "SPIDER_MIDDLEWARES": {"scrapy.spidermiddlewares.depth.DepthMiddleware": None},
+    }
+
+
+def describe_failure(failure: Any) -> dict[str, str]:
+    """A failed request as {type, message} a user can read."""
+    from scrapy import exceptions as sx
+    from scrapy.exceptions import IgnoreRequest
+    from scrapy.spidermiddlewares.httperror import HttpError
+    from twisted.internet import error as tx
+
+    request = getattr(failure, "request", None)
+    url = request.url if request is not None else "?"
+    if failure.check(HttpError):
+        response = failure.value.response
+        return {"type": "http_error", "message": f"HTTP {response.status} from {response.url}"}
+    if failure.check(tx.DNSLookupError, sx.CannotResolveHostError):
+        return {"type": "dns_error", "message": f"DNS lookup failed for {url}"}
+    if failure.check(tx.ConnectionRefusedError, sx.DownloadConnectionRefusedError):
+        return {"type": "connection_refused", "message": f"connection refused by {url}"}
+    if failure.check(tx.TimeoutError, tx.TCPTimedOutError, sx.DownloadTimeoutError):
+        return {"type": "timeout", "message": f"request timed out: {url}"}
+    if failure.check(IgnoreRequest):
+        text = str(failure.value) or "request ignored"
+        if "robots" in text.lower():
+            return {"type": "robots_forbidden", "message": f"forbidden by robots.txt: {url}"}
+        return {"type": "ignored", "message": f"{text}: {url}"}
+    return {"type": "fetch_error", "message": f"{failure.getErrorMessage()} ({url})"}
+
+
+class _State:
+    def __init__(self) -> None:
+        self.pages_ok = 0
+        self.pages = 0
+        self.scheduled = 0
+        self.seen: set[str] = set()
+        self.errors: list[dict[str, str]] = []
+        self.stop_reason: str | None = None
+        self.needs_javascript = False
+        self.reason = ""
+
+
+def _spider_class(spec: JobSpec, sink: Sink, state: _State, detect_js: bool) -> type:
+    import scrapy
+    from scrapy.exceptions import CloseSpider
+
+    cfg = spec.config
+    max_pages = int(cfg["max_pages"])
+    max_depth = cfg.get("max_depth")
+    item_selector = cfg.get("item_selector")
+    link_selector = cfg.get("link_selector")
+    follow = bool(cfg.get("follow_links"))
+
+    class JobSpider(scrapy.Spider):
+        name = f"job-{spec.job_id}"
+        handle_httpstatus_list: list[int] = []
+
+        def request(self, url: str, depth: int) -> Any:
+            state.seen.add(url)
+            state.scheduled += 1
+            return scrapy.Request(
+                url,
+                callback=self.parse_page,
+                errback=self.on_error,
+                meta={"job_depth": depth},
+                dont_filter=True,
+            )
+
+        async def start(self):  # type: ignore[override]
+            for url in spec.urls[:max_pages]:
+                if url not in state.seen:
+                    yield self.request(url, 0)
+
+        def parse_page(self, response: Any) -> Any:
+            if sink.should_stop or state.stop_reason:
+                raise CloseSpider(state.stop_reason or "stopped")
+            if state.pages >= max_pages:
+                return
+            state.pages += 1
+            state.pages_ok += 1
+            sink.page(response.url, response.status)
+            if not hasattr(response, "selector"):  # not text: nothing to extract
+                sink.log("WARNING", f"skipped non-HTML response {response.url}")
+                return
+            items = extract.extract_items(response.selector, spec.selectors, item_selector)
+            if detect_js and not items:
+                from scrapers.auto import needs_javascript
+
+                verdict, why = needs_javascript(response.text, bool(spec.selectors))
+                if verdict:
+                    state.needs_javascript, state.reason = True, why
+                    state.stop_reason = "needs_javascript"
+                    raise CloseSpider("needs_javascript")
+            sink.items(response.url, items)
+            depth = response.meta.get("job_depth", 0)
+            if not follow or (max_depth is not None and depth >= max_depth):
+                return
+            for link in extract.extract_links(response.selector, response.url, link_selector):
+                if state.scheduled >= max_pages:
+                    break
+                if link not in state.seen:
+                    yield self.request(link, depth + 1)
+
+        def on_error(self, failure: Any) -> None:
+            problem = describe_failure(failure)
+            state.errors.append(problem)
+            response = getattr(failure.value, "response", None)
+            if response is not None and state.pages < max_pages:
+                state.pages += 1
+                sink.page(response.url, response.status)
+            sink.log("ERROR", problem["message"])
+
+    return JobSpider
+
+
+class ScrapyEngine:
+    """Runs a job as a Scrapy crawl on the reactor thread and waits for it."""
+
+    name = "scrapy"
+
+    def run(self, spec: JobSpec, sink: Sink, detect_js: bool = False) -> CrawlResult:
+        from scrapy.crawler import CrawlerRunner
+        from scrapy.utils.defer import deferred_from_coro
+        from twisted.internet import task
+
+        state = _State()
+        holder: dict[str, Any] = {}
+
+        def start() -> Any:
+            runner = CrawlerRunner(crawl_settings(spec))
+            crawler = runner.create_crawler(_spider_class(spec, sink, state, detect_js))
+            holder["crawler"] = crawler
+
+            def watch() -> None:
+                # Cancellation and the item cap arrive from other threads: stop between pages.
+                if sink.should_stop and not state.stop_reason and crawler.engine.running:
+                    state.stop_reason = "cancelled" if not _full(sink) else "item_limit"
+                    deferred_from_coro(crawler.engine.close_spider_async(reason=state.stop_reason))
+
+            loop = task.LoopingCall(watch)
+            d = runner.crawl(crawler)
+            loop.start(0.25, now=False)
+
+            def done(result: Any) -> Any:
+                if loop.running:
+                    loop.stop()
+                return result
+
+            return d.addBoth(done)
+
+        timeout = int(spec.config["timeout_seconds"]) + 60
+        future = run_in_reactor(start)
+        try:
+            future.result(timeout=timeout)
+        except FutureTimeout:
+            stuck = holder.get("crawler")
+            if stuck is not None:
+                run_in_reactor(lambda: deferred_from_coro(stuck.stop_async()))
+            return CrawlResult(
+                pages=state.pages,
+                error={"type": "timeout", "message": f"crawl did not stop within {timeout} s"},
+            )
+        crawler = holder["crawler"]
+        reason = crawler.stats.get_value("finish_reason") or "finished"
+        return self._result(spec, state, reason)
+
+    @staticmethod
+    def _result(spec: JobSpec, state: _State, reason: str) -> CrawlResult:
+        result = CrawlResult(
+            pages=state.pages,
+            finish_reason=state.stop_reason or reason,
+            needs_javascript=state.needs_javascript,
+            reason=state.reason,
+            errors=[e["message"] for e in state.errors],
+        )
+        if reason == "closespider_timeout":
+            timeout = spec.config["timeout_seconds"]
+            result.error = {
+                "type": "timeout",
+                "message": f"job exceeded timeout_seconds={timeout}; items so far are kept",
+            }
+        elif state.pages_ok == 0 and state.errors and not state.stop_reason:
+            result.error = state.errors[0]
+        return result
+
+
+def _full(sink: Sink) -> bool:
+    full = getattr(sink, "full", None)
+    return bool(full is not None and full.is_set())

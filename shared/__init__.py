@@ -1,0 +1,1 @@
+"""Plain data, rules and MongoDB access shared by the API and the workers."""

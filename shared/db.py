@@ -1,0 +1,78 @@
+"""MongoDB access: one client per process (re-made after fork) and the collections' indexes."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pymongo
+from pymongo.database import Database
+
+from shared.settings import Settings, get_settings
+
+_lock = threading.Lock()
+_clients: dict[tuple[int, str], pymongo.MongoClient] = {}
+
+
+def client(settings: Settings | None = None) -> pymongo.MongoClient:
+    """The MongoClient of this process; pymongo is not fork-safe, so each pid gets its own."""
+    settings = settings or get_settings()
+    key = (os.getpid(), settings.effective_mongo_url)
+    found = _clients.get(key)
+    if found is not None:
+        return found
+    with _lock:
+        found = _clients.get(key)
+        if found is None:
+            found = pymongo.MongoClient(
+                settings.effective_mongo_url,
+                serverSelectionTimeoutMS=5000,
+                connectTimeoutMS=3000,
+                tz_aware=True,
+                appname="scrapemaster",
+            )
+            _clients[key] = found
+        return found
+
+
+def database(settings: Settings | None = None) -> Database:
+    """The application database named by MONGO_DB."""
+    settings = settings or get_settings()
+    return client(settings)[settings.mongo_db]
+
+
+def close_all() -> None:
+    """Close this process's clients (after tests, at shutdown)."""
+    with _lock:
+        for (pid, _), c in list(_clients.items()):
+            if pid == os.getpid():
+                c.close()
+        _clients.clear()
+
+
+def ensure_indexes(db: Database) -> None:
+    """Create every index the service relies on; idempotent, run at API and worker start."""
+    db.users.create_index("username", unique=True)
+    db.users.create_index("email", unique=True)
+    db.jobs.create_index([("owner_id", 1), ("created_at", -1)])
+    db.jobs.create_index([("status", 1), ("created_at", -1)])
+    db.results.create_index([("job_id", 1), ("seq", 1)])
+    db.logs.create_index([("job_id", 1), ("timestamp", 1)])
+    db.api_keys.create_index("key_hash", unique=True)
+    db.api_keys.create_index("user_id")
+
+
+def ping(settings: Settings | None = None, timeout_ms: int = 1000) -> bool:
+    """True when the MongoDB server answers within `timeout_ms`."""
+    settings = settings or get_settings()
+    try:
+        probe: pymongo.MongoClient
+        with pymongo.MongoClient(
+            settings.effective_mongo_url,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+        ) as probe:
+            probe.admin.command("ping")
+        return True
+    except pymongo.errors.PyMongoError:
+        return False

@@ -1,0 +1,59 @@
+"""Domain errors raised by services and mapped to HTTP status codes in one place (api/errors.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of the errors a user can cause; `type` is the API's error type."""
+
+    status = 400
+    type = "bad_request"
+
+    def __init__(self, detail: str, errors: dict[str, Any] | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+
+
+class ValidationFailed(DomainError):
+    status = 422
+    type = "validation_error"
+
+
+class Unauthorized(DomainError):
+    status = 401
+    type = "unauthorized"
+
+
+class Forbidden(DomainError):
+    status = 403
+    type = "forbidden"
+
+
+class NotFound(DomainError):
+    status = 404
+    type = "not_found"
+
+
+class Conflict(DomainError):
+    status = 409
+    type = "conflict"
+
+
+class Unavailable(DomainError):
+    status = 503
+    type = "unavailable"
+
+
+class CrawlError(Exception):
+    """A job failed for a reason the user can read; stored on the job as {type, message}."""
+
+    def __init__(self, type_: str, message: str):
+        super().__init__(message)
+        self.type = type_
+        self.message = message
+
+    def as_dict(self) -> dict[str, str]:
+        return {"type": self.type, "message": self.message}

@@ -1,0 +1,164 @@
+"""The job state machine (one table, used by API and workers) and the jobs repository."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.database import Database
+
+PENDING = "pending"
+RUNNING = "running"
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELLED = "cancelled"
+STATUSES = (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED)
+TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
+
+ENGINES = ("auto", "scrapy", "playwright")
+PRIORITY_NAMES = {"low": 2, "normal": 5, "high": 8}
+DEFAULT_PRIORITY = PRIORITY_NAMES["normal"]
+
+# action -> (states it may start from, state it leads to). Every status change in the
+# service goes through `transition`, so this table is the whole state machine.
+TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "claim": (frozenset({PENDING}), RUNNING),  # a worker starts the job
+    "complete": (frozenset({RUNNING}), COMPLETED),
+    "fail": (frozenset({RUNNING}), FAILED),
+    "cancel": (frozenset({PENDING, RUNNING}), CANCELLED),
+    "retry": (frozenset({FAILED, CANCELLED}), PENDING),
+    "reset": (frozenset({COMPLETED, FAILED, CANCELLED}), PENDING),
+    "handoff": (frozenset({RUNNING}), PENDING),  # auto: static engine passes to playwright
+    "requeue": (frozenset({RUNNING}), PENDING),  # reconciler: the worker running it died
+    "reclaim": (frozenset({RUNNING}), RUNNING),  # re-delivered task takes over from a dead worker
+}
+STALE_AFTER_SECONDS = 20  # a running job whose heartbeat is older has lost its worker
+
+
+def sources(action: str) -> frozenset[str]:
+    """States from which `action` is allowed."""
+    return TRANSITIONS[action][0]
+
+
+def target(action: str) -> str:
+    """State that `action` leads to."""
+    return TRANSITIONS[action][1]
+
+
+def allowed(action: str, status: str) -> bool:
+    """Whether a job in `status` may undergo `action`."""
+    return status in sources(action)
+
+
+def now() -> datetime:
+    """The current time, UTC, at millisecond precision (what MongoDB stores)."""
+    moment = datetime.now(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def new_id() -> str:
+    """A new job id: 32 hex characters."""
+    return uuid.uuid4().hex
+
+
+def normalize_priority(value: str | int | None) -> int:
+    """low/normal/high or 0-9 (9 highest) to an integer 0-9."""
+    if value is None:
+        return DEFAULT_PRIORITY
+    if isinstance(value, str):
+        if value in PRIORITY_NAMES:
+            return PRIORITY_NAMES[value]
+        raise ValueError(f"unknown priority {value!r}")
+    if isinstance(value, bool) or not 0 <= int(value) <= 9:
+        raise ValueError("priority must be low, normal, high or an integer 0-9")
+    return int(value)
+
+
+def queue_for(engine: str) -> str:
+    """The Celery queue that first receives a job of `engine` (auto starts on the cheap one)."""
+    return "playwright" if engine == "playwright" else "scrapy"
+
+
+class JobRepository:
+    """Reads and writes job documents; status changes only through `transition`."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.jobs = db.jobs
+
+    def create(self, owner_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+        doc = {
+            "_id": new_id(),
+            "owner_id": owner_id,
+            "url": spec["url"],
+            "urls": spec.get("urls") or [spec["url"]],
+            "engine": spec.get("engine", "auto"),
+            "engine_used": None,
+            "status": PENDING,
+            "priority": normalize_priority(spec.get("priority")),
+            "selectors": spec.get("selectors") or {},
+            "config": spec.get("config") or {},
+            "webhook_url": spec.get("webhook_url"),
+            "progress": 0,
+            "items_scraped": 0,
+            "items_failed": 0,
+            "pages_crawled": 0,
+            "attempts": 1,
+            "error": None,
+            "created_at": now(),
+            "updated_at": now(),
+            "started_at": None,
+            "completed_at": None,
+            "duration_seconds": None,
+            "queue": queue_for(spec.get("engine", "auto")),
+        }
+        self.jobs.insert_one(doc)
+        return doc
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        return self.jobs.find_one({"_id": job_id})
+
+    def transition(
+        self, job_id: str, action: str, extra_filter: dict[str, Any] | None = None, **fields: Any
+    ) -> dict[str, Any] | None:
+        """Apply `action` atomically; the updated job, or None when its status forbids it."""
+        query: dict[str, Any] = {"_id": job_id, "status": {"$in": sorted(sources(action))}}
+        if extra_filter:
+            query.update(extra_filter)
+        update: dict[str, Any] = {"$set": {"status": target(action), "updated_at": now(), **fields}}
+        if action in {"claim", "reclaim"}:
+            update["$set"].setdefault("started_at", now())
+            update["$set"].setdefault("heartbeat_at", now())
+        if action in {"retry"}:
+            update["$inc"] = {"attempts": 1}
+        return self.jobs.find_one_and_update(query, update, return_document=ReturnDocument.AFTER)
+
+    def finish(self, job_id: str, action: str, **fields: Any) -> dict[str, Any] | None:
+        """complete/fail/cancel a job, stamping completed_at and duration_seconds."""
+        job = self.get(job_id)
+        end = now()
+        fields.setdefault("completed_at", end)
+        if job and job.get("started_at"):
+            started = job["started_at"]
+            fields.setdefault("duration_seconds", round((end - started).total_seconds(), 3))
+        return self.transition(job_id, action, **fields)
+
+    def set_progress(self, job_id: str, **counters: Any) -> None:
+        """Record progress counters of a running job (batched by the caller)."""
+        self.jobs.update_one({"_id": job_id, "status": RUNNING}, {"$set": counters})
+
+    def status_of(self, job_id: str) -> str | None:
+        doc = self.jobs.find_one({"_id": job_id}, {"status": 1})
+        return doc["status"] if doc else None
+
+    def delete(self, job_id: str) -> None:
+        self.jobs.delete_one({"_id": job_id})
+        self.db.results.delete_many({"job_id": job_id})
+        self.db.logs.delete_many({"job_id": job_id})
+
+
+def log(db: Database, job_id: str, level: str, message: str) -> None:
+    """Append one line to a job's log (shown by GET /jobs/{id}/logs)."""
+    db.logs.insert_one({"job_id": job_id, "timestamp": now(), "level": level, "message": message})

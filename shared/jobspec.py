@@ -1,0 +1,89 @@
+"""A job's crawl configuration: defaults, limits and the URL rules both API and engines apply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+WAIT_UNTIL = ("load", "domcontentloaded", "networkidle", "commit")
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "item_selector": None,
+    "follow_links": False,
+    "link_selector": None,
+    "max_pages": 100,
+    "max_depth": None,  # None: only max_pages bounds the crawl
+    "wait_for": None,
+    "wait_until": "load",
+    "scroll": 0,
+    "timeout_seconds": 300,
+    "obey_robots": True,
+    "download_delay": 0.0,
+    "concurrency": 8,
+    "headers": {},
+    "proxy": "none",
+}
+
+# (minimum, maximum) of numeric options; max_pages and timeout_seconds are capped by settings.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "max_pages": (1, 10_000),
+    "max_depth": (0, 10_000),
+    "scroll": (0, 200),
+    "timeout_seconds": (1, 3_600),
+    "download_delay": (0, 60),
+    "concurrency": (1, 32),
+}
+
+
+def url_problem(url: Any) -> str | None:
+    """Why `url` cannot be crawled, or None when it is an absolute http(s) URL with a host."""
+    if not isinstance(url, str) or not url.strip():
+        return "must be a non-empty string"
+    if len(url) > 2048:
+        return "longer than 2048 characters"
+    try:
+        parts = urlsplit(url.strip())
+        _ = parts.port  # raises ValueError on a malformed port
+    except ValueError as exc:
+        return f"malformed URL: {exc}"
+    if parts.scheme not in ("http", "https"):
+        return "scheme must be http or https"
+    if not parts.hostname:
+        return "URL has no host"
+    if any(ch.isspace() for ch in url.strip()):
+        return "URL contains whitespace"
+    return None
+
+
+def resolve_config(config: dict[str, Any] | None) -> dict[str, Any]:
+    """The job's config with every default filled in."""
+    resolved = dict(DEFAULT_CONFIG)
+    resolved["headers"] = {}
+    for key, value in (config or {}).items():
+        if value is not None or key in ("max_depth", "item_selector", "link_selector"):
+            resolved[key] = value
+    return resolved
+
+
+@dataclass
+class JobSpec:
+    """What an engine needs to run one job: no database, no queue."""
+
+    job_id: str
+    urls: list[str]
+    selectors: dict[str, str]
+    config: dict[str, Any] = field(default_factory=dict)
+    max_items: int = 1_000_000
+    max_page_bytes: int = 10_485_760
+    user_agent: str = "ScrapeMaster"
+
+    @classmethod
+    def from_job(cls, job: dict[str, Any], **limits: Any) -> JobSpec:
+        return cls(
+            job_id=str(job["_id"]),
+            urls=list(job.get("urls") or [job["url"]]),
+            selectors=dict(job.get("selectors") or {}),
+            config=resolve_config(job.get("config")),
+            **limits,
+        )

@@ -1,0 +1,193 @@
+"""The item sink of a running job: batched, idempotent item writes and batched progress."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError, PyMongoError
+
+from shared import jobs
+
+logger = logging.getLogger(__name__)
+_STOP = object()
+
+
+def item_key(job_id: str, page_url: str, index: int) -> str:
+    """The unique key of an item: the same page and position give the same key on a re-run."""
+    digest = hashlib.blake2b(page_url.encode("utf-8", "replace"), digest_size=10).hexdigest()
+    return f"{job_id}:{digest}:{index}"
+
+
+class ItemSink:
+    """Collects what an engine reports and writes it to MongoDB from a background thread.
+
+    Items go out in batches of `batch_size` under a unique `_id` per (job, page, position), so a
+    re-run of the same job adds no duplicates. Counters reach the job document at most every
+    `interval` seconds. The same thread polls the job's status, so an engine can stop when a
+    user cancels (`cancelled` becomes set).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        job_id: str,
+        max_pages: int,
+        batch_size: int = 500,
+        interval: float = 0.5,
+        max_items: int = 1_000_000,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ):
+        self.db = db
+        self.job_id = job_id
+        self.max_pages = max(1, max_pages)
+        self.batch_size = batch_size
+        self.interval = interval
+        self.max_items = max_items
+        self.on_progress = on_progress
+        self.cancelled = threading.Event()
+        self.full = threading.Event()
+        self.pages = 0
+        self.items_seen = 0
+        self.items_failed = 0
+        self.inserted = db.results.count_documents({"job_id": job_id})
+        self._seq = self.inserted
+        self._buffer: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=16)
+        self._thread = threading.Thread(target=self._run, name=f"sink-{job_id}", daemon=True)
+        self._logs: list[dict[str, Any]] = []
+        self._thread.start()
+
+    # -- called by engines (any thread) -------------------------------------------------
+    def page(self, url: str, status: int) -> None:
+        """One page fetched (whatever its status)."""
+        with self._lock:
+            self.pages += 1
+
+    def items(self, page_url: str, found: list[dict[str, Any]]) -> None:
+        """Items extracted from one page, in page order."""
+        if not found:
+            return
+        stamp = jobs.now()
+        batch: list[dict[str, Any]] | None = None
+        with self._lock:
+            room = self.max_items - self.items_seen
+            if room <= 0:
+                self.full.set()
+                return
+            if len(found) > room:
+                found = found[:room]
+                self.full.set()
+            for index, data in enumerate(found):
+                self._seq += 1
+                self._buffer.append(
+                    {
+                        "_id": item_key(self.job_id, page_url, index),
+                        "job_id": self.job_id,
+                        "seq": self._seq,
+                        "url": page_url,
+                        "data": data,
+                        "scraped_at": stamp,
+                    }
+                )
+            self.items_seen += len(found)
+            if len(self._buffer) >= self.batch_size:
+                batch, self._buffer = self._buffer, []
+        if batch:
+            self._queue.put(batch)
+
+    def log(self, level: str, message: str) -> None:
+        """A line for the job's log (GET /jobs/{id}/logs)."""
+        with self._lock:
+            self._logs.append(
+                {"job_id": self.job_id, "timestamp": jobs.now(), "level": level, "message": message}
+            )
+
+    @property
+    def should_stop(self) -> bool:
+        return self.cancelled.is_set() or self.full.is_set()
+
+    # -- called by the task -------------------------------------------------------------
+    def close(self) -> dict[str, int]:
+        """Write everything still buffered; the final counters."""
+        with self._lock:
+            batch, self._buffer = self._buffer, []
+        if batch:
+            self._queue.put(batch)
+        self._queue.put(_STOP)
+        self._thread.join()
+        self._flush_logs()
+        return self.counters()
+
+    def counters(self) -> dict[str, int]:
+        return {
+            "pages_crawled": self.pages,
+            "items_scraped": self.inserted,
+            "items_failed": self.items_failed,
+        }
+
+    # -- background thread --------------------------------------------------------------
+    def _run(self) -> None:
+        last = time.monotonic()
+        while True:
+            try:
+                batch = self._queue.get(timeout=self.interval)
+            except queue.Empty:
+                batch = None
+            if batch is _STOP:
+                return
+            if batch:
+                self._write(batch)
+            if time.monotonic() - last >= self.interval:
+                last = time.monotonic()
+                self._report()
+
+    def _write(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            result = self.db.results.insert_many(batch, ordered=False)
+            self.inserted += len(result.inserted_ids)
+        except BulkWriteError as exc:
+            details = exc.details
+            self.inserted += details.get("nInserted", 0)
+            real = [e for e in details.get("writeErrors", []) if e.get("code") != 11000]
+            if real:
+                self.items_failed += len(real)
+                self.log("ERROR", f"{len(real)} items could not be stored: {real[0].get('errmsg')}")
+        except PyMongoError as exc:
+            self.items_failed += len(batch)
+            logger.exception("job %s: storing %d items failed", self.job_id, len(batch))
+            self.log("ERROR", f"{len(batch)} items could not be stored: {exc}")
+
+    def _flush_logs(self) -> None:
+        with self._lock:
+            lines, self._logs = self._logs, []
+        if lines:
+            try:
+                self.db.logs.insert_many(lines, ordered=True)
+            except PyMongoError:
+                logger.exception("job %s: writing %d log lines failed", self.job_id, len(lines))
+
+    def _report(self) -> None:
+        progress = min(99, int(self.pages * 100 / self.max_pages))
+        counters = {**self.counters(), "progress": progress}
+        try:
+            self._flush_logs()
+            job = self.db.jobs.find_one_and_update(
+                {"_id": self.job_id, "status": jobs.RUNNING},
+                {"$set": {**counters, "heartbeat_at": jobs.now()}},
+                projection={"status": 1},
+            )
+            if job is None:  # cancelled (or deleted) while running
+                self.cancelled.set()
+        except PyMongoError:
+            logger.exception("job %s: progress update failed", self.job_id)
+            return
+        if self.on_progress:
+            self.on_progress(counters)

@@ -1,0 +1,59 @@
+"""Selector syntax: CSS with ::text / ::attr(name), or XPath; parsed and checked without a page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from lxml import etree
+from parsel.csstranslator import HTMLTranslator
+
+MAX_SELECTOR_LENGTH = 1000
+_translator = HTMLTranslator()
+
+
+@dataclass(frozen=True)
+class Selector:
+    """One compiled selector: `kind` is "css" or "xpath", `query` the original text."""
+
+    kind: str
+    query: str
+
+
+def is_xpath(query: str) -> bool:
+    """XPath starts with "/", "(" or "./" (relative to an item); anything else is CSS."""
+    stripped = query.lstrip()
+    return stripped.startswith(("/", "(", "./", "../"))
+
+
+@lru_cache(maxsize=4096)
+def compile_selector(query: str) -> Selector:
+    """Parse `query`; raises ValueError with a readable reason when it does not parse."""
+    if not isinstance(query, str) or not query.strip():
+        raise ValueError("selector must be a non-empty string")
+    if len(query) > MAX_SELECTOR_LENGTH:
+        raise ValueError(f"selector longer than {MAX_SELECTOR_LENGTH} characters")
+    query = query.strip()
+    if is_xpath(query):
+        try:
+            etree.XPath(query)
+        except etree.XPathSyntaxError as exc:
+            raise ValueError(f"invalid XPath: {exc}") from None
+        return Selector("xpath", query)
+    try:
+        xpath = _translator.css_to_xpath(query)
+        etree.XPath(xpath)
+    except Exception as exc:  # cssselect raises several types, all meaning "does not parse"
+        raise ValueError(f"invalid CSS selector: {exc}") from None
+    return Selector("css", query)
+
+
+def validate_selectors(selectors: dict[str, str]) -> dict[str, list[str]]:
+    """Errors per field name for a {field: selector} mapping; empty when all parse."""
+    errors: dict[str, list[str]] = {}
+    for name, query in selectors.items():
+        try:
+            compile_selector(query)
+        except ValueError as exc:
+            errors[name] = [str(exc)]
+    return errors

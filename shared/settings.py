@@ -1,0 +1,143 @@
+"""Typed settings read once from environment variables, with safe local defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_JWT_SECRET = "dev-only-insecure-secret-change-me-in-production"  # noqa: S105 - refused outside local/test mode
+LOCAL_ENVS = {"local", "test", "development"}
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the process must not start."""
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of ScrapeMaster; each field maps to the env var of the same name, upper-cased."""
+
+    env: str = "local"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    mongo_url: str = ""  # empty: the embedded SecantusDB server
+    mongo_db: str = "scrapemaster"
+    var_dir: str = str(ROOT / "var")
+    embedded_mongo_port: int = 27117
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_workers: int = 2
+    flower_port: int = 5555
+    flower_user: str = "admin"
+    flower_password: str = ""
+    jwt_secret_key: str = DEFAULT_JWT_SECRET
+    jwt_access_minutes: int = 60
+    jwt_refresh_days: int = 30
+    admin_username: str = ""
+    admin_password: str = ""
+    admin_email: str = ""
+    log_level: str = "INFO"
+    max_request_bytes: int = 1_048_576
+    max_pages_cap: int = 10_000
+    max_timeout_seconds: int = 3_600
+    max_items_per_job: int = 1_000_000
+    max_page_bytes: int = 10_485_760
+    max_urls_per_job: int = 100
+    results_max_limit: int = 1_000
+    item_batch_size: int = 500
+    progress_interval_seconds: float = 0.5
+    scrapy_concurrency: int = 2
+    playwright_concurrency: int = 1
+    playwright_pages_per_job: int = 2
+    browser_recycle_pages: int = 500
+    chromium_path: str = "/usr/bin/chromium"
+    user_agent: str = "ScrapeMaster/0.1 (+https://github.com/scrapemaster)"
+    rate_limit_authenticated: str = "1000/hour"
+    rate_limit_anonymous: str = "100/hour"
+    rate_limit_enabled: bool = True
+    reconcile_after_seconds: int = 120
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from `environ` (default os.environ); `overrides` win over both."""
+        environ = dict(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = environ.get(f.name.upper())
+            if raw is None:
+                continue
+            kind = type(getattr(cls, f.name, "")) if f.default is not None else str
+            try:
+                if kind is bool:
+                    values[f.name] = _bool(raw)
+                elif kind is int:
+                    values[f.name] = int(raw)
+                elif kind is float:
+                    values[f.name] = float(raw)
+                else:
+                    values[f.name] = raw
+            except ValueError as exc:
+                raise SettingsError(f"{f.name.upper()}: {exc}") from None
+        values.update(overrides)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Fail fast on settings that would make a production deployment unsafe or broken."""
+        if self.env not in LOCAL_ENVS:
+            if self.jwt_secret_key == DEFAULT_JWT_SECRET or len(self.jwt_secret_key) < 16:
+                raise SettingsError(
+                    f"ENV={self.env}: set JWT_SECRET_KEY to a secret of at least 16 characters"
+                )
+            if not self.mongo_url:
+                raise SettingsError(f"ENV={self.env}: set MONGO_URL to a MongoDB server")
+        if not 1 <= self.max_pages_cap <= 1_000_000:
+            raise SettingsError("MAX_PAGES_CAP must be between 1 and 1000000")
+        if self.item_batch_size < 1:
+            raise SettingsError("ITEM_BATCH_SIZE must be positive")
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (tests)."""
+        return replace(self, **changes)
+
+    @property
+    def is_local(self) -> bool:
+        return self.env in LOCAL_ENVS
+
+    @property
+    def effective_mongo_url(self) -> str:
+        if self.mongo_url:
+            return self.mongo_url
+        return f"mongodb://127.0.0.1:{self.embedded_mongo_port}/?directConnection=true"
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, built from the environment on first use."""
+    global _current
+    if _current is None:
+        _current = Settings.from_env()
+    return _current
+
+
+def set_settings(settings: Settings) -> None:
+    """Install `settings` as the process-wide settings (app factories and tests)."""
+    global _current
+    _current = settings

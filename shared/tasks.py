@@ -1,0 +1,25 @@
+"""Names of Celery tasks and queues: the API sends by name, so it never imports the workers."""
+
+SCRAPE = "scrapemaster.scrape"
+RECONCILE = "scrapemaster.reconcile"
+
+QUEUE_SCRAPY = "scrapy"
+QUEUE_PLAYWRIGHT = "playwright"
+QUEUE_MAINTENANCE = "maintenance"
+QUEUES = (QUEUE_SCRAPY, QUEUE_PLAYWRIGHT, QUEUE_MAINTENANCE)
+
+
+def celery_priority(job_priority: int) -> int:
+    """Kombu's Redis transport serves 0 first, so the job's 9 (highest) becomes 0."""
+    return 9 - max(0, min(9, job_priority))
+
+
+def broker_transport_options(max_timeout_seconds: int) -> dict:
+    """Redis transport options; API and workers must agree on the priority steps."""
+    return {
+        # A task is re-delivered if not acknowledged within this time: longer than any job.
+        "visibility_timeout": max_timeout_seconds + 900,
+        "priority_steps": list(range(10)),
+        "sep": ":",
+        "queue_order_strategy": "priority",
+    }

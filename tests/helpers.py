@@ -1,0 +1,239 @@
+"""Test helpers: waiting on conditions, registering users, and a real process stack."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pymongo
+import redis
+import requests
+
+from shared import embedded
+
+ROOT = Path(__file__).resolve().parent.parent
+_redis_dbs = itertools.count(1)
+
+
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 30,
+    interval: float = 0.05,
+    message: str = "condition",
+) -> Any:
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {message} (last: {last!r})")
+
+
+def register_user(client: Any, username: str | None = None, password: str = "s3cret-pass") -> dict:
+    """Register and log in a user through a Flask test client; its auth headers."""
+    username = username or f"u{uuid.uuid4().hex[:10]}"
+    answer = client.post(
+        "/api/v1/auth/register",
+        json={"username": username, "email": f"{username}@example.test", "password": password},
+    )
+    assert answer.status_code == 201, answer.get_json()
+    token = client.post(
+        "/api/v1/auth/login", json={"username": username, "password": password}
+    ).get_json()
+    return {"Authorization": f"Bearer {token['access_token']}"}
+
+
+class Stack:
+    """Real processes: gunicorn serving the API and Celery workers, on one database."""
+
+    def __init__(self, redis_url: str, mongo_url: str, db_name: str, workdir: Path):
+        base = redis_url.rsplit("/", 1)[0]
+        self.redis_url = f"{base}/{next(_redis_dbs) % 15 + 1}"
+        self.mongo_url = mongo_url
+        self.db_name = db_name
+        self.workdir = Path(workdir)
+        self.port = embedded.free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.logs: dict[str, Path] = {}
+
+    # -- processes ------------------------------------------------------------------------
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            ENV="test",
+            REDIS_URL=self.redis_url,
+            MONGO_URL=self.mongo_url,
+            MONGO_DB=self.db_name,
+            API_PORT=str(self.port),
+            LOG_LEVEL="INFO",
+            PROGRESS_INTERVAL_SECONDS="0.2",
+            RATE_LIMIT_ENABLED="false",
+            PYTHONPATH=str(ROOT),
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(extra)
+        return env
+
+    def spawn(self, name: str, argv: list[str], **env: str) -> subprocess.Popen:
+        log = self.workdir / f"{name}.log"
+        self.logs[name] = log
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=self.env(**env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.procs[name] = proc
+        return proc
+
+    def start_worker(
+        self, queue: str, concurrency: int = 1, name: str | None = None, **env: str
+    ) -> subprocess.Popen:
+        name = name or f"worker-{queue}"
+        proc = self.spawn(
+            name,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers",
+                "worker",
+                "-Q",
+                queue,
+                "-c",
+                str(concurrency),
+                "-n",
+                f"{name}-{uuid.uuid4().hex[:6]}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "INFO",
+            ],
+            **env,
+        )
+        wait_for(lambda: self._ready(name, proc), 60, message=f"{name} ready")
+        return proc
+
+    def _ready(self, name: str, proc: subprocess.Popen) -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"{name} exited: {self.logs[name].read_text()[-3000:]}")
+        return " ready." in self.logs[name].read_text(errors="replace")
+
+    def start_api(self) -> None:
+        proc = self.spawn(
+            "api",
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "api.wsgi:app",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "1",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "8",
+            ],
+        )
+
+        def healthy() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"api exited: {self.logs['api'].read_text()[-3000:]}")
+            try:
+                return requests.get(f"{self.base}/api/v1/health", timeout=1).ok
+            except requests.RequestException:
+                return False
+
+        wait_for(healthy, 60, message="API healthy")
+
+    def start(self, api: bool = True, queues: tuple[str, ...] = ("scrapy",)) -> None:
+        redis.Redis.from_url(self.redis_url).flushdb()
+        if api:
+            self.start_api()
+        for queue in queues:
+            self.start_worker(queue)
+
+    def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+            except ProcessLookupError:
+                pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever is left in its group
+        proc.wait(5)
+
+    def stop(self) -> None:
+        for name in list(self.procs):
+            self.stop_process(name)
+        with pymongo.MongoClient(self.mongo_url, serverSelectionTimeoutMS=3000) as c:
+            c.drop_database(self.db_name)
+
+    # -- HTTP -----------------------------------------------------------------------------
+    def url(self, path: str) -> str:
+        return f"{self.base}/api/v1{path}"
+
+    def register(self, username: str | None = None, password: str = "s3cret-pass") -> dict:
+        username = username or f"u{uuid.uuid4().hex[:10]}"
+        answer = requests.post(
+            self.url("/auth/register"),
+            timeout=10,
+            json={"username": username, "email": f"{username}@example.test", "password": password},
+        )
+        assert answer.status_code == 201, answer.text
+        token = requests.post(
+            self.url("/auth/login"), timeout=10, data={"username": username, "password": password}
+        ).json()
+        return {"Authorization": f"Bearer {token['access_token']}"}
+
+    def submit(self, headers: dict, **spec: Any) -> dict:
+        answer = requests.post(self.url("/jobs"), json=spec, headers=headers, timeout=10)
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+    def job(self, job_id: str, headers: dict) -> dict:
+        return requests.get(self.url(f"/jobs/{job_id}"), headers=headers, timeout=10).json()
+
+    def wait_job(
+        self,
+        job_id: str,
+        headers: dict,
+        statuses=("completed", "failed", "cancelled"),
+        timeout: float = 60,
+    ) -> dict:
+        return wait_for(
+            lambda: (lambda j: j if j.get("status") in statuses else None)(
+                self.job(job_id, headers)
+            ),
+            timeout,
+            interval=0.1,
+            message=f"job {job_id} in {statuses}",
+        )
+
+    def database(self) -> Any:
+        return pymongo.MongoClient(self.mongo_url)[self.db_name]

@@ -1,0 +1,1 @@
+"""Local demo websites that the test-suite and benchmarks crawl."""

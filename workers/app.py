@@ -1,0 +1,44 @@
+"""The Celery application: Redis broker, one queue per engine, late acknowledgement."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from shared import tasks
+from shared.settings import Settings, get_settings
+
+
+def create_celery(settings: Settings | None = None) -> Celery:
+    """A Celery app configured from `settings` (default: the environment)."""
+    settings = settings or get_settings()
+    app = Celery("scrapemaster", include=["workers.tasks.scrape", "workers.tasks.maintenance"])
+    app.conf.update(
+        broker_url=settings.redis_url,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options=tasks.broker_transport_options(settings.max_timeout_seconds),
+        result_backend=None,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=tasks.QUEUE_MAINTENANCE,
+        task_queues=[Queue(name) for name in tasks.QUEUES],
+        task_default_priority=tasks.celery_priority(5),
+        task_serializer="json",
+        accept_content=["json"],
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        beat_schedule={
+            "reconcile-jobs": {
+                "task": tasks.RECONCILE,
+                "schedule": 30.0,
+                "options": {"queue": tasks.QUEUE_SCRAPY, "expires": 25},
+            },
+        },
+        timezone="UTC",
+    )
+    app.conf.scrapemaster_settings = settings
+    return app

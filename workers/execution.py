@@ -1,0 +1,223 @@
+"""Running one job in a worker: claim, pick the engine, feed the sink, record the outcome."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import traceback
+from datetime import timedelta
+from typing import Any
+
+import redis
+
+from scrapers.engine import CrawlResult
+from shared import db as dbmod
+from shared import jobs, tasks
+from shared.jobs import JobRepository
+from shared.jobspec import JobSpec
+from shared.results import ItemSink
+from shared.settings import get_settings
+
+logger = logging.getLogger(__name__)
+_engines: dict[str, Any] = {}
+
+
+def engine_for(name: str) -> Any:
+    """This process's engine instance of `name` (engines keep warm state across jobs)."""
+    if name not in _engines:
+        if name == "playwright":
+            from scrapers.playwright_engine import PlaywrightEngine
+
+            _engines[name] = PlaywrightEngine(get_settings())
+        else:
+            from scrapers.scrapy_engine import ScrapyEngine
+
+            _engines[name] = ScrapyEngine()
+    return _engines[name]
+
+
+def shutdown_engines() -> None:
+    """Close browsers and stop the reactor of this process (worker child exit)."""
+    for engine in list(_engines.values()):
+        close = getattr(engine, "close", None)
+        if close:
+            try:
+                close()
+            except Exception:  # shutting down: log, keep closing the rest
+                logger.exception("closing engine %s failed", engine)
+    _engines.clear()
+
+
+def send(job: dict[str, Any], queue: str) -> None:
+    """Enqueue the scrape task of `job` on `queue` with the job's priority."""
+    from workers import celery
+
+    celery.send_task(
+        tasks.SCRAPE,
+        args=[job["_id"]],
+        queue=queue,
+        priority=tasks.celery_priority(int(job.get("priority", jobs.DEFAULT_PRIORITY))),
+    )
+
+
+def _claim(repo: JobRepository, job_id: str, queue: str, hostname: str) -> tuple[Any, int]:
+    """(job, 0) when claimed; (None, seconds) to look again later; (None, 0) to drop the task."""
+    worker = f"{hostname}:{os.getpid()}"
+    fields = {"worker": worker, "queue": queue}
+    job = repo.transition(job_id, "claim", extra_filter={"queue": queue}, **fields)
+    if job is not None:
+        return job, 0
+    current = repo.get(job_id)
+    if current is None or current["status"] != jobs.RUNNING or current.get("queue") != queue:
+        return None, 0  # deleted, cancelled, finished, or now someone else's queue
+    stale = jobs.now() - timedelta(seconds=jobs.STALE_AFTER_SECONDS)
+    job = repo.transition(
+        job_id, "reclaim", extra_filter={"heartbeat_at": {"$lt": stale}}, **fields
+    )
+    if job is not None:
+        jobs.log(repo.db, job_id, "WARNING", f"taken over from a lost worker by {worker}")
+        return job, 0
+    heartbeat = current.get("heartbeat_at") or jobs.now()
+    age = (jobs.now() - heartbeat).total_seconds()
+    return None, max(1, int(jobs.STALE_AFTER_SECONDS - age) + 1)
+
+
+def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
+    """Run job `job_id` taken from `queue`. Returns seconds to retry after, or 0 when done."""
+    settings = get_settings()
+    database = dbmod.database(settings)
+    repo = JobRepository(database)
+    job, wait = _claim(repo, job_id, queue, hostname)
+    if job is None:
+        if not wait:
+            logger.info("job %s: nothing to do (already claimed, finished or gone)", job_id)
+        return wait
+
+    engine_name = "playwright" if queue == tasks.QUEUE_PLAYWRIGHT else "scrapy"
+    detect_js = job["engine"] == "auto" and engine_name == "scrapy"
+    repo.jobs.update_one({"_id": job_id}, {"$set": {"engine_used": engine_name}})
+    spec = JobSpec.from_job(
+        job,
+        max_items=settings.max_items_per_job,
+        max_page_bytes=settings.max_page_bytes,
+        user_agent=settings.user_agent,
+    )
+    sink = ItemSink(
+        database,
+        job_id,
+        max_pages=int(spec.config["max_pages"]),
+        batch_size=settings.item_batch_size,
+        interval=settings.progress_interval_seconds,
+        max_items=settings.max_items_per_job,
+    )
+    sink.log("INFO", f"started on {engine_name} by {job.get('worker')} (attempt {job['attempts']})")
+    try:
+        engine = engine_for(engine_name)
+        if engine_name == "scrapy":
+            result: CrawlResult = engine.run(spec, sink, detect_js=detect_js)
+        else:
+            result = engine.run(spec, sink)
+    except Exception as exc:  # an engine bug must fail the job, not leave it running
+        logger.exception("job %s: engine %s crashed", job_id, engine_name)
+        sink.log("ERROR", "".join(traceback.format_exception_only(exc)).strip())
+        result = CrawlResult(error={"type": "internal_error", "message": f"engine error: {exc}"})
+    counters = sink.close()
+    _record(repo, job, result, counters, sink.cancelled.is_set(), engine_name)
+    return 0
+
+
+def _record(
+    repo: JobRepository,
+    job: dict[str, Any],
+    result: CrawlResult,
+    counters: dict[str, Any],
+    cancelled: bool,
+    engine_name: str,
+) -> None:
+    job_id = job["_id"]
+    if result.needs_javascript and job["engine"] == "auto":
+        moved = repo.transition(
+            job_id,
+            "handoff",
+            queue=tasks.QUEUE_PLAYWRIGHT,
+            engine_used="playwright",
+            auto_reason=result.reason,
+            **counters,
+        )
+        jobs.log(repo.db, job_id, "INFO", f"auto: chose playwright: {result.reason}")
+        if moved is not None:
+            send(moved, tasks.QUEUE_PLAYWRIGHT)
+        return
+    if job["engine"] == "auto" and engine_name == "scrapy":
+        jobs.log(repo.db, job_id, "INFO", "auto: chose scrapy: static page, no JavaScript needed")
+    if cancelled:
+        repo.jobs.update_one({"_id": job_id}, {"$set": counters})
+        jobs.log(repo.db, job_id, "INFO", "stopped: cancelled while running")
+        return
+    if result.finish_reason == "item_limit":
+        jobs.log(repo.db, job_id, "WARNING", "stopped at MAX_ITEMS_PER_JOB")
+    if result.error:
+        repo.finish(job_id, "fail", error=result.error, **counters)
+        jobs.log(repo.db, job_id, "ERROR", f"failed: {result.error['message']}")
+    else:
+        repo.finish(job_id, "complete", progress=100, **counters)
+        jobs.log(
+            repo.db,
+            job_id,
+            "INFO",
+            f"completed: {counters['pages_crawled']} pages, {counters['items_scraped']} items",
+        )
+
+
+def _queued_job_ids(client: redis.Redis) -> set[str]:
+    """Job ids of scrape messages waiting in any queue or reserved by a worker."""
+    found: set[str] = set()
+
+    def note(raw: bytes | str) -> None:
+        try:
+            message = json.loads(raw)
+            if isinstance(message, list):  # unacked entries: [message, exchange, routing_key]
+                message = message[0]
+            body = json.loads(base64.b64decode(message["body"]))
+            if message.get("headers", {}).get("task") == tasks.SCRAPE and body[0]:
+                found.add(str(body[0][0]))
+        except (ValueError, KeyError, IndexError, TypeError):
+            return
+
+    for queue in (tasks.QUEUE_SCRAPY, tasks.QUEUE_PLAYWRIGHT):
+        for step in range(10):
+            name = queue if step == 0 else f"{queue}:{step}"
+            for raw in client.lrange(name, 0, -1):
+                note(raw)
+    for raw in client.hvals("unacked"):
+        note(raw)
+    return found
+
+
+def reconcile(grace_seconds: int = 60) -> dict[str, int]:
+    """Re-enqueue pending jobs that have no message, and requeue running jobs whose worker died."""
+    settings = get_settings()
+    repo = JobRepository(dbmod.database(settings))
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    queued = _queued_job_ids(client)
+    cutoff = jobs.now() - timedelta(seconds=grace_seconds)
+    stale = jobs.now() - timedelta(seconds=max(jobs.STALE_AFTER_SECONDS, grace_seconds))
+    requeued = resent = 0
+    for job in repo.jobs.find({"status": jobs.RUNNING, "heartbeat_at": {"$lt": stale}}):
+        moved = repo.transition(
+            job["_id"], "requeue", extra_filter={"heartbeat_at": {"$lt": stale}}
+        )
+        if moved is not None:
+            jobs.log(repo.db, job["_id"], "WARNING", "worker lost: job re-queued")
+            send(moved, moved.get("queue") or tasks.QUEUE_SCRAPY)
+            requeued += 1
+    for job in repo.jobs.find(
+        {"status": jobs.PENDING, "updated_at": {"$lt": cutoff}}, {"priority": 1, "queue": 1}
+    ):
+        if job["_id"] not in queued:
+            send(job, job.get("queue") or tasks.QUEUE_SCRAPY)
+            repo.jobs.update_one({"_id": job["_id"]}, {"$set": {"updated_at": jobs.now()}})
+            resent += 1
+    return {"requeued": requeued, "resent": resent}

@@ -1,0 +1,41 @@
+"""Worker life-cycle hooks: logging, indexes, per-process clients, engine shutdown."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from celery.signals import setup_logging, worker_process_init, worker_process_shutdown, worker_ready
+
+from shared import db
+from shared.settings import get_settings
+
+
+@setup_logging.connect
+def configure_logging(**_: object) -> None:
+    logging.basicConfig(
+        level=get_settings().log_level,
+        format="%(asctime)s %(levelname)s [%(processName)s] %(name)s: %(message)s",
+    )
+
+
+@worker_ready.connect
+def prepare_database(**_: object) -> None:
+    try:
+        db.ensure_indexes(db.database())
+    finally:
+        db.close_all()  # the parent must not hand its client to forked children
+
+
+@worker_process_init.connect
+def open_clients(**_: object) -> None:
+    # pymongo is not fork-safe: drop whatever the parent had, connect lazily in this child.
+    db.close_all()
+    logging.getLogger(__name__).debug("worker process %s ready", os.getpid())
+
+
+@worker_process_shutdown.connect
+def close_engines(**_: object) -> None:
+    from workers import execution
+
+    execution.shutdown_engines()
