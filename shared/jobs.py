@@ -34,7 +34,6 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "requeue": (frozenset({RUNNING}), PENDING),  # reconciler: the worker running it died
     "reclaim": (frozenset({RUNNING}), RUNNING),  # re-delivered task takes over from a dead worker
 }
-STALE_AFTER_SECONDS = 20  # a running job whose heartbeat is older has lost its worker
 
 
 def sources(action: str) -> frozenset[str]:

@@ -66,7 +66,8 @@ class Settings:
     rate_limit_authenticated: str = "1000/hour"
     rate_limit_anonymous: str = "100/hour"
     rate_limit_enabled: bool = True
-    reconcile_after_seconds: int = 120
+    reconcile_after_seconds: int = 60
+    job_stale_seconds: int = 20
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

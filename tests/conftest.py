@@ -94,7 +94,7 @@ def stack(redis_url, mongo_url, tmp_path_factory) -> Iterator[Stack]:
     """A running API (gunicorn) and a scrapy worker for one test module, on their own database."""
     s = Stack(redis_url, mongo_url, _db_name("e2e"), tmp_path_factory.mktemp("stack"))
     try:
-        s.start(api=True, queues=("scrapy",))
+        s.start(api=True, queues=("scrapy",), JOB_STALE_SECONDS="3")
         yield s
     finally:
         s.stop()

@@ -84,6 +84,7 @@ class Stack:
             PYTHONPATH=str(ROOT),
             PYTHONUNBUFFERED="1",
         )
+        env.update(getattr(self, "extra_env", {}))
         env.update(extra)
         return env
 
@@ -165,8 +166,9 @@ class Stack:
 
         wait_for(healthy, 60, message="API healthy")
 
-    def start(self, api: bool = True, queues: tuple[str, ...] = ("scrapy",)) -> None:
+    def start(self, api: bool = True, queues: tuple[str, ...] = ("scrapy",), **env: str) -> None:
         redis.Redis.from_url(self.redis_url).flushdb()
+        self.extra_env = env
         if api:
             self.start_api()
         for queue in queues:
@@ -236,4 +238,27 @@ class Stack:
         )
 
     def database(self) -> Any:
-        return pymongo.MongoClient(self.mongo_url)[self.db_name]
+        if not hasattr(self, "_client"):
+            self._client: pymongo.MongoClient = pymongo.MongoClient(self.mongo_url)
+        return self._client[self.db_name]
+
+    def celery(self) -> Any:
+        """A Celery client on the stack's broker, to send tasks by name as the API does."""
+        from celery import Celery
+
+        from shared import tasks
+
+        app = Celery("stack-client")
+        app.conf.update(
+            broker_url=self.redis_url, broker_transport_options=tasks.broker_transport_options(3600)
+        )
+        return app
+
+    def children(self, name: str) -> list[int]:
+        """Pids of the direct children of process `name` (a worker's pool processes)."""
+        pid = self.procs[name].pid
+        try:
+            text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        except OSError:
+            return []
+        return [int(p) for p in text.split()]

@@ -62,7 +62,9 @@ def send(job: dict[str, Any], queue: str) -> None:
     )
 
 
-def _claim(repo: JobRepository, job_id: str, queue: str, hostname: str) -> tuple[Any, int]:
+def _claim(
+    repo: JobRepository, job_id: str, queue: str, hostname: str, stale_after: int
+) -> tuple[Any, int]:
     """(job, 0) when claimed; (None, seconds) to look again later; (None, 0) to drop the task."""
     worker = f"{hostname}:{os.getpid()}"
     fields = {"worker": worker, "queue": queue}
@@ -72,7 +74,8 @@ def _claim(repo: JobRepository, job_id: str, queue: str, hostname: str) -> tuple
     current = repo.get(job_id)
     if current is None or current["status"] != jobs.RUNNING or current.get("queue") != queue:
         return None, 0  # deleted, cancelled, finished, or now someone else's queue
-    stale = jobs.now() - timedelta(seconds=jobs.STALE_AFTER_SECONDS)
+    # A running job whose heartbeat is older than this has lost its worker.
+    stale = jobs.now() - timedelta(seconds=stale_after)
     job = repo.transition(
         job_id, "reclaim", extra_filter={"heartbeat_at": {"$lt": stale}}, **fields
     )
@@ -81,7 +84,7 @@ def _claim(repo: JobRepository, job_id: str, queue: str, hostname: str) -> tuple
         return job, 0
     heartbeat = current.get("heartbeat_at") or jobs.now()
     age = (jobs.now() - heartbeat).total_seconds()
-    return None, max(1, int(jobs.STALE_AFTER_SECONDS - age) + 1)
+    return None, max(1, int(stale_after - age) + 1)
 
 
 def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
@@ -89,7 +92,7 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
     settings = get_settings()
     database = dbmod.database(settings)
     repo = JobRepository(database)
-    job, wait = _claim(repo, job_id, queue, hostname)
+    job, wait = _claim(repo, job_id, queue, hostname, settings.job_stale_seconds)
     if job is None:
         if not wait:
             logger.info("job %s: nothing to do (already claimed, finished or gone)", job_id)
@@ -196,14 +199,16 @@ def _queued_job_ids(client: redis.Redis) -> set[str]:
     return found
 
 
-def reconcile(grace_seconds: int = 60) -> dict[str, int]:
+def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
     """Re-enqueue pending jobs that have no message, and requeue running jobs whose worker died."""
     settings = get_settings()
+    if grace_seconds is None:
+        grace_seconds = settings.reconcile_after_seconds
     repo = JobRepository(dbmod.database(settings))
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
     queued = _queued_job_ids(client)
     cutoff = jobs.now() - timedelta(seconds=grace_seconds)
-    stale = jobs.now() - timedelta(seconds=max(jobs.STALE_AFTER_SECONDS, grace_seconds))
+    stale = jobs.now() - timedelta(seconds=max(settings.job_stale_seconds, grace_seconds))
     requeued = resent = 0
     for job in repo.jobs.find({"status": jobs.RUNNING, "heartbeat_at": {"$lt": stale}}):
         moved = repo.transition(

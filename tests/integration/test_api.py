@@ -1,0 +1,232 @@
+"""The REST contract through the Flask app on a real MongoDB wire server and Redis."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import register_user
+
+pytestmark = pytest.mark.integration
+
+GOOD = {"url": "http://127.0.0.1:9/catalog/", "selectors": {"title": "h1::text"}}
+
+
+def assert_error(answer, status: int, type_: str, fields: set[str] | None = None) -> dict:
+    assert answer.status_code == status, answer.get_data(as_text=True)
+    body = answer.get_json()
+    assert body["type"] == type_ and body["detail"] and body["request_id"]
+    assert answer.headers["X-Request-ID"] == body["request_id"]
+    if fields is not None:
+        assert set(body["errors"]) == fields
+    return body
+
+
+def test_health_needs_no_auth(client):
+    assert client.get("/api/v1/health").get_json() == {"status": "ok"}
+
+
+def test_openapi_docs_are_served(client):
+    spec = client.get("/api/openapi.json").get_json()
+    assert "/api/v1/jobs/" in spec["paths"] or "/api/v1/jobs" in spec["paths"]
+    assert "JobCreate" in spec["components"]["schemas"]
+    assert client.get("/api/docs").status_code == 200
+    assert client.get("/api/redoc").status_code == 200
+
+
+def test_register_login_refresh_me(client):
+    answer = client.post(
+        "/api/v1/auth/register",
+        json={"username": "ada", "email": "ada@example.test", "password": "long-enough"},
+    )
+    assert answer.status_code == 201
+    assert set(answer.get_json()) >= {"id", "username", "email", "role", "created_at"}
+    assert "password" not in answer.get_json() and "password_hash" not in answer.get_json()
+    duplicate = client.post(
+        "/api/v1/auth/register",
+        json={"username": "ada", "email": "x@example.test", "password": "long-enough"},
+    )
+    assert_error(duplicate, 409, "conflict")
+    form = client.post("/api/v1/auth/login", data={"username": "ada", "password": "long-enough"})
+    tokens = form.get_json()
+    assert form.status_code == 200 and tokens["token_type"] == "bearer"
+    assert tokens["expires_in"] > 0 and tokens["user"]["username"] == "ada"
+    me = client.get(
+        "/api/v1/auth/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    ).get_json()
+    assert me["username"] == "ada" and me["role"] == "user" and me["last_login"]
+    fresh = client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert fresh.status_code == 200 and fresh.get_json()["access_token"]
+    # a refresh token is not an access token, and vice versa
+    assert_error(
+        client.get(
+            "/api/v1/auth/me", headers={"Authorization": f"Bearer {tokens['refresh_token']}"}
+        ),
+        401,
+        "unauthorized",
+    )
+    assert_error(
+        client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["access_token"]}),
+        401,
+        "unauthorized",
+    )
+
+
+def test_wrong_password_says_exactly_that(client):
+    register_user(client, "grace")
+    answer = client.post("/api/v1/auth/login", json={"username": "grace", "password": "nope-nope"})
+    assert answer.status_code == 401
+    assert answer.get_json()["detail"] == "Incorrect username or password"
+    unknown = client.post("/api/v1/auth/login", json={"username": "nobody", "password": "x" * 9})
+    assert unknown.get_json()["detail"] == "Incorrect username or password"
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"username": "ab", "email": "a@b.co", "password": "long-enough"}, {"username"}),
+        ({"username": "abc", "email": "nope", "password": "long-enough"}, {"email"}),
+        ({"username": "abc", "email": "a@b.co", "password": "short"}, {"password"}),
+        ({}, {"username", "email", "password"}),
+    ],
+)
+def test_register_validation_names_each_bad_field(client, body, fields):
+    assert_error(client.post("/api/v1/auth/register", json=body), 422, "validation_error", fields)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer not-a-jwt"},
+        {"Authorization": "Basic abc"},
+        {"X-API-Key": "smk_unknown"},
+    ],
+)
+def test_jobs_need_authentication(client, headers):
+    assert_error(client.get("/api/v1/jobs", headers=headers), 401, "unauthorized")
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({}, {"url"}),
+        ({"url": "not a url"}, {"url"}),
+        ({"url": "ftp://example.com/file"}, {"url"}),
+        ({"url": "javascript:alert(1)"}, {"url"}),
+        ({"url": 42}, {"url"}),
+        ({**GOOD, "engine": "selenium"}, {"engine"}),
+        ({**GOOD, "priority": "urgent"}, {"priority"}),
+        ({**GOOD, "priority": 10}, {"priority"}),
+        ({**GOOD, "config": {"max_pages": 0}}, {"config.max_pages"}),
+        ({**GOOD, "config": {"max_pages": 10001}}, {"config.max_pages"}),
+        ({**GOOD, "config": {"max_pages": "ten"}}, {"config.max_pages"}),
+        ({**GOOD, "config": {"timeout_seconds": 0}}, {"config.timeout_seconds"}),
+        ({**GOOD, "config": {"concurrency": 1000}}, {"config.concurrency"}),
+        ({**GOOD, "config": {"nonsense": True}}, {"config.nonsense"}),
+        ({**GOOD, "config": {"wait_until": "whenever"}}, {"config.wait_until"}),
+        ({**GOOD, "config": {"item_selector": "div["}}, {"config.item_selector"}),
+        ({**GOOD, "selectors": {"title": "h1["}}, {"selectors.title"}),
+        ({**GOOD, "selectors": {"title": "//h1["}}, {"selectors.title"}),
+        ({**GOOD, "selectors": {"title": 5}}, {"selectors.title"}),
+        ({**GOOD, "selectors": "h1"}, {"selectors"}),
+        ({**GOOD, "webhook_url": "nope"}, {"webhook_url"}),
+        ({**GOOD, "urls": []}, {"urls"}),
+        ({**GOOD, "config": {"proxy": "not a proxy"}}, {"config.proxy"}),
+    ],
+)
+def test_bad_job_input_is_422_naming_the_field(client, auth, body, fields):
+    answer = client.post("/api/v1/jobs", json=body, headers=auth)
+    assert_error(answer, 422, "validation_error", fields)
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [
+        ("{not json", "application/json"),
+        ("url=http://x", "application/x-www-form-urlencoded"),
+        ("[1, 2]", "application/json"),
+    ],
+)
+def test_non_json_bodies_are_client_errors(client, auth, data, content_type):
+    answer = client.post("/api/v1/jobs", data=data, headers={**auth, "Content-Type": content_type})
+    assert answer.status_code in (400, 422)
+    assert answer.get_json()["type"] == "validation_error"
+
+
+def test_oversized_body_is_refused(client, auth, settings):
+    huge = {"url": "http://example.com/", "selectors": {"x": "h1::text " + "a" * 2_000_000}}
+    answer = client.post("/api/v1/jobs", json=huge, headers=auth)
+    assert_error(answer, 413, "validation_error")
+
+
+def test_unknown_path_and_wrong_method_use_the_error_shape(client, auth):
+    assert_error(client.get("/api/v1/nothing", headers=auth), 404, "not_found")
+    answer = client.delete("/api/v1/health")
+    assert_error(answer, 405, "validation_error")
+    assert "GET" in answer.headers["Allow"]
+
+
+def test_submitted_job_is_pending_with_defaults(client, auth):
+    answer = client.post("/api/v1/jobs", json={**GOOD, "priority": "high"}, headers=auth)
+    assert answer.status_code == 201
+    job = answer.get_json()
+    assert job["status"] == "pending" and job["engine"] == "auto" and job["priority"] == 8
+    assert job["created_at"].endswith("Z") and isinstance(job["id"], str)
+    assert job["progress"] == 0 and job["items_scraped"] == 0 and job["attempts"] == 1
+    again = client.get(f"/api/v1/jobs/{job['id']}", headers=auth).get_json()
+    assert again["id"] == job["id"] and again["selectors"] == GOOD["selectors"]
+
+
+def test_listing_pages_with_total_and_link_headers_and_filters(client, auth, db):
+    ids = [client.post("/api/v1/jobs", json=GOOD, headers=auth).get_json()["id"] for _ in range(5)]
+    db.jobs.update_one({"_id": ids[0]}, {"$set": {"status": "failed"}})
+    page = client.get("/api/v1/jobs?skip=2&limit=2", headers=auth)
+    assert page.headers["X-Total-Count"] == "5"
+    assert [j["id"] for j in page.get_json()] == list(reversed(ids))[2:4]
+    link = page.headers["Link"]
+    for rel in ("first", "prev", "next", "last"):
+        assert f'rel="{rel}"' in link
+    assert "skip=4" in link and "skip=0" in link
+    by_page = client.get("/api/v1/jobs?page=3&per_page=2", headers=auth).get_json()
+    assert [j["id"] for j in by_page] == [ids[0]]
+    failed = client.get("/api/v1/jobs?status=failed", headers=auth)
+    assert [j["id"] for j in failed.get_json()] == [ids[0]]
+    assert failed.headers["X-Total-Count"] == "1"
+    assert_error(
+        client.get("/api/v1/jobs?limit=101", headers=auth), 422, "validation_error", {"limit"}
+    )
+    assert_error(
+        client.get("/api/v1/jobs?status=weird", headers=auth), 422, "validation_error", {"status"}
+    )
+
+
+def test_delete_removes_job_and_results(client, auth, db):
+    job = client.post("/api/v1/jobs", json=GOOD, headers=auth).get_json()
+    db.results.insert_one({"_id": f"{job['id']}:x:0", "job_id": job["id"], "data": {}})
+    assert client.delete(f"/api/v1/jobs/{job['id']}", headers=auth).status_code == 204
+    assert_error(client.get(f"/api/v1/jobs/{job['id']}", headers=auth), 404, "not_found")
+    assert db.results.count_documents({"job_id": job["id"]}) == 0
+
+
+def test_results_limits_are_enforced(client, auth):
+    job = client.post("/api/v1/jobs", json=GOOD, headers=auth).get_json()
+    assert_error(
+        client.get(f"/api/v1/results/{job['id']}?limit=1001", headers=auth),
+        422,
+        "validation_error",
+        {"limit"},
+    )
+    assert_error(
+        client.get(f"/api/v1/results/{job['id']}/export?format=xml", headers=auth),
+        422,
+        "validation_error",
+        {"format"},
+    )
+    empty = client.get(f"/api/v1/results/{job['id']}", headers=auth).get_json()
+    assert empty == {"job_id": job["id"], "total": 0, "skip": 0, "limit": 100, "results": []}
+
+
+def test_client_request_id_is_echoed(client):
+    answer = client.get("/api/v1/jobs", headers={"X-Request-ID": "trace-123"})
+    assert answer.headers["X-Request-ID"] == "trace-123"
+    assert answer.get_json()["request_id"] == "trace-123"

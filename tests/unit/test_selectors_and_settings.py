@@ -1,0 +1,84 @@
+"""Selector parsing, URL rules, auto-detection and settings: pure logic, no services."""
+
+from __future__ import annotations
+
+import pytest
+
+from scrapers.auto import needs_javascript
+from shared.jobspec import resolve_config, url_problem
+from shared.selectors import compile_selector, validate_selectors
+from shared.settings import Settings, SettingsError
+from shared.tasks import celery_priority
+
+
+@pytest.mark.parametrize(
+    ("query", "kind"),
+    [
+        ("h1::text", "css"),
+        ("a::attr(href)", "css"),
+        ("//h1", "xpath"),
+        ("(//a)[1]", "xpath"),
+        ("./@data-sku", "xpath"),
+    ],
+)
+def test_selectors_that_parse(query, kind):
+    assert compile_selector(query).kind == kind
+
+
+@pytest.mark.parametrize("query", ["h1[", "//h1[", "a::nope", "", "   "])
+def test_selectors_that_do_not_parse_name_the_field(query):
+    assert list(validate_selectors({"title": query})) == ["title"]
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://x.org/", "javascript:alert(1)", "http://", "not a url", "http://a b/", ""]
+)
+def test_urls_that_cannot_be_crawled(url):
+    assert url_problem(url)
+
+
+def test_http_urls_are_fine():
+    assert url_problem("https://example.com/a?b=c") is None
+    assert url_problem("http://127.0.0.1:8080/catalog/") is None
+
+
+def test_config_defaults_fill_what_the_user_left_out():
+    config = resolve_config({"max_pages": 3})
+    assert config["max_pages"] == 3 and config["obey_robots"] is True
+    assert config["follow_links"] is False and config["max_depth"] is None
+
+
+def test_production_refuses_the_default_jwt_secret():
+    with pytest.raises(SettingsError, match="JWT_SECRET_KEY"):
+        Settings.from_env({"ENV": "production", "MONGO_URL": "mongodb://db"})
+    ok = Settings.from_env(
+        {"ENV": "production", "MONGO_URL": "mongodb://db", "JWT_SECRET_KEY": "x" * 40}
+    )
+    assert ok.jwt_secret_key == "x" * 40
+
+
+def test_env_values_are_typed_and_bad_ones_fail_fast():
+    s = Settings.from_env({"API_PORT": "9001", "RATE_LIMIT_ENABLED": "false"})
+    assert s.api_port == 9001 and s.rate_limit_enabled is False
+    with pytest.raises(SettingsError, match="API_PORT"):
+        Settings.from_env({"API_PORT": "eighty"})
+
+
+def test_embedded_mongo_is_used_when_no_url_is_given():
+    s = Settings.from_env({"EMBEDDED_MONGO_PORT": "27999"})
+    assert s.effective_mongo_url.startswith("mongodb://127.0.0.1:27999/")
+
+
+def test_highest_job_priority_is_served_first_by_redis():
+    assert celery_priority(9) == 0 and celery_priority(0) == 9
+
+
+def test_auto_detects_a_javascript_shell_and_keeps_static_pages():
+    shell = (
+        '<html><body><div id="app"></div><noscript>You need to enable JavaScript'
+        "</noscript><script>fetch('/api').then(r => r.json())</script></body></html>"
+    )
+    verdict, why = needs_javascript(shell)
+    assert verdict and "app root" in why
+    static = "<html><body><h1>Hello</h1>" + "<p>text</p>" * 50 + "</body></html>"
+    assert needs_javascript(static)[0] is False
