@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,6 @@ class Settings:
     max_items_per_job: int = 1_000_000
     max_page_bytes: int = 10_485_760
     max_urls_per_job: int = 100
-    results_max_limit: int = 1_000
     item_batch_size: int = 500
     progress_interval_seconds: float = 0.5
     scrapy_concurrency: int = 2
@@ -68,7 +67,6 @@ class Settings:
     rate_limit_enabled: bool = True
     reconcile_after_seconds: int = 60
     job_stale_seconds: int = 20
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -76,8 +74,6 @@ class Settings:
         environ = dict(os.environ if environ is None else environ)
         values: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name == "extra":
-                continue
             raw = environ.get(f.name.upper())
             if raw is None:
                 continue

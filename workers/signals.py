@@ -5,7 +5,13 @@ from __future__ import annotations
 import logging
 import os
 
-from celery.signals import setup_logging, worker_process_init, worker_process_shutdown, worker_ready
+from celery.signals import (
+    setup_logging,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+)
 
 from shared import db
 from shared.settings import get_settings
@@ -17,6 +23,15 @@ def configure_logging(**_: object) -> None:
         level=get_settings().log_level,
         format="%(asctime)s %(levelname)s [%(processName)s] %(name)s: %(message)s",
     )
+
+
+@worker_init.connect
+def preload_engines(**_: object) -> None:
+    # Import the engines once in the parent: forked children share the pages and the first
+    # job of each child does not pay ~1 s of imports. Reactors and browsers start after fork.
+    import scrapy.crawler  # noqa: F401
+
+    import scrapers.scrapy_engine  # noqa: F401
 
 
 @worker_ready.connect

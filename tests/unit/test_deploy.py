@@ -1,0 +1,55 @@
+"""deploy/ is checked by parsing: no Docker engine runs here."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+APP_SERVICES = {"api", "worker-scrapy", "worker-playwright", "beat", "flower"}
+
+
+def compose() -> dict:
+    return yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+
+
+def test_compose_has_every_process_of_the_architecture():
+    services = compose()["services"]
+    assert set(services) == APP_SERVICES | {"redis", "mongo"}
+    assert services["mongo"]["image"] == "mongo:7"
+
+
+def test_workers_can_be_scaled_out():
+    services = compose()["services"]
+    for name in ("worker-scrapy", "worker-playwright"):
+        service = services[name]
+        # a fixed name or a published port would make `--scale name=N` fail
+        assert "container_name" not in service and "ports" not in service
+        assert service["command"][:5] == ["celery", "-A", "workers", "worker", "-Q"]
+        assert service["command"][5] == name.split("-")[1]
+
+
+def test_app_services_share_one_image_and_production_settings():
+    services = compose()["services"]
+    for name in APP_SERVICES:
+        service = services[name]
+        assert service["image"] == "scrapemaster:latest"
+        env = service["environment"]
+        assert env["ENV"] == "production" and env["MONGO_URL"].startswith("mongodb://mongo")
+        assert "JWT_SECRET_KEY" in env and env["REDIS_URL"].startswith("redis://redis")
+
+
+def test_dockerfile_copies_existing_paths_and_never_downloads_browsers():
+    text = (DEPLOY / "Dockerfile").read_text()
+    root = DEPLOY.parent
+    for source in re.findall(r"^COPY (\S+)", text, flags=re.MULTILINE):
+        for part in source.split():
+            assert (root / part).exists(), part
+    assert "chromium" in text and "playwright install" not in text
+
+
+def test_procfile_lists_the_processes():
+    names = {line.split(":")[0] for line in (DEPLOY / "Procfile").read_text().splitlines() if line}
+    assert names == APP_SERVICES
