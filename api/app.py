@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from api import errors
 from api.blueprints import auth, jobs, monitoring, results
 from api.extensions import jwt, make_celery_client
+from api.limits import create_limiter
 from api.services.auth import ensure_admin
 from shared import db as dbmod
 from shared.settings import Settings, get_settings, set_settings
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (auth.blp, jobs.blp, results.blp, monitoring.blp):
         api.register_blueprint(blueprint)
     errors.register_error_handlers(app)
+    app.extensions["scrapemaster_limiter"] = create_limiter(app, settings)
 
     @app.before_request
     def start_request() -> None:

@@ -1,0 +1,56 @@
+"""Per-user rate limits (per address when anonymous), counted in Redis across API processes."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from api import security
+from shared.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def _identity() -> str | None:
+    """The caller's user id when the request carries valid credentials, else None."""
+    try:
+        return str(security.authenticate()["_id"])
+    except Exception:  # bad or missing credentials: the view will answer 401 itself
+        return None
+
+
+def rate_key() -> str:
+    user = _identity()
+    return f"user:{user}" if user else f"ip:{get_remote_address()}"
+
+
+def create_limiter(app: Flask, settings: Settings) -> Limiter:
+    """A Limiter whose one budget covers every endpoint (health and docs are exempt)."""
+
+    def current_limit() -> str:
+        if rate_key().startswith("user:"):
+            return settings.rate_limit_authenticated
+        return settings.rate_limit_anonymous
+
+    def exempt() -> bool:
+        return request.path.endswith("/health") or request.path.startswith(
+            ("/api/docs", "/api/redoc", "/api/openapi.json")
+        )
+
+    limiter = Limiter(
+        key_func=rate_key,
+        app=app,
+        application_limits=[current_limit],
+        application_limits_exempt_when=exempt,
+        headers_enabled=True,
+        storage_uri=settings.redis_url,
+        storage_options={"socket_connect_timeout": 1, "socket_timeout": 1},
+        strategy="fixed-window",
+        key_prefix=f"ratelimit:{settings.mongo_db}",
+        swallow_errors=True,  # Redis down: serve without limits rather than fail every request
+        enabled=settings.rate_limit_enabled,
+    )
+    return limiter
