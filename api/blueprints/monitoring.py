@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from api import schemas
+from api.security import auth_required, current_user
+from api.services import monitoring
 
 blp = Blueprint("monitoring", __name__, url_prefix="/api/v1", description="Health and monitoring")
 
@@ -16,3 +20,44 @@ class Health(MethodView):
     def get(self):
         """Liveness of the API process; no authentication."""
         return {"status": "ok"}
+
+
+@blp.route("/monitoring/stats")
+class Stats(MethodView):
+    decorators = [auth_required]
+
+    @blp.response(200)
+    def get(self):
+        """Job counts, items scraped and success rate (all jobs for an admin)."""
+        return monitoring.stats(current_user())
+
+
+@blp.route("/monitoring/system")
+class System(MethodView):
+    decorators = [auth_required]
+
+    @blp.response(200)
+    @blp.alt_response(503, description="a dependency is down")
+    def get(self):
+        """Redis, MongoDB and worker health from real pings; 503 names what is down."""
+        return monitoring.system()
+
+
+@blp.route("/monitoring/queues")
+class Queues(MethodView):
+    decorators = [auth_required]
+
+    @blp.response(200)
+    def get(self):
+        """Waiting messages per queue; active and reserved tasks per worker."""
+        return monitoring.queues()
+
+
+@blp.route("/metrics")
+class Metrics(MethodView):
+    decorators = [auth_required]
+
+    @blp.response(200, content_type=CONTENT_TYPE_LATEST)
+    def get(self):
+        """Prometheus metrics: jobs by status, items, pages, queue depth, job durations."""
+        return Response(monitoring.metrics(), content_type=CONTENT_TYPE_LATEST)
