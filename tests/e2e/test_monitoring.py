@@ -104,3 +104,38 @@ def test_system_answers_503_naming_redis_when_it_is_down_and_recovers(mon_stack,
         )
 
     wait_for(healthy, 60, interval=0.5, message="system healthy again")
+
+
+def test_flower_serves_and_lists_the_running_workers(mon_stack):
+    import sys
+
+    port = embedded.free_port()
+    mon_stack.spawn(
+        "flower",
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers",
+            "flower",
+            f"--port={port}",
+            "--address=127.0.0.1",
+            "--basic-auth=ops:flower-pass",
+        ],
+    )
+    auth = ("ops", "flower-pass")
+
+    def workers() -> dict:
+        try:
+            answer = requests.get(
+                f"http://127.0.0.1:{port}/api/workers?refresh=1", auth=auth, timeout=5
+            )
+        except requests.RequestException:
+            return {}
+        return answer.json() if answer.ok else {}
+
+    listed = wait_for(workers, 60, interval=0.5, message="Flower listing the worker")
+    assert any(name.startswith("worker-scrapy") for name in listed)
+    assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 401
+    mon_stack.stop_process("flower")
