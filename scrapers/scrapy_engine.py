@@ -49,6 +49,7 @@ def crawl_settings(spec: JobSpec) -> dict[str, Any]:
         "HTTPCACHE_ENABLED": False,
         "COOKIES_ENABLED": True,
         "LOG_ENABLED": False,
+        "WARN_ON_GENERATOR_RETURN_VALUE": False,  # else inspect.getsource on every response
         "EXTENSIONS": {"scrapy.extensions.logstats.LogStats": None},
         "SPIDER_MIDDLEWARES": {"scrapy.spidermiddlewares.depth.DepthMiddleware": None},
     }

@@ -67,7 +67,8 @@ def _claim(
 ) -> tuple[Any, int]:
     """(job, 0) when claimed; (None, seconds) to look again later; (None, 0) to drop the task."""
     worker = f"{hostname}:{os.getpid()}"
-    fields = {"worker": worker, "queue": queue}
+    engine_used = "playwright" if queue == tasks.QUEUE_PLAYWRIGHT else "scrapy"
+    fields = {"worker": worker, "queue": queue, "engine_used": engine_used}
     job = repo.transition(job_id, "claim", extra_filter={"queue": queue}, **fields)
     if job is not None:
         return job, 0
@@ -100,7 +101,6 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
 
     engine_name = "playwright" if queue == tasks.QUEUE_PLAYWRIGHT else "scrapy"
     detect_js = job["engine"] == "auto" and engine_name == "scrapy"
-    repo.jobs.update_one({"_id": job_id}, {"$set": {"engine_used": engine_name}})
     spec = JobSpec.from_job(
         job,
         max_items=settings.max_items_per_job,

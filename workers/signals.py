@@ -29,6 +29,7 @@ def configure_logging(**_: object) -> None:
 def preload_engines(**_: object) -> None:
     # Import the engines once in the parent: forked children share the pages and the first
     # job of each child does not pay ~1 s of imports. Reactors and browsers start after fork.
+    import playwright.async_api  # noqa: F401
     import scrapy.crawler  # noqa: F401
 
     import scrapers.scrapy_engine  # noqa: F401
