@@ -1,0 +1,385 @@
+"""The JavaScript engine: renders a job's pages in a fresh context of the warm Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections import deque
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+from urllib.parse import urlsplit
+from urllib.robotparser import RobotFileParser
+
+from scrapers import extract
+from scrapers.browser_pool import BrowserCrashed, get_pool
+from scrapers.engine import CrawlResult, Sink
+from shared.jobspec import JobSpec
+from shared.selectors import compile_selector
+
+NAV_TIMEOUT_CAP = 180  # seconds, as the Scrapy engine's DOWNLOAD_TIMEOUT
+# A missing wait_for selector is a warning, not a job timeout: wait at most half the job's time.
+WAIT_FOR_CAP = 15
+SCROLL_SETTLE_MS = 500
+# After load, a page's scripts usually fetch its content (XHR/fetch) and then render it: wait
+# until the tab has made no request for SETTLE_QUIET s, bounded so chatty pages still finish.
+SETTLE_QUIET = 0.15
+SETTLE_CAP = 3.0
+POLL = 0.25  # how often cancellation is checked while pages are in flight
+BLOCKED_TYPES = frozenset({"image", "media", "font"})  # never change the DOM we extract
+_PSEUDO = re.compile(r"::(text|attr\([^)]*\))\s*$")
+
+
+def describe_error(exc: BaseException, url: str) -> dict[str, str]:
+    """A failed navigation as {type, message} a user can read."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    text = str(exc)
+    if isinstance(exc, PlaywrightTimeout) or "TIMED_OUT" in text:
+        return {"type": "timeout", "message": f"request timed out: {url}"}
+    if "ERR_NAME_NOT_RESOLVED" in text or "ERR_NAME_RESOLUTION_FAILED" in text:
+        return {"type": "dns_error", "message": f"DNS lookup failed for {url}"}
+    if "ERR_CONNECTION_REFUSED" in text:
+        return {"type": "connection_refused", "message": f"connection refused by {url}"}
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return {"type": "fetch_error", "message": f"{first} ({url})"}
+
+
+def wait_selector(query: str) -> str:
+    """Our selector syntax as a Playwright selector (XPath prefixed, ::text/::attr dropped)."""
+    sel = compile_selector(query)
+    return f"xpath={sel.query}" if sel.kind == "xpath" else _PSEUDO.sub("", sel.query)
+
+
+class _State:
+    def __init__(self) -> None:
+        self.pages = 0
+        self.pages_ok = 0
+        self.items = 0
+        self.seen: set[str] = set()
+        self.errors: list[dict[str, str]] = []
+        self.stop_reason: str | None = None
+        self.fatal: dict[str, str] | None = None
+        self.frontier: deque[tuple[str, int]] = deque()
+        self.busy = 0  # pages in flight: an empty frontier means "done" only when none are
+        self.wake = asyncio.Event()
+
+    def enqueue(self, url: str, depth: int, max_pages: int) -> None:
+        """Queue `url` unless seen; max_pages caps every page ever queued, errors included."""
+        if len(self.seen) < max_pages and url not in self.seen:
+            self.seen.add(url)
+            self.frontier.append((url, depth))
+
+
+class _Robots:
+    """robots.txt per origin, fetched once per job through the job's own context."""
+
+    def __init__(self, request: Any, user_agent: str) -> None:
+        self._request = request
+        self._agent = user_agent
+        self._fetches: dict[str, asyncio.Task] = {}
+
+    async def allowed(self, url: str) -> bool:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in self._fetches:
+            self._fetches[origin] = asyncio.ensure_future(self._fetch(origin))
+        parser = await asyncio.shield(self._fetches[origin])
+        return parser is None or parser.can_fetch(self._agent, url)
+
+    async def _fetch(self, origin: str) -> RobotFileParser | None:
+        try:
+            response = await self._request.get(f"{origin}/robots.txt", timeout=10_000)
+            if response.status != 200:  # missing or broken robots.txt: everything allowed
+                return None
+            parser = RobotFileParser()
+            parser.parse((await response.text()).splitlines())
+            return parser
+        except Exception:
+            return None
+
+
+async def _block_heavy(route: Any) -> None:
+    if route.request.resource_type in BLOCKED_TYPES:
+        await route.abort()
+    else:
+        await route.continue_()
+
+
+async def _scroll(page: Any, times: int) -> None:
+    """Scroll to the bottom `times` times, each time waiting briefly for the page to grow."""
+    for _ in range(times):
+        height = await page.evaluate("document.body.scrollHeight")
+        await page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        try:
+            await page.wait_for_function(
+                "h => document.body.scrollHeight > h", arg=height, timeout=SCROLL_SETTLE_MS
+            )
+        except Exception:
+            # Nothing grew: we are at the bottom for good, and another scrollTo to the same
+            # spot fires no scroll event, so further rounds could not load anything.
+            return
+
+
+class _Network:
+    """Requests in flight in one tab, to wait until a page's own scripts stop fetching."""
+
+    def __init__(self, page: Any) -> None:
+        self.pending: set[Any] = set()
+        self.changed = asyncio.Event()
+        page.on("request", self._started)
+        page.on("requestfinished", self._ended)
+        page.on("requestfailed", self._ended)
+
+    def _started(self, request: Any) -> None:
+        self.pending.add(request)
+        self.changed.set()
+
+    def _ended(self, request: Any) -> None:
+        self.pending.discard(request)
+        self.changed.set()
+
+    async def settle(self, quiet: float = SETTLE_QUIET, cap: float = SETTLE_CAP) -> None:
+        """Return once no request was in flight for `quiet` s, or after `cap` s at most."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + cap
+        while (left := deadline - loop.time()) > 0:
+            self.changed.clear()
+            idle = not self.pending
+            try:
+                await asyncio.wait_for(self.changed.wait(), min(quiet, left) if idle else left)
+            except TimeoutError:
+                if idle:
+                    return
+
+
+def _full(sink: Sink) -> bool:
+    full = getattr(sink, "full", None)
+    return bool(full is not None and full.is_set())
+
+
+class PlaywrightEngine:
+    """Runs a job in Chromium on the browser pool's loop and waits for it."""
+
+    name = "playwright"
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+
+    def run(self, spec: JobSpec, sink: Sink) -> CrawlResult:
+        """Crawl `spec`, reporting to `sink`; blocks the calling thread until the job ends."""
+        state = _State()
+        timeout = int(spec.config["timeout_seconds"])
+        future = get_pool(self.settings).submit(self._job(spec, sink, state))
+        try:
+            return future.result(timeout=timeout + 30)
+        except FutureTimeout:
+            future.cancel()  # cancels the task on the loop; its finally closes the context
+            state.fatal = {"type": "timeout", "message": f"job did not stop within {timeout} s"}
+            return self._result(state)
+
+    def close(self) -> None:
+        """Close this process's browser pool (worker shutdown)."""
+        from scrapers.browser_pool import close_pool
+
+        close_pool()
+
+    # ------------------------------------------------------------------ on the pool's loop
+
+    async def _job(self, spec: JobSpec, sink: Sink, state: _State) -> CrawlResult:
+        from playwright.async_api import Error as PlaywrightError
+
+        pool = get_pool(self.settings)
+        timeout = int(spec.config["timeout_seconds"])
+        leased = False
+        try:
+            async with pool.lease() as lease:
+                leased = True
+                context = await lease.browser.new_context(**self._context_options(spec))
+                try:
+                    await asyncio.wait_for(self._crawl(context, spec, sink, state), timeout)
+                except TimeoutError:
+                    state.fatal = {
+                        "type": "timeout",
+                        "message": f"job exceeded timeout_seconds={timeout}; items so far are kept",
+                    }
+                finally:
+                    lease.pages = state.pages
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(context.close(), 10)
+        except BrowserCrashed as exc:
+            state.fatal = {"type": "browser_crashed", "message": str(exc)}
+        except PlaywrightError as exc:
+            first = str(exc).strip().splitlines()[0]
+            if not leased:
+                state.fatal = {
+                    "type": "browser_error",
+                    "message": f"Chromium did not start: {first}",
+                }
+            else:
+                kind = "browser_error" if pool.connected else "browser_crashed"
+                state.fatal = {"type": kind, "message": first}
+        if state.fatal:
+            sink.log("ERROR", state.fatal["message"])
+        return self._result(state)
+
+    def _context_options(self, spec: JobSpec) -> dict[str, Any]:
+        headers = {str(k): str(v) for k, v in (spec.config.get("headers") or {}).items()}
+        agents = [k for k in headers if k.lower() == "user-agent"]
+        user_agent = headers.pop(agents[0]) if agents else spec.user_agent
+        for key in agents[1:]:
+            headers.pop(key)
+        # service workers would serve later pages from their own cache, outside our routing
+        return {"user_agent": user_agent, "extra_http_headers": headers, "service_workers": "block"}
+
+    async def _crawl(self, context: Any, spec: JobSpec, sink: Sink, state: _State) -> None:
+        cfg = spec.config
+        concurrency = max(1, min(int(cfg["concurrency"]), self.settings.playwright_pages_per_job))
+        await context.route("**/*", _block_heavy)
+        robots = _Robots(context.request, spec.user_agent) if cfg.get("obey_robots") else None
+        for url in spec.urls:
+            state.enqueue(url, 0, int(cfg["max_pages"]))
+        workers = [
+            asyncio.ensure_future(self._worker(context, robots, spec, sink, state))
+            for _ in range(concurrency)
+        ]
+        try:
+            while not all(w.done() for w in workers):
+                if sink.should_stop:
+                    state.stop_reason = "item_limit" if _full(sink) else "cancelled"
+                    return
+                done, _ = await asyncio.wait(workers, timeout=POLL, return_when="FIRST_EXCEPTION")
+                for worker in done:
+                    worker.result()  # BrowserCrashed ends the job here
+        finally:
+            # Cancel, timeout or crash: abandon pages in flight; closing the context ends them.
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _worker(
+        self, context: Any, robots: _Robots | None, spec: JobSpec, sink: Sink, state: _State
+    ) -> None:
+        """Visit frontier URLs in one tab until the frontier is empty and no page is in flight.
+
+        The tab is reused from page to page: a new one costs a renderer start (~200 ms).
+        """
+        cfg = spec.config
+        page, network = None, None
+        try:
+            while True:
+                if not state.frontier:
+                    if state.busy == 0:
+                        state.wake.set()
+                        return
+                    state.wake.clear()
+                    await state.wake.wait()
+                    continue
+                url, depth = state.frontier.popleft()
+                state.busy += 1
+                try:
+                    if robots is not None and not await robots.allowed(url):
+                        self._fail(
+                            sink, state, "robots_forbidden", f"forbidden by robots.txt: {url}"
+                        )
+                        continue
+                    if page is None or page.is_closed():
+                        page = await context.new_page()
+                        network = _Network(page)
+                    links = await self._visit(page, network, url, spec, sink, state)
+                    if cfg.get("max_depth") is None or depth < cfg["max_depth"]:
+                        for link in links:
+                            state.enqueue(link, depth + 1, int(cfg["max_pages"]))
+                finally:
+                    state.busy -= 1
+                    state.wake.set()
+        finally:
+            if page is not None:
+                with contextlib.suppress(Exception):
+                    await page.close()
+
+    async def _visit(
+        self, page: Any, network: Any, url: str, spec: JobSpec, sink: Sink, state: _State
+    ) -> list[str]:
+        """Render one page, report it and its items; returns the links to follow."""
+        from playwright.async_api import Error as PlaywrightError
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+        cfg = spec.config
+        timeout_ms = max(1, min(int(cfg["timeout_seconds"]), NAV_TIMEOUT_CAP)) * 1000
+        try:
+            response = await page.goto(url, wait_until=cfg["wait_until"], timeout=timeout_ms)
+        except PlaywrightError as exc:
+            self._check_browser(page, exc)
+            problem = describe_error(exc, url)
+            if problem["type"] == "fetch_error":  # e.g. the tab crashed: the worker opens another
+                with contextlib.suppress(Exception):
+                    await page.close()
+            return self._fail(sink, state, problem["type"], problem["message"])
+        final = page.url
+        state.seen.add(final)
+        status = response.status if response is not None else 200
+        if not 200 <= status < 300:
+            state.pages += 1
+            sink.page(final, status)
+            return self._fail(sink, state, "http_error", f"HTTP {status} from {final}")
+        try:
+            if cfg["wait_until"] != "networkidle":
+                await network.settle()
+            if cfg.get("wait_for"):
+                try:
+                    await page.wait_for_selector(
+                        wait_selector(cfg["wait_for"]),
+                        state="attached",
+                        timeout=min(timeout_ms // 2, WAIT_FOR_CAP * 1000),
+                    )
+                except PlaywrightTimeout:
+                    sink.log("WARNING", f"wait_for {cfg['wait_for']!r} not found on {final}")
+            await _scroll(page, int(cfg.get("scroll") or 0))
+            html = await page.content()
+        except PlaywrightError as exc:
+            self._check_browser(page, exc)
+            with contextlib.suppress(Exception):
+                await page.close()  # a tab in an unknown state: the worker opens a new one
+            return self._fail(sink, state, "fetch_error", f"{str(exc).splitlines()[0]} ({url})")
+        if sink.should_stop:  # cancelled while this page rendered: report nothing more
+            return []
+        state.pages += 1
+        state.pages_ok += 1
+        sink.page(final, status)
+        selector = extract.parse(html, final)
+        items = extract.extract_items(selector, spec.selectors, cfg.get("item_selector"))
+        state.items += len(items)
+        sink.items(final, items)
+        if not cfg.get("follow_links"):
+            return []
+        return extract.extract_links(selector, final, cfg.get("link_selector"))
+
+    @staticmethod
+    def _check_browser(page: Any, exc: BaseException) -> None:
+        # Our own closing only happens after the workers are cancelled, so a closed target here
+        # means Chromium went away (its error can arrive before the 'disconnected' event).
+        browser = page.context.browser
+        if "has been closed" in str(exc) or (browser is not None and not browser.is_connected()):
+            raise BrowserCrashed("the browser crashed or disconnected during the job") from exc
+
+    @staticmethod
+    def _fail(sink: Sink, state: _State, kind: str, message: str) -> list[str]:
+        state.errors.append({"type": kind, "message": message})
+        sink.log("ERROR", message)
+        return []
+
+    @staticmethod
+    def _result(state: _State) -> CrawlResult:
+        result = CrawlResult(
+            pages=state.pages,
+            items=state.items,
+            finish_reason=state.stop_reason or "finished",
+            errors=[e["message"] for e in state.errors],
+        )
+        if state.fatal is not None:
+            result.error = state.fatal
+            result.finish_reason = state.fatal["type"]
+        elif state.pages_ok == 0 and state.errors and not state.stop_reason:
+            result.error = state.errors[0]
+        return result
