@@ -155,6 +155,12 @@ def _record(
         return
     if job["engine"] == "auto" and engine_name == "scrapy":
         jobs.log(repo.db, job_id, "INFO", "auto: chose scrapy: static page, no JavaScript needed")
+    if cancelled and repo.get(job_id) is None:
+        # deleted while running: drop what the sink flushed after the API removed the job
+        repo.db.results.delete_many({"job_id": job_id})
+        repo.db.logs.delete_many({"job_id": job_id})
+        logger.info("job %s: deleted while running; crawl stopped, items removed", job_id)
+        return
     if cancelled:
         repo.jobs.update_one({"_id": job_id}, {"$set": counters})
         jobs.log(repo.db, job_id, "INFO", "stopped: cancelled while running")

@@ -63,3 +63,30 @@ def test_higher_priority_waiting_jobs_start_first(stack):
     started = sorted(finished, key=lambda p: finished[p]["started_at"])
     assert started == ["9", "high", "normal", "3", "low", "0"]
     assert stack.job(cancelled["id"], headers)["started_at"] is None
+
+
+def test_deleting_a_running_job_stops_the_crawl_and_leaves_no_items(stack):
+    headers = stack.register()
+    with SiteServer(pages=30, delay=0.3) as site:
+        job = stack.submit(
+            headers, url=f"{site.url}/catalog/", engine="scrapy", selectors=SELECTORS, config=FOLLOW
+        )
+        wait_for(lambda: stack.job(job["id"], headers)["pages_crawled"] >= 2, 30)
+        answer = requests.delete(stack.url(f"/jobs/{job['id']}"), headers=headers, timeout=10)
+        assert answer.status_code == 204
+        at_delete = len(site.requests)
+
+        wait_for(
+            lambda: (
+                f"job {job['id']}: deleted while running" in stack.logs["worker-scrapy"].read_text()
+            ),
+            20,
+            message="the crawl to stop",
+        )
+        after = len(site.requests)
+    assert after - at_delete <= 3 and after < 30
+    assert (
+        requests.get(stack.url(f"/jobs/{job['id']}"), headers=headers, timeout=10).status_code
+        == 404
+    )
+    assert stack.database().results.count_documents({"job_id": job["id"]}) == 0
