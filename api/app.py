@@ -9,7 +9,7 @@ from flask import Flask, g
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import errors
-from api.blueprints import auth, jobs, monitoring, results
+from api.blueprints import auth, jobs, monitoring, proxies, results
 from api.extensions import jwt, make_celery_client
 from api.limits import create_limiter
 from api.services.auth import ensure_admin
@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     _register_jwt_errors()
     api = errors.ScrapeMasterApi(app)
     app.extensions["scrapemaster_api"] = api
-    for blueprint in (auth.blp, jobs.blp, results.blp, monitoring.blp):
+    for blueprint in (auth.blp, jobs.blp, results.blp, monitoring.blp, proxies.blp):
         api.register_blueprint(blueprint)
     errors.register_error_handlers(app)
     app.extensions["scrapemaster_limiter"] = create_limiter(app, settings)

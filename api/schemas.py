@@ -11,6 +11,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from shared import jobs
 from shared.jobspec import BOUNDS, WAIT_UNTIL, url_problem
+from shared.proxies import PROXY_STATUSES, proxy_url_problem
 from shared.selectors import compile_selector, validate_selectors
 
 
@@ -108,7 +109,7 @@ class JobConfig(ma.Schema):
             errors["timeout_seconds"] = [f"Must be between 1 and {settings.max_timeout_seconds}."]
         proxy = data.get("proxy")
         if proxy is not None and proxy not in ("none", "pool"):
-            problem = url_problem(proxy.replace("socks5://", "http://", 1))
+            problem = proxy_url_problem(proxy)
             if problem:
                 errors["proxy"] = [f"Must be none, pool or a proxy URL ({problem})."]
         if errors:
@@ -328,3 +329,39 @@ class ApiKeyCreated(ApiKeyOut):
 
 class Health(ma.Schema):
     status = fields.String()
+
+
+class ProxyUrl(fields.String):
+    """An http, https or socks5 proxy URL with host and port."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        problem = proxy_url_problem(text)
+        if problem:
+            raise ValidationError(f"Not a valid proxy URL: {problem}.")
+        return text.strip()
+
+
+class ProxyCreate(ma.Schema):
+    url = ProxyUrl(required=True, metadata={"example": "http://127.0.0.1:3128"})
+
+
+class ProxyUpdate(ma.Schema):
+    url = ProxyUrl()
+    status = fields.String(validate=validate.OneOf(PROXY_STATUSES))
+
+
+class ProxyOut(ma.Schema):
+    id = fields.String(attribute="_id")
+    url = fields.String()
+    status = fields.String()
+    success_count = fields.Integer()
+    failure_count = fields.Integer()
+    ban_count = fields.Integer()
+    success_rate = fields.Float(allow_none=True)
+    avg_latency_ms = fields.Float(allow_none=True)
+    cooldown_until = UTCDateTime(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    last_checked_at = UTCDateTime(allow_none=True)
+    last_used_at = UTCDateTime(allow_none=True)
+    created_at = UTCDateTime()

@@ -1,7 +1,10 @@
-"""Benchmark: bare Scrapy vs. the service on a local static site, and one-page job latency.
+"""Benchmark: bare Scrapy vs. the service on a local static site, one-page job latency, and
+bare Playwright vs. the service on the local JavaScript catalog (with the worker's memory).
 
     .venv/bin/python bench/run.py [--pages 1000] [--latency-jobs 40] [--concurrency 8]
-                                  [--json PATH] [--only scrapy|latency]
+                                  [--json PATH] [--only scrapy|latency|playwright]
+                                  [--pw-pages 60] [--pw-concurrency 1,2] [--pw-repeat 2]
+                                  [--soak-jobs 100] [--soak-pages 2]
 
 1. The demo site runs in its own process (`python -m tests.sites.server`).
 2. Bare Scrapy crawls it in a fresh interpreter (bench/bare_scrapy.py).
@@ -10,6 +13,9 @@
    worker imports Scrapy and starts its reactor on its first job), then one job crawls the whole
    site; timed from POST /jobs to status completed (polled every 50 ms).
 4. One-page jobs, one after another, each timed POST -> completed (polled every 10 ms).
+5. Playwright (bench/browser.py): a playwright worker joins the stack; bare Playwright
+   (bench/bare_playwright.py) and the service render the same JavaScript catalog pages at the
+   same concurrency; then a soak of small jobs tracks the worker's memory (PSS with Chromium).
 
 Both crawls use the same shape (bench/common.py): 100 start URLs, each followed along
 `li.next a`, so every page is fetched once and concurrency has work to do.
@@ -40,6 +46,7 @@ for _p in (str(ROOT), str(BENCH)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
+import browser  # noqa: E402
 import requests  # noqa: E402
 import spy  # noqa: E402
 from common import one_page_job, service_job  # noqa: E402
@@ -577,6 +584,8 @@ def report(figures: dict) -> None:
             f" started->completed {m['running_ms']} ms, completed->seen "
             f"{m['completed_to_seen_ms']} ms; {_foreign(lat)}"
         )
+    if figures.get("playwright"):
+        browser.report(figures["playwright"], targets["pw_ratio_min"], targets["pw_pss_max_mb"])
     noisy_runs = [r for part in (bare, svc) if part for r in part["runs"] if noisy(r)]
     if noisy_runs or (lat and noisy(lat)):
         print(
@@ -596,7 +605,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-jobs", type=int, default=40)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
-    parser.add_argument("--only", choices=("scrapy", "latency"), help="run one part")
+    parser.add_argument("--only", choices=("scrapy", "latency", "playwright"), help="run one part")
+    parser.add_argument(
+        "--pw-pages", type=int, default=60, help="playwright: JS catalog pages per crawl"
+    )
+    parser.add_argument(
+        "--pw-concurrency",
+        default="1,2",
+        help="playwright: comma-separated concurrencies (pages at once), each measured",
+    )
+    parser.add_argument("--pw-repeat", type=int, default=2, help="playwright: rounds per side")
+    parser.add_argument(
+        "--soak-jobs", type=int, default=100, help="playwright: jobs of the memory soak (0: none)"
+    )
+    parser.add_argument("--soak-pages", type=int, default=2, help="playwright: pages per soak job")
     parser.add_argument(
         "--repeat", type=int, default=3, help="crawls per side; the medians are compared"
     )
@@ -616,6 +638,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.pages < 1 or args.latency_jobs < 1 or args.repeat < 1:
         parser.error("--pages, --latency-jobs and --repeat must be positive")
+    try:
+        pw_concurrency = [int(c) for c in args.pw_concurrency.split(",") if c.strip()]
+    except ValueError:
+        parser.error("--pw-concurrency must be comma-separated integers")
+    if (
+        not 1 <= args.pw_pages <= 100  # MAX_URLS_PER_JOB
+        or not pw_concurrency
+        or min(pw_concurrency) < 1
+        or max(pw_concurrency) > 32
+        or args.pw_repeat < 1
+        or args.soak_jobs < 0
+        or not 1 <= args.soak_pages <= 100
+    ):
+        parser.error("bad --pw-pages (1-100), --pw-concurrency (1-32), --pw-repeat or --soak-*")
 
     signal.signal(signal.SIGTERM, _term)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
@@ -627,7 +663,13 @@ def main(argv: list[str] | None = None) -> int:
         "concurrency": args.concurrency,
         "repeat": args.repeat,
         "workdir": str(workdir),
-        "targets": {"ratio_min": 0.7, "p50_ms": 300, "p95_ms": 600},
+        "targets": {
+            "ratio_min": 0.7,
+            "p50_ms": 300,
+            "p95_ms": 600,
+            "pw_ratio_min": 0.8,
+            "pw_pss_max_mb": 1024,
+        },
     }
     cleanup = Cleanup()
     cleanup.push(
@@ -638,12 +680,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     crawl = args.only in (None, "scrapy")
     try:
-        log(f"starting demo site: {args.pages} pages x 10 items (separate process)")
-        site, site_proc = start_site(args.pages, cleanup)
+        site_pages = args.pages
+        if args.only in (None, "playwright"):
+            site_pages = max(args.pages, args.pw_pages, args.soak_pages + 1)
+        log(f"starting demo site: {site_pages} pages x 10 items (separate process)")
+        site, site_proc = start_site(site_pages, cleanup)
         log(f"  {site}")
         svc = Service(workdir, cleanup, site_proc.pid)
         svc.start()
-        figures["warmup_job_ms"] = warm_up(svc, site)
+        if args.only != "playwright":
+            figures["warmup_job_ms"] = warm_up(svc, site)
         if crawl:
             # Rounds of (bare scrapy, then service), so drift of this machine's speed hits both
             # sides alike; the medians are compared. The idle stack's CPU during the bare crawl
@@ -694,6 +740,17 @@ def main(argv: list[str] | None = None) -> int:
             figures["latency"] = run_latency(
                 svc, site, args.pages, args.latency_jobs, py_spy=args.py_spy, workdir=workdir
             )
+        if args.only in (None, "playwright"):
+            figures["playwright"] = browser.run_part(
+                svc,
+                site,
+                cleanup,
+                pages=args.pw_pages,
+                concurrencies=pw_concurrency,
+                repeat=args.pw_repeat,
+                soak_jobs=args.soak_jobs,
+                soak_pages=args.soak_pages,
+            )
     except KeyboardInterrupt:
         log("interrupted: stopping everything")
         cleanup.run()
@@ -708,7 +765,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"figures written to {args.json}")
     mismatch = any(r["mismatch"] for r in figures.get("service", {}).get("runs", []))
     failed = figures.get("latency", {}).get("failed")
-    return 1 if mismatch or failed else 0
+    pw = figures.get("playwright") or {}
+    pw_bad = pw.get("mismatch") or (pw.get("soak") or {}).get("failed_count")
+    return 1 if mismatch or failed or pw_bad else 0
 
 
 if __name__ == "__main__":

@@ -4,51 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
+import time
 from collections import deque
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
-from urllib.parse import urlsplit
-from urllib.robotparser import RobotFileParser
 
 from scrapers import extract
 from scrapers.browser_pool import BrowserCrashed, get_pool
 from scrapers.engine import CrawlResult, Sink
+from scrapers.proxies import CONNECTION_BAN, Rotation
+from scrapers.rendering import (  # noqa: F401  (re-exported for bench/)
+    NAV_TIMEOUT_CAP,
+    POLL,
+    WAIT_FOR_CAP,
+    _block_heavy,
+    _Network,
+    _Robots,
+    _scroll,
+    describe_error,
+    wait_selector,
+)
 from shared.jobspec import JobSpec
-from shared.selectors import compile_selector
-
-NAV_TIMEOUT_CAP = 180  # seconds, as the Scrapy engine's DOWNLOAD_TIMEOUT
-# A missing wait_for selector is a warning, not a job timeout: wait at most half the job's time.
-WAIT_FOR_CAP = 15
-SCROLL_SETTLE_MS = 500
-# After load, a page's scripts usually fetch its content (XHR/fetch) and then render it: wait
-# until the tab has made no request for SETTLE_QUIET s, bounded so chatty pages still finish.
-SETTLE_QUIET = 0.15
-SETTLE_CAP = 3.0
-POLL = 0.25  # how often cancellation is checked while pages are in flight
-BLOCKED_TYPES = frozenset({"image", "media", "font"})  # never change the DOM we extract
-_PSEUDO = re.compile(r"::(text|attr\([^)]*\))\s*$")
-
-
-def describe_error(exc: BaseException, url: str) -> dict[str, str]:
-    """A failed navigation as {type, message} a user can read."""
-    from playwright.async_api import TimeoutError as PlaywrightTimeout
-
-    text = str(exc)
-    if isinstance(exc, PlaywrightTimeout) or "TIMED_OUT" in text:
-        return {"type": "timeout", "message": f"request timed out: {url}"}
-    if "ERR_NAME_NOT_RESOLVED" in text or "ERR_NAME_RESOLUTION_FAILED" in text:
-        return {"type": "dns_error", "message": f"DNS lookup failed for {url}"}
-    if "ERR_CONNECTION_REFUSED" in text:
-        return {"type": "connection_refused", "message": f"connection refused by {url}"}
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return {"type": "fetch_error", "message": f"{first} ({url})"}
-
-
-def wait_selector(query: str) -> str:
-    """Our selector syntax as a Playwright selector (XPath prefixed, ::text/::attr dropped)."""
-    sel = compile_selector(query)
-    return f"xpath={sel.query}" if sel.kind == "xpath" else _PSEUDO.sub("", sel.query)
+from shared.proxies import NO_PROXIES, is_ban
 
 
 class _State:
@@ -63,94 +40,14 @@ class _State:
         self.frontier: deque[tuple[str, int]] = deque()
         self.busy = 0  # pages in flight: an empty frontier means "done" only when none are
         self.wake = asyncio.Event()
+        self.rotation = Rotation("none")
+        self.proxy_id: str | None = None  # the pool proxy of this job's context
 
     def enqueue(self, url: str, depth: int, max_pages: int) -> None:
         """Queue `url` unless seen; max_pages caps every page ever queued, errors included."""
         if len(self.seen) < max_pages and url not in self.seen:
             self.seen.add(url)
             self.frontier.append((url, depth))
-
-
-class _Robots:
-    """robots.txt per origin, fetched once per job through the job's own context."""
-
-    def __init__(self, request: Any, user_agent: str) -> None:
-        self._request = request
-        self._agent = user_agent
-        self._fetches: dict[str, asyncio.Task] = {}
-
-    async def allowed(self, url: str) -> bool:
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        if origin not in self._fetches:
-            self._fetches[origin] = asyncio.ensure_future(self._fetch(origin))
-        parser = await asyncio.shield(self._fetches[origin])
-        return parser is None or parser.can_fetch(self._agent, url)
-
-    async def _fetch(self, origin: str) -> RobotFileParser | None:
-        try:
-            response = await self._request.get(f"{origin}/robots.txt", timeout=10_000)
-            if response.status != 200:  # missing or broken robots.txt: everything allowed
-                return None
-            parser = RobotFileParser()
-            parser.parse((await response.text()).splitlines())
-            return parser
-        except Exception:
-            return None
-
-
-async def _block_heavy(route: Any) -> None:
-    if route.request.resource_type in BLOCKED_TYPES:
-        await route.abort()
-    else:
-        await route.continue_()
-
-
-async def _scroll(page: Any, times: int) -> None:
-    """Scroll to the bottom `times` times, each time waiting briefly for the page to grow."""
-    for _ in range(times):
-        height = await page.evaluate("document.body.scrollHeight")
-        await page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-        try:
-            await page.wait_for_function(
-                "h => document.body.scrollHeight > h", arg=height, timeout=SCROLL_SETTLE_MS
-            )
-        except Exception:
-            # Nothing grew: we are at the bottom for good, and another scrollTo to the same
-            # spot fires no scroll event, so further rounds could not load anything.
-            return
-
-
-class _Network:
-    """Requests in flight in one tab, to wait until a page's own scripts stop fetching."""
-
-    def __init__(self, page: Any) -> None:
-        self.pending: set[Any] = set()
-        self.changed = asyncio.Event()
-        page.on("request", self._started)
-        page.on("requestfinished", self._ended)
-        page.on("requestfailed", self._ended)
-
-    def _started(self, request: Any) -> None:
-        self.pending.add(request)
-        self.changed.set()
-
-    def _ended(self, request: Any) -> None:
-        self.pending.discard(request)
-        self.changed.set()
-
-    async def settle(self, quiet: float = SETTLE_QUIET, cap: float = SETTLE_CAP) -> None:
-        """Return once no request was in flight for `quiet` s, or after `cap` s at most."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + cap
-        while (left := deadline - loop.time()) > 0:
-            self.changed.clear()
-            idle = not self.pending
-            try:
-                await asyncio.wait_for(self.changed.wait(), min(quiet, left) if idle else left)
-            except TimeoutError:
-                if idle:
-                    return
 
 
 def _full(sink: Sink) -> bool:
@@ -166,9 +63,14 @@ class PlaywrightEngine:
     def __init__(self, settings: Any) -> None:
         self.settings = settings
 
-    def run(self, spec: JobSpec, sink: Sink) -> CrawlResult:
-        """Crawl `spec`, reporting to `sink`; blocks the calling thread until the job ends."""
+    def run(self, spec: JobSpec, sink: Sink, rotation: Rotation | None = None) -> CrawlResult:
+        """Crawl `spec`, reporting to `sink`; blocks the calling thread until the job ends.
+
+        Chromium sets proxies per context, so a job uses one proxy of the pool for all its
+        pages (the next job picks again); each page's outcome is recorded on that proxy.
+        """
         state = _State()
+        state.rotation = rotation or Rotation(str(spec.config.get("proxy") or "none"))
         timeout = int(spec.config["timeout_seconds"])
         future = get_pool(self.settings).submit(self._job(spec, sink, state))
         try:
@@ -192,10 +94,19 @@ class PlaywrightEngine:
         pool = get_pool(self.settings)
         timeout = int(spec.config["timeout_seconds"])
         leased = False
+        options = self._context_options(spec)
+        if state.rotation.enabled:
+            # the pool lives in MongoDB: keep the blocking call off the browser's loop
+            state.proxy_id, proxy_url = await asyncio.to_thread(state.rotation.choose)
+            if proxy_url is None:
+                state.fatal = dict(NO_PROXIES)
+                sink.log("ERROR", NO_PROXIES["message"])
+                return self._result(state)
+            options["proxy"] = {"server": proxy_url}
         try:
             async with pool.lease() as lease:
                 leased = True
-                context = await lease.browser.new_context(**self._context_options(spec))
+                context = await lease.browser.new_context(**options)
                 try:
                     await asyncio.wait_for(self._crawl(context, spec, sink, state), timeout)
                 except TimeoutError:
@@ -307,11 +218,14 @@ class PlaywrightEngine:
 
         cfg = spec.config
         timeout_ms = max(1, min(int(cfg["timeout_seconds"]), NAV_TIMEOUT_CAP)) * 1000
+        started = asyncio.get_running_loop().time()
         try:
             response = await page.goto(url, wait_until=cfg["wait_until"], timeout=timeout_ms)
         except PlaywrightError as exc:
             self._check_browser(page, exc)
             problem = describe_error(exc, url)
+            if problem["type"] in ("timeout", "connection_refused") or "PROXY" in str(exc):
+                await self._proxy_outcome(state, f"{CONNECTION_BAN}: {problem['type']}")
             if problem["type"] == "fetch_error":  # e.g. the tab crashed: the worker opens another
                 with contextlib.suppress(Exception):
                     await page.close()
@@ -320,6 +234,10 @@ class PlaywrightEngine:
         state.seen.add(final)
         status = response.status if response is not None else 200
         if not 200 <= status < 300:
+            if is_ban(status):
+                await self._proxy_outcome(state, f"ban signal: HTTP {status} from {final}")
+            else:
+                await self._proxy_outcome(state, None, started)
             state.pages += 1
             sink.page(final, status)
             return self._fail(sink, state, "http_error", f"HTTP {status} from {final}")
@@ -342,6 +260,10 @@ class PlaywrightEngine:
             with contextlib.suppress(Exception):
                 await page.close()  # a tab in an unknown state: the worker opens a new one
             return self._fail(sink, state, "fetch_error", f"{str(exc).splitlines()[0]} ({url})")
+        if is_ban(status, html):
+            await self._proxy_outcome(state, f"ban signal: captcha page at {final}")
+        else:
+            await self._proxy_outcome(state, None, started)
         if sink.should_stop:  # cancelled while this page rendered: report nothing more
             return []
         state.pages += 1
@@ -354,6 +276,19 @@ class PlaywrightEngine:
         if not cfg.get("follow_links"):
             return []
         return extract.extract_links(selector, final, cfg.get("link_selector"))
+
+    @staticmethod
+    async def _proxy_outcome(state: _State, ban: str | None, started: float = 0.0) -> None:
+        """Record one page's outcome on the job's pool proxy: a ban reason, or a success."""
+        if state.proxy_id is None:
+            return
+        if ban is not None:
+            await asyncio.to_thread(state.rotation.failed, state.proxy_id, ban, True)
+        else:
+            elapsed = asyncio.get_running_loop().time() - started
+            await asyncio.to_thread(
+                state.rotation.succeeded, state.proxy_id, time.monotonic() - elapsed
+            )
 
     @staticmethod
     def _check_browser(page: Any, exc: BaseException) -> None:

@@ -8,8 +8,10 @@ from typing import Any
 
 from scrapers import extract
 from scrapers.engine import CrawlResult, Sink
+from scrapers.proxies import Rotation
 from scrapers.reactor import REACTOR_CLASS, run_in_reactor
 from shared.jobspec import JobSpec
+from shared.proxies import NO_PROXIES
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +23,10 @@ for _name in ("scrapy", "scrapy.core", "scrapy.middleware", "scrapy.extensions",
 def crawl_settings(spec: JobSpec) -> dict[str, Any]:
     """Scrapy settings for one job; nothing is shared with the next job's crawler."""
     cfg = spec.config
+    middlewares: dict[str, int] = {}
+    if (cfg.get("proxy") or "none") != "none":
+        # before HttpProxyMiddleware (750), which applies meta["proxy"]
+        middlewares["scrapers.proxies.ProxyMiddleware"] = 740
     concurrency = int(cfg["concurrency"])
     timeout = int(cfg["timeout_seconds"])
     headers = {str(k): str(v) for k, v in (cfg.get("headers") or {}).items()}
@@ -52,6 +58,7 @@ def crawl_settings(spec: JobSpec) -> dict[str, Any]:
         "WARN_ON_GENERATOR_RETURN_VALUE": False,  # else inspect.getsource on every response
         "EXTENSIONS": {"scrapy.extensions.logstats.LogStats": None},
         "SPIDER_MIDDLEWARES": {"scrapy.spidermiddlewares.depth.DepthMiddleware": None},
+        "DOWNLOADER_MIDDLEWARES": middlewares,
     }
 
 
@@ -93,7 +100,9 @@ class _State:
         self.reason = ""
 
 
-def _spider_class(spec: JobSpec, sink: Sink, state: _State, detect_js: bool) -> type:
+def _spider_class(
+    spec: JobSpec, sink: Sink, state: _State, detect_js: bool, rotation: Rotation
+) -> type:
     import scrapy
     from scrapy.exceptions import CloseSpider
 
@@ -107,6 +116,7 @@ def _spider_class(spec: JobSpec, sink: Sink, state: _State, detect_js: bool) -> 
     class JobSpider(scrapy.Spider):
         name = f"job-{spec.job_id}"
         handle_httpstatus_list: list[int] = []
+        proxy_rotation = rotation
 
         def request(self, url: str, depth: int) -> Any:
             state.seen.add(url)
@@ -171,17 +181,25 @@ class ScrapyEngine:
 
     name = "scrapy"
 
-    def run(self, spec: JobSpec, sink: Sink, detect_js: bool = False) -> CrawlResult:
+    def run(
+        self,
+        spec: JobSpec,
+        sink: Sink,
+        detect_js: bool = False,
+        rotation: Rotation | None = None,
+    ) -> CrawlResult:
+        """Crawl `spec`; `rotation` routes requests through proxies (config.proxy)."""
         from scrapy.crawler import CrawlerRunner
         from scrapy.utils.defer import deferred_from_coro
         from twisted.internet import task
 
         state = _State()
         holder: dict[str, Any] = {}
+        rotation = rotation or Rotation(str(spec.config.get("proxy") or "none"))
 
         def start() -> Any:
             runner = CrawlerRunner(crawl_settings(spec))
-            crawler = runner.create_crawler(_spider_class(spec, sink, state, detect_js))
+            crawler = runner.create_crawler(_spider_class(spec, sink, state, detect_js, rotation))
             holder["crawler"] = crawler
 
             def watch() -> None:
@@ -215,7 +233,12 @@ class ScrapyEngine:
             )
         crawler = holder["crawler"]
         reason = crawler.stats.get_value("finish_reason") or "finished"
-        return self._result(spec, state, reason)
+        result = self._result(spec, state, reason)
+        if rotation.exhausted:
+            result.error = dict(NO_PROXIES)
+            result.finish_reason = NO_PROXIES["type"]
+            sink.log("ERROR", NO_PROXIES["message"])
+        return result
 
     @staticmethod
     def _result(spec: JobSpec, state: _State, reason: str) -> CrawlResult:

@@ -60,6 +60,8 @@ def ensure_indexes(db: Database) -> None:
     db.logs.create_index([("job_id", 1), ("timestamp", 1)])
     db.api_keys.create_index("key_hash", unique=True)
     db.api_keys.create_index("user_id")
+    db.proxies.create_index("url", unique=True)
+    db.proxies.create_index([("status", 1), ("last_used_at", 1)])
 
 
 def ping(settings: Settings | None = None, timeout_ms: int = 1000) -> bool:

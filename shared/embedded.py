@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from shared.settings import embedded_mongo_url
+
 
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
@@ -97,7 +99,7 @@ def start_secantus(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    url = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    url = embedded_mongo_url(port)
     try:
         wait_until(lambda: port_open("127.0.0.1", port), 60, "SecantusDB", proc)
     except RuntimeError:

@@ -67,6 +67,12 @@ class Settings:
     rate_limit_enabled: bool = True
     reconcile_after_seconds: int = 60
     job_stale_seconds: int = 20
+    proxy_cooldown_seconds: float = 60.0
+    proxy_ban_after: int = 3
+    proxy_max_attempts: int = 3
+    proxy_check_url: str = ""  # empty: the health check only opens a TCP connection to the proxy
+    proxy_check_timeout_seconds: float = 5.0
+    proxy_check_interval_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -120,7 +126,13 @@ class Settings:
     def effective_mongo_url(self) -> str:
         if self.mongo_url:
             return self.mongo_url
-        return f"mongodb://127.0.0.1:{self.embedded_mongo_port}/?directConnection=true"
+        return embedded_mongo_url(self.embedded_mongo_port)
+
+
+def embedded_mongo_url(port: int) -> str:
+    """URL of the embedded SecantusDB. Retryable writes are off: the server keeps a record per
+    retryable write and scans them all on every write, so writes slow down over a long run."""
+    return f"mongodb://127.0.0.1:{port}/?directConnection=true&retryWrites=false"
 
 
 _current: Settings | None = None

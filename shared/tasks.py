@@ -2,6 +2,7 @@
 
 SCRAPE = "scrapemaster.scrape"
 RECONCILE = "scrapemaster.reconcile"
+CHECK_PROXIES = "scrapemaster.check_proxies"
 
 QUEUE_SCRAPY = "scrapy"
 QUEUE_PLAYWRIGHT = "playwright"

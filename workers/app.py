@@ -37,6 +37,14 @@ def create_celery(settings: Settings | None = None) -> Celery:
                 "schedule": 30.0,
                 "options": {"queue": tasks.QUEUE_SCRAPY, "expires": 25},
             },
+            "check-proxies": {
+                "task": tasks.CHECK_PROXIES,
+                "schedule": settings.proxy_check_interval_seconds,
+                "options": {
+                    "queue": tasks.QUEUE_SCRAPY,
+                    "expires": max(1.0, settings.proxy_check_interval_seconds - 5),
+                },
+            },
         },
         timezone="UTC",
     )

@@ -13,10 +13,12 @@ from typing import Any
 import redis
 
 from scrapers.engine import CrawlResult
+from scrapers.proxies import Rotation
 from shared import db as dbmod
 from shared import jobs, tasks
 from shared.jobs import JobRepository
 from shared.jobspec import JobSpec
+from shared.proxies import ProxyRepository
 from shared.results import ItemSink
 from shared.settings import get_settings
 
@@ -116,12 +118,18 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         max_items=settings.max_items_per_job,
     )
     sink.log("INFO", f"started on {engine_name} by {job.get('worker')} (attempt {job['attempts']})")
+    proxy = str(spec.config.get("proxy") or "none")
+    rotation = Rotation(
+        proxy,
+        ProxyRepository.from_settings(database, settings) if proxy == "pool" else None,
+        max_attempts=settings.proxy_max_attempts,
+    )
     try:
         engine = engine_for(engine_name)
         if engine_name == "scrapy":
-            result: CrawlResult = engine.run(spec, sink, detect_js=detect_js)
+            result: CrawlResult = engine.run(spec, sink, detect_js=detect_js, rotation=rotation)
         else:
-            result = engine.run(spec, sink)
+            result = engine.run(spec, sink, rotation=rotation)
     except Exception as exc:  # an engine bug must fail the job, not leave it running
         logger.exception("job %s: engine %s crashed", job_id, engine_name)
         sink.log("ERROR", "".join(traceback.format_exception_only(exc)).strip())
@@ -232,3 +240,9 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
             repo.jobs.update_one({"_id": job["_id"]}, {"$set": {"updated_at": jobs.now()}})
             resent += 1
     return {"requeued": requeued, "resent": resent}
+
+
+def check_proxies() -> dict[str, int]:
+    """Probe banned and cooling proxies; the ones that answer again become active."""
+    settings = get_settings()
+    return ProxyRepository.from_settings(dbmod.database(settings), settings).check()

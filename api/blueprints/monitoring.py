@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from api import schemas
 from api.security import auth_required, current_user
-from api.services import monitoring
+from api.services import monitoring, proxies
 
 blp = Blueprint("monitoring", __name__, url_prefix="/api/v1", description="Health and monitoring")
 
@@ -51,6 +51,16 @@ class Queues(MethodView):
     def get(self):
         """Waiting messages per queue; active and reserved tasks per worker."""
         return monitoring.queues()
+
+
+@blp.route("/monitoring/proxies")
+class ProxyHealth(MethodView):
+    decorators = [auth_required]
+
+    @blp.response(200)
+    def get(self):
+        """Proxies per status (active, cooldown, banned) with their average success rate."""
+        return proxies.summary()
 
 
 @blp.route("/metrics")

@@ -1,4 +1,4 @@
-"""Periodic upkeep run by beat: re-enqueue jobs that lost their task or their worker."""
+"""Periodic upkeep run by beat: re-enqueue lost jobs, bring recovered proxies back."""
 
 from __future__ import annotations
 
@@ -12,3 +12,9 @@ from workers import execution
 def reconcile() -> dict[str, int]:
     """Re-enqueue pending jobs with no message in the broker and running jobs whose worker died."""
     return execution.reconcile()
+
+
+@shared_task(name=tasks.CHECK_PROXIES, ignore_result=True)
+def check_proxies() -> dict[str, int]:
+    """Probe banned and cooling proxies; recovered ones become active again."""
+    return execution.check_proxies()

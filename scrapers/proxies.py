@@ -1,0 +1,136 @@
+"""Proxy rotation for the engines: one job's view of the pool, and Scrapy's proxy middleware."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Protocol
+
+from shared.proxies import NO_PROXIES, is_ban
+
+logger = logging.getLogger(__name__)
+CONNECTION_BAN = "connection failed or timed out through the proxy"
+
+
+class Pool(Protocol):
+    """What rotation needs of shared.proxies.ProxyRepository."""
+
+    def pick(self, exclude: list[str] | tuple[str, ...] = ()) -> dict[str, Any] | None: ...
+
+    def record_success(self, proxy_id: str, latency_ms: float) -> None: ...
+
+    def record_failure(self, proxy_id: str, reason: str, ban: bool) -> Any: ...
+
+
+class Rotation:
+    """A job's proxy choice: "none", one explicit URL, or the pool (`pool` given)."""
+
+    def __init__(self, setting: str, pool: Pool | None = None, max_attempts: int = 3) -> None:
+        self.setting = setting or "none"
+        self.pool = pool
+        self.max_attempts = max(1, max_attempts)
+        self.exhausted = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.setting != "none"
+
+    @property
+    def uses_pool(self) -> bool:
+        return self.setting == "pool" and self.pool is not None
+
+    def choose(self, exclude: list[str] | tuple[str, ...] = ()) -> tuple[str | None, str | None]:
+        """(proxy id, proxy URL) for the next request; (None, None) when the pool is empty."""
+        if self.setting != "pool":
+            return None, self.setting
+        if self.pool is None:
+            self.exhausted = True
+            return None, None
+        proxy = self.pool.pick(exclude)
+        if proxy is None and exclude:  # every other proxy failed this request: try any again
+            proxy = self.pool.pick()
+        if proxy is None:
+            self.exhausted = True
+            return None, None
+        return proxy["_id"], proxy["url"]
+
+    def succeeded(self, proxy_id: str | None, started: float) -> None:
+        if proxy_id and self.pool is not None:
+            self.pool.record_success(proxy_id, (time.monotonic() - started) * 1000)
+
+    def failed(self, proxy_id: str | None, reason: str, ban: bool) -> None:
+        if proxy_id and self.pool is not None:
+            self.pool.record_failure(proxy_id, reason, ban)
+
+
+class ProxyMiddleware:
+    """Sends every request through the job's proxy; on a ban signal, retries another one.
+
+    Runs before Scrapy's HttpProxyMiddleware (which reads `meta["proxy"]`). The rotation is
+    the spider's `proxy_rotation` attribute, set by the engine for this job.
+    """
+
+    def __init__(self, crawler: Any) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> ProxyMiddleware:
+        return cls(crawler)
+
+    @property
+    def rotation(self) -> Rotation:
+        return self.crawler.spider.proxy_rotation
+
+    def process_request(self, request: Any) -> Any:
+        from scrapy.exceptions import IgnoreRequest
+        from scrapy.utils.defer import deferred_from_coro
+
+        rotation = self.rotation
+        proxy_id, url = rotation.choose(request.meta.get("proxy_excluded", ()))
+        if url is None:
+            engine = self.crawler.engine
+            if engine is not None and engine.running:
+                deferred_from_coro(engine.close_spider_async(reason=NO_PROXIES["type"]))
+            raise IgnoreRequest(NO_PROXIES["message"])
+        request.meta["proxy"] = url
+        request.meta["proxy_id"] = proxy_id
+        request.meta["proxy_started"] = time.monotonic()
+        return None
+
+    def process_response(self, request: Any, response: Any) -> Any:
+        proxy_id = request.meta.get("proxy_id")
+        text = response.text if response.status == 200 and hasattr(response, "text") else ""
+        if is_ban(response.status, text):
+            reason = f"ban signal: HTTP {response.status} from {response.url}"
+            if response.status == 200:
+                reason = f"ban signal: captcha page at {response.url}"
+            self.rotation.failed(proxy_id, reason, ban=True)
+            return self._retry(request, reason) or response
+        self.rotation.succeeded(proxy_id, request.meta.get("proxy_started", time.monotonic()))
+        return response
+
+    def process_exception(self, request: Any, exception: Exception) -> Any:
+        from scrapy.exceptions import IgnoreRequest
+
+        if isinstance(exception, IgnoreRequest) or "proxy_id" not in request.meta:
+            return None
+        reason = f"{CONNECTION_BAN}: {type(exception).__name__}"
+        self.rotation.failed(request.meta.get("proxy_id"), reason, ban=True)
+        return self._retry(request, reason)
+
+    def _retry(self, request: Any, reason: str) -> Any:
+        """The request again through another proxy, or None when its attempts are used up."""
+        rotation = self.rotation
+        attempts = int(request.meta.get("proxy_attempts", 1))
+        if not rotation.uses_pool or attempts >= rotation.max_attempts:
+            return None
+        retry = request.copy()
+        excluded = list(request.meta.get("proxy_excluded", ()))
+        if request.meta.get("proxy_id"):
+            excluded.append(request.meta["proxy_id"])
+        retry.meta.update(proxy_attempts=attempts + 1, proxy_excluded=excluded)
+        for key in ("proxy", "proxy_id", "proxy_started", "download_slot"):
+            retry.meta.pop(key, None)
+        retry.dont_filter = True
+        logger.debug("retrying %s through another proxy: %s", request.url, reason)
+        return retry
