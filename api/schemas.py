@@ -12,7 +12,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from shared import jobs
 from shared.jobspec import BOUNDS, WAIT_UNTIL, url_problem
 from shared.proxies import PROXY_STATUSES, proxy_url_problem
-from shared.selectors import compile_selector, validate_selectors
+from shared.selectors import compile_selector
 
 
 def _settings():
@@ -144,9 +144,6 @@ class JobCreate(ma.Schema):
             data["url"] = data["urls"][0]
         if not data.get("urls"):
             data["urls"] = [data["url"]]
-        problems = validate_selectors(data.get("selectors") or {})
-        if problems:  # already checked per field; kept for callers that bypass load
-            raise ValidationError({"selectors": problems})
         return data
 
 

@@ -144,10 +144,6 @@ class JobRepository:
             fields.setdefault("duration_seconds", round((end - started).total_seconds(), 3))
         return self.transition(job_id, action, **fields)
 
-    def set_progress(self, job_id: str, **counters: Any) -> None:
-        """Record progress counters of a running job (batched by the caller)."""
-        self.jobs.update_one({"_id": job_id, "status": RUNNING}, {"$set": counters})
-
     def status_of(self, job_id: str) -> str | None:
         doc = self.jobs.find_one({"_id": job_id}, {"status": 1})
         return doc["status"] if doc else None

@@ -24,3 +24,13 @@ def broker_transport_options(max_timeout_seconds: int) -> dict:
         "sep": ":",
         "queue_order_strategy": "priority",
     }
+
+
+def scrape_options(job: dict) -> dict:
+    """send_task keyword arguments of a job's scrape task: the API and the workers both use it."""
+    engine = job.get("engine", "auto")
+    return {
+        "args": [job["_id"]],
+        "queue": job.get("queue") or (QUEUE_PLAYWRIGHT if engine == "playwright" else QUEUE_SCRAPY),
+        "priority": celery_priority(int(job.get("priority", 5))),
+    }

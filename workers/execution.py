@@ -56,12 +56,7 @@ def send(job: dict[str, Any], queue: str) -> None:
     """Enqueue the scrape task of `job` on `queue` with the job's priority."""
     from workers import celery
 
-    celery.send_task(
-        tasks.SCRAPE,
-        args=[job["_id"]],
-        queue=queue,
-        priority=tasks.celery_priority(int(job.get("priority", jobs.DEFAULT_PRIORITY))),
-    )
+    celery.send_task(tasks.SCRAPE, **tasks.scrape_options({**job, "queue": queue}))
 
 
 def _claim(

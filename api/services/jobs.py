@@ -9,7 +9,7 @@ from flask import current_app
 from pymongo import ASCENDING, DESCENDING
 
 from api.security import is_admin
-from api.services import db, settings
+from api.services import db
 from shared import jobs, tasks
 from shared.errors import Conflict, NotFound
 from shared.jobs import JobRepository
@@ -25,12 +25,7 @@ def enqueue(job: dict[str, Any]) -> None:
     """Send the scrape task; if Redis is down the job stays pending and the reconciler sends it."""
     celery = current_app.extensions["scrapemaster_celery"]
     try:
-        celery.send_task(
-            tasks.SCRAPE,
-            args=[job["_id"]],
-            queue=job.get("queue") or jobs.queue_for(job["engine"]),
-            priority=tasks.celery_priority(int(job["priority"])),
-        )
+        celery.send_task(tasks.SCRAPE, **tasks.scrape_options(job))
     except Exception:  # kombu raises many connection errors; the job is safe in MongoDB
         logger.warning("job %s saved but not enqueued; the reconciler will retry", job["_id"])
 
@@ -203,8 +198,3 @@ def logs(job_id: str, user: dict[str, Any], level: str | None, limit: int) -> di
         db().logs.find(query).sort([("timestamp", ASCENDING), ("_id", ASCENDING)]).limit(limit)
     )
     return {"logs": lines}
-
-
-def limits() -> dict[str, Any]:
-    s = settings()
-    return {"max_pages": s.max_pages_cap, "timeout_seconds": s.max_timeout_seconds}
