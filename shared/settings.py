@@ -73,6 +73,9 @@ class Settings:
     proxy_check_url: str = ""  # empty: the health check only opens a TCP connection to the proxy
     proxy_check_timeout_seconds: float = 5.0
     proxy_check_interval_seconds: float = 60.0
+    # target policy (SSRF): "" = allow private targets in local/test/development, block elsewhere
+    private_targets: str = ""
+    target_allowlist: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -111,6 +114,14 @@ class Settings:
                 raise SettingsError(f"ENV={self.env}: set MONGO_URL to a MongoDB server")
         if not 1 <= self.max_pages_cap <= 1_000_000:
             raise SettingsError("MAX_PAGES_CAP must be between 1 and 1000000")
+        if self.private_targets.strip().lower() not in ("", "block", "allow"):
+            raise SettingsError("PRIVATE_TARGETS must be block or allow")
+        try:
+            from shared.targets import parse_allowlist
+
+            parse_allowlist(self.target_allowlist)
+        except ValueError as exc:
+            raise SettingsError(f"TARGET_ALLOWLIST: {exc}") from None
         if self.item_batch_size < 1:
             raise SettingsError("ITEM_BATCH_SIZE must be positive")
 

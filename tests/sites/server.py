@@ -349,6 +349,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._api_catalog(query)
         elif segments == ["api", "feed"]:
             self._api_feed(query)
+        elif segments == ["redirect"]:
+            self._send(302, b"", headers={"Location": (query.get("to") or ["/"])[0]})
+        elif segments == ["trap"]:
+            self._trap((query.get("to") or ["/"])[0])
         else:
             self._not_found()
 
@@ -362,6 +366,27 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     # ------------------------------------------------------------------ static pages
+
+    def _trap(self, target: str) -> None:
+        """A page whose links and every kind of sub-resource point at `target` (policy tests)."""
+        quoted = html.escape(target, quote=True)
+        ws = target.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+        body = (
+            '<h1 class="title">Trap</h1>\n'
+            f'<p class="ok">reachable</p>\n<a href="{quoted}">link</a>\n'
+            f'<img src="{quoted}img.png">\n<iframe src="{quoted}frame"></iframe>\n'
+            f'<link rel="stylesheet" href="{quoted}style.css">\n'
+            f'<script src="{quoted}script.js"></script>\n'
+            f'<video src="{quoted}video.mp4"></video>'
+        )
+        script = (
+            f"fetch({json.dumps(target + 'fetch')}).catch(() => {{}});\n"
+            f"try {{ new WebSocket({json.dumps(ws + 'ws')}); }} catch (e) {{}}\n"
+            "const x = new XMLHttpRequest();\n"
+            f"x.open('GET', {json.dumps(target + 'xhr')}); x.send();\n"
+            f"navigator.sendBeacon && navigator.sendBeacon({json.dumps(target + 'beacon')});"
+        )
+        self._html(200, "Trap", body, script)
 
     def _about(self) -> None:
         body = (

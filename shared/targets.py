@@ -1,0 +1,286 @@
+"""The target policy: which addresses user-supplied URLs may reach (SSRF protection).
+
+One decision, used everywhere a user's URL turns into a connection: the API (a literal blocked
+address in a start or webhook URL answers 422), the Scrapy engine's name resolver, the browser's
+egress proxy and the webhook sender. Enforcement always judges the address actually connected
+to, after name resolution, so a name that resolves to a private address (or re-resolves to one:
+DNS rebinding) is caught where the connection is made.
+
+`PRIVATE_TARGETS=block|allow` (default: allow in local/test/development, block elsewhere) and
+`TARGET_ALLOWLIST` (comma-separated CIDRs, IPs, host names, `host:port` or `[v6]:port`).
+Whatever the mode, the service's own loopback ports (Redis, MongoDB, API, Flower) stay blocked
+unless allow-listed by port, so even a local install cannot be pointed at itself.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+BLOCKED_TARGET = "blocked_target"
+
+# Ranges a user's URL must not reach. ipaddress' `is_global` misses some (multicast, 6to4,
+# NAT64 and Teredo embed an IPv4 address, handled in `_embedded_v4`), so the list is explicit.
+_BLOCKED_V4 = [
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",  # "this network"; 0.0.0.0 reaches the local host on Linux
+        "10.0.0.0/8",
+        "100.64.0.0/10",  # carrier-grade NAT
+        "127.0.0.0/8",
+        "169.254.0.0/16",  # link-local: cloud metadata (169.254.169.254)
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",  # multicast
+        "240.0.0.0/4",  # reserved, and 255.255.255.255
+    )
+]
+_BLOCKED_V6 = [
+    ipaddress.ip_network(n)
+    for n in (
+        "::/128",
+        "::1/128",
+        "100::/64",  # discard-only
+        "2001:db8::/32",  # documentation
+        "fc00::/7",  # unique-local
+        "fe80::/10",  # link-local
+        "fec0::/10",  # old site-local
+        "ff00::/8",  # multicast
+    )
+]
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_SIXTOFOUR = ipaddress.ip_network("2002::/16")
+_TEREDO = ipaddress.ip_network("2001::/32")
+_LEGACY_V4 = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}$", re.IGNORECASE)
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+
+
+class BlockedTarget(Exception):
+    """A URL or address the target policy refuses; str() is a sentence for the user."""
+
+    type = BLOCKED_TARGET
+
+
+def parse_ip(host: str) -> IPAddress | None:
+    """`host` as an IP address when it is a literal in any form a resolver accepts, else None.
+
+    Catches the forms that slip past naive checks: brackets, zone ids, trailing dots, and the
+    legacy IPv4 spellings that inet_aton (and browsers) accept: `2130706433`, `0x7f.1`,
+    `0177.0.0.1`, `127.1`.
+    """
+    text = host.strip().strip("[]").rstrip(".")
+    text = text.split("%", 1)[0]  # IPv6 zone id (fe80::1%eth0)
+    if not text:
+        return None
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        pass
+    if _LEGACY_V4.match(text):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(text))
+        except OSError:
+            return None
+    return None
+
+
+def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (mapped, NAT64, 6to4, Teredo), if any."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if int(ip) >> 32 == 0 and int(ip) > 1:  # deprecated IPv4-compatible ::a.b.c.d
+        return ipaddress.IPv4Address(int(ip))
+    return None
+
+
+def is_private(ip: IPAddress | str) -> bool:
+    """True when `ip` is not a public unicast address (loopback, private, link-local, …)."""
+    address = ipaddress.ip_address(ip) if isinstance(ip, str) else ip
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = _embedded_v4(address)
+        if inner is not None:
+            return is_private(inner)
+        return any(address in net for net in _BLOCKED_V6) or not address.is_global
+    return any(address in net for net in _BLOCKED_V4) or not address.is_global
+
+
+@dataclass(frozen=True)
+class _Allow:
+    networks: tuple[Any, ...] = ()
+    hosts: frozenset[str] = frozenset()
+    host_ports: frozenset[tuple[str, int]] = frozenset()
+
+
+def parse_allowlist(text: str) -> _Allow:
+    """TARGET_ALLOWLIST: `10.0.0.0/8, 127.0.0.1:8080, [::1]:9000, intranet.example`."""
+    networks: list[Any] = []
+    hosts: set[str] = set()
+    host_ports: set[tuple[str, int]] = set()
+    for raw in (part.strip() for part in (text or "").split(",")):
+        if not raw:
+            continue
+        if "/" in raw:
+            networks.append(ipaddress.ip_network(raw, strict=False))
+            continue
+        host, port = raw, None
+        if raw.startswith("["):
+            host, _, rest = raw[1:].partition("]")
+            port = int(rest[1:]) if rest.startswith(":") else None
+        elif raw.count(":") == 1:
+            host, _, number = raw.partition(":")
+            port = int(number)
+        ip = parse_ip(host)
+        key = str(ip) if ip is not None else host.lower().rstrip(".")
+        if port is None:
+            if ip is not None:
+                networks.append(ipaddress.ip_network(key))
+            else:
+                hosts.add(key)
+        else:
+            host_ports.add((key, port))
+    return _Allow(tuple(networks), frozenset(hosts), frozenset(host_ports))
+
+
+@dataclass(frozen=True)
+class TargetPolicy:
+    """Decides whether (address, port), reached for host name `host`, may be contacted."""
+
+    block_private: bool = True
+    allow: _Allow = field(default_factory=_Allow)
+    own_ports: frozenset[int] = frozenset()
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> TargetPolicy:
+        mode = (getattr(settings, "private_targets", "") or "").strip().lower()
+        if mode not in ("", "block", "allow"):
+            raise ValueError(f"PRIVATE_TARGETS must be block or allow, not {mode!r}")
+        block = mode == "block" or (mode == "" and not settings.is_local)
+        return cls(
+            block_private=block,
+            allow=parse_allowlist(getattr(settings, "target_allowlist", "")),
+            own_ports=frozenset(_own_ports(settings)),
+        )
+
+    def allows(self, ip: IPAddress | str, port: int, host: str | None = None) -> bool:
+        """May a connection to `ip`:`port` be opened (for a URL naming `host`)?"""
+        address = ipaddress.ip_address(ip) if isinstance(ip, str) else ip
+        names = {str(address)}
+        if host:
+            names.add(host.lower().strip("[]").rstrip("."))
+        if any((name, port) in self.allow.host_ports for name in names):
+            return True
+        if any(address in net for net in self.allow.networks):
+            return True
+        if host and host.lower().rstrip(".") in self.allow.hosts:
+            return True
+        private = is_private(address)
+        if private and self._is_own(address, port):
+            return False
+        return not (private and self.block_private)
+
+    def _is_own(self, address: IPAddress, port: int) -> bool:
+        if port not in self.own_ports:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return address.is_loopback or address.is_unspecified
+
+    def check_url(self, url: str) -> None:
+        """Refuse `url` when it names a blocked address literally (or a loopback name).
+
+        Names are judged later, on the address they resolve to, where the connection is made.
+        """
+        parts = urlsplit(url.strip())
+        host = parts.hostname or ""
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as exc:
+            raise BlockedTarget(f"malformed port: {exc}") from None
+        ip = parse_ip(host)
+        if ip is None and host.rstrip(".").lower() in _LOOPBACK_NAMES:
+            ip = ipaddress.ip_address("127.0.0.1")
+        if ip is not None and not self.allows(ip, port, host):
+            raise BlockedTarget(f"{host} is a {describe(ip)} address; {_HINT}")
+
+    def resolve(self, host: str, port: int) -> list[str]:
+        """The allowed addresses `host` resolves to, in resolver order.
+
+        Raises BlockedTarget when it resolves only to blocked addresses, OSError when not at all.
+        """
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        found = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        return self.filter(host, port, found)
+
+    def filter(self, host: str, port: int, addresses: Iterable[str]) -> list[str]:
+        """Keep the addresses of `host` that may be contacted; BlockedTarget when none may."""
+        addresses = list(addresses)
+        allowed = [a for a in addresses if self.allows(a.split("%", 1)[0], port, host)]
+        if addresses and not allowed:
+            first = ipaddress.ip_address(addresses[0].split("%", 1)[0])
+            raise BlockedTarget(f"{host} resolves to a {describe(first)} address; {_HINT}")
+        return allowed
+
+    def session(self) -> Any:
+        """A requests.Session that connects only to addresses this policy allows."""
+        from shared.guarded_http import guarded_session
+
+        return guarded_session(self)
+
+
+_HINT = "private and internal targets are blocked (PRIVATE_TARGETS, TARGET_ALLOWLIST)"
+
+
+def describe(ip: IPAddress) -> str:
+    """A word for the kind of address, for error messages."""
+    if isinstance(ip, ipaddress.IPv6Address) and _embedded_v4(ip) is not None:
+        return describe(_embedded_v4(ip))  # type: ignore[arg-type]
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.is_multicast:
+        return "multicast"
+    if ip.is_unspecified:
+        return "unspecified"
+    if is_private(ip):
+        return "private"
+    return "public"
+
+
+def _own_ports(settings: Any) -> set[int]:
+    """The loopback ports of the service itself: its Redis, MongoDB, API and Flower."""
+    ports: set[int] = set()
+    for attr in ("api_port", "flower_port", "embedded_mongo_port"):
+        value = getattr(settings, attr, None)
+        if isinstance(value, int) and value > 0:
+            ports.add(value)
+    for attr in ("redis_url", "mongo_url"):
+        url = getattr(settings, attr, "") or ""
+        for netloc in re.findall(r"//(?:[^@/]*@)?([^/?]+)", url):
+            for hostport in netloc.split(","):
+                try:
+                    port = urlsplit(f"//{hostport}").port
+                except ValueError:
+                    continue
+                if port:
+                    ports.add(port)
+    return ports
