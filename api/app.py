@@ -58,13 +58,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     set_settings(settings)
     _configure_logging(settings)
     app = Flask("scrapemaster")
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+    if settings.trusted_proxies:
+        # Only behind a reverse proxy that sets X-Forwarded-For: otherwise a client could forge
+        # the header and pick its own address (and a fresh per-IP rate-limit budget).
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
+        )
     app.url_map.strict_slashes = False
     app.config.update(
         SETTINGS=settings,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         JSON_SORT_KEYS=False,
-        JWT_SECRET_KEY=settings.jwt_secret_key,
+        JWT_SECRET_KEY=settings.api_jwt_secret(),
         JWT_TOKEN_LOCATION=["headers"],
         JWT_ERROR_MESSAGE_KEY="detail",
         API_TITLE="ScrapeMaster API",

@@ -25,6 +25,20 @@ from shared.db import ping  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 
 COLORS = ["36", "33", "35", "32", "34", "31", "96"]
+# Secrets only the API (or Flower) uses: never in a worker's environment, where a job's page
+# could get at them.
+API_SECRETS = ("JWT_SECRET_KEY", "ADMIN_USERNAME", "ADMIN_PASSWORD", "ADMIN_EMAIL")
+FLOWER_SECRETS = ("FLOWER_PASSWORD", "FLOWER_BASIC_AUTH")
+
+
+def env_for(name: str, base: dict[str, str], flower_auth: str) -> dict[str, str]:
+    """The environment of process `name`: only the secrets that process uses."""
+    env = {k: v for k, v in base.items() if k not in API_SECRETS + FLOWER_SECRETS}
+    if name == "api":
+        env.update({k: base[k] for k in API_SECRETS if k in base})
+    if name == "flower":
+        env["FLOWER_BASIC_AUTH"] = flower_auth  # from the environment: not visible in `ps`
+    return env
 
 
 def say(message: str) -> None:
@@ -41,9 +55,12 @@ def commands(settings: Settings) -> dict[str, list[str]]:
     py = sys.executable
     celery = [py, "-m", "celery", "-A", "workers"]
     var = Path(settings.var_dir)
-    flower = [*celery, "flower", f"--port={settings.flower_port}", "--address=127.0.0.1"]
-    if settings.flower_password:
-        flower.append(f"--basic-auth={settings.flower_user}:{settings.flower_password}")
+    flower = [
+        *celery,
+        "flower",
+        f"--port={settings.flower_port}",
+        f"--address={settings.flower_host}",
+    ]
     return {
         "api": [py, "-m", "api"],
         "worker-scrapy": [
@@ -111,11 +128,12 @@ def main() -> int:
                 )
             )
         env["MONGO_URL"] = settings.effective_mongo_url
+        flower_auth = settings.flower_basic_auth()
         for index, (name, argv) in enumerate(commands(settings).items()):
             proc = subprocess.Popen(
                 argv,
                 cwd=ROOT,
-                env=env,
+                env=env_for(name, env, flower_auth),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -124,7 +142,7 @@ def main() -> int:
             color = COLORS[index % len(COLORS)]
             threading.Thread(target=pump, args=(name, color, proc.stdout), daemon=True).start()
         base = f"http://{settings.api_host}:{settings.api_port}"
-        _announce(base, settings, procs)
+        _announce(base, settings, procs, flower_auth)
         while True:
             for name, proc in procs.items():
                 if proc.poll() is not None:
@@ -141,7 +159,9 @@ def main() -> int:
         say("all processes stopped")
 
 
-def _announce(base: str, settings: Settings, procs: dict[str, subprocess.Popen]) -> None:
+def _announce(
+    base: str, settings: Settings, procs: dict[str, subprocess.Popen], flower_auth: str
+) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if procs["api"].poll() is not None:
@@ -154,7 +174,10 @@ def _announce(base: str, settings: Settings, procs: dict[str, subprocess.Popen])
             time.sleep(0.3)
     say(f"API:     {base}/api/v1   (health: {base}/api/v1/health)")
     say(f"Docs:    {base}/api/docs  ·  {base}/api/redoc  ·  {base}/api/openapi.json")
-    say(f"Flower:  http://127.0.0.1:{settings.flower_port}")
+    user, password = flower_auth.split(":", 1)
+    shown = "FLOWER_PASSWORD" if settings.flower_password else f"{password} (var/flower-password)"
+    where = f"http://{settings.flower_host}:{settings.flower_port}"
+    say(f"Flower:  {where}  user {user}, password {shown}")
     say("Ctrl-C stops everything.")
 
 

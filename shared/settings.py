@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import secrets
+import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_JWT_SECRET = "dev-only-insecure-secret-change-me-in-production"  # noqa: S105 - refused outside local/test mode
+TEST_JWT_SECRET = "test-only-secret-never-accepted-outside-env-test"  # noqa: S105 - ENV=test only
+JWT_SECRET_FILE = "jwt-secret"
+FLOWER_PASSWORD_FILE = "flower-password"
 LOCAL_ENVS = {"local", "test", "development"}
 
 
@@ -39,9 +43,11 @@ class Settings:
     api_port: int = 8000
     api_workers: int = 2
     flower_port: int = 5555
+    flower_host: str = "127.0.0.1"
     flower_user: str = "admin"
-    flower_password: str = ""
-    jwt_secret_key: str = DEFAULT_JWT_SECRET
+    flower_password: str = ""  # empty in local mode: generated into var/flower-password
+    jwt_secret_key: str = ""  # empty in local mode: generated into var/jwt-secret
+    trusted_proxies: int = 0  # reverse proxies in front of the API that set X-Forwarded-For
     jwt_access_minutes: int = 60
     jwt_refresh_days: int = 30
     admin_username: str = ""
@@ -106,10 +112,8 @@ class Settings:
     def validate(self) -> None:
         """Fail fast on settings that would make a production deployment unsafe or broken."""
         if self.env not in LOCAL_ENVS:
-            if self.jwt_secret_key == DEFAULT_JWT_SECRET or len(self.jwt_secret_key) < 16:
-                raise SettingsError(
-                    f"ENV={self.env}: set JWT_SECRET_KEY to a secret of at least 16 characters"
-                )
+            if self.jwt_secret_key and len(self.jwt_secret_key) < 16:
+                raise SettingsError("JWT_SECRET_KEY must be at least 16 characters")
             if not self.mongo_url:
                 raise SettingsError(f"ENV={self.env}: set MONGO_URL to a MongoDB server")
         if not 1 <= self.max_pages_cap <= 1_000_000:
@@ -124,6 +128,35 @@ class Settings:
             raise SettingsError(f"TARGET_ALLOWLIST: {exc}") from None
         if self.item_batch_size < 1:
             raise SettingsError("ITEM_BATCH_SIZE must be positive")
+
+    def require_api_secrets(self) -> None:
+        """The API signs tokens: outside local mode it refuses to start without a real secret.
+
+        Only the API calls this, so workers and beat run without JWT_SECRET_KEY in their
+        environment (a job's page can then never read it from a worker)."""
+        if self.env not in LOCAL_ENVS and len(self.jwt_secret_key) < 16:
+            raise SettingsError(
+                f"ENV={self.env}: set JWT_SECRET_KEY to a secret of at least 16 characters"
+            )
+
+    def api_jwt_secret(self) -> str:
+        """The key that signs tokens: JWT_SECRET_KEY, else (local mode) one generated per install
+        into var/, never a constant published in the source."""
+        self.require_api_secrets()
+        if self.jwt_secret_key:
+            return self.jwt_secret_key
+        if self.env == "test":
+            return TEST_JWT_SECRET
+        return local_secret(Path(self.var_dir) / JWT_SECRET_FILE)
+
+    def flower_basic_auth(self) -> str:
+        """`user:password` for Flower: FLOWER_PASSWORD, else (local mode) a generated one."""
+        password = self.flower_password
+        if not password:
+            if not self.is_local:
+                raise SettingsError(f"ENV={self.env}: set FLOWER_PASSWORD")
+            password = local_secret(Path(self.var_dir) / FLOWER_PASSWORD_FILE, 18)
+        return f"{self.flower_user}:{password}"
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed (tests)."""
@@ -144,6 +177,24 @@ def embedded_mongo_url(port: int) -> str:
     """URL of the embedded SecantusDB. Retryable writes are off: the server keeps a record per
     retryable write and scans them all on every write, so writes slow down over a long run."""
     return f"mongodb://127.0.0.1:{port}/?directConnection=true&retryWrites=false"
+
+
+def local_secret(path: Path, nbytes: int = 48) -> str:
+    """The secret stored at `path` (mode 0600), created on first use; safe when processes race."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # another process is writing it
+            text = path.read_text().strip()
+            if text:
+                return text
+            time.sleep(0.02)
+        raise SettingsError(f"{path} is empty; delete it to generate a new secret") from None
+    value = secrets.token_urlsafe(nbytes)
+    with os.fdopen(fd, "w") as out:
+        out.write(value + "\n")
+    return value
 
 
 _current: Settings | None = None

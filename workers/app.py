@@ -48,5 +48,6 @@ def create_celery(settings: Settings | None = None) -> Celery:
         },
         timezone="UTC",
     )
-    app.conf.scrapemaster_settings = settings
+    # No settings object in app.conf: Celery's `conf` inspect command (and so Flower's worker
+    # page) shows the whole configuration to whoever can reach them.
     return app

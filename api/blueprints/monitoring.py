@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api import schemas
-from api.security import auth_required, current_user
+from api.security import admin_required, auth_required, current_user
 from api.services import monitoring, proxies
 
 blp = Blueprint("monitoring", __name__, url_prefix="/api/v1", description="Health and monitoring")
@@ -34,40 +34,40 @@ class Stats(MethodView):
 
 @blp.route("/monitoring/system")
 class System(MethodView):
-    decorators = [auth_required]
+    decorators = [admin_required]
 
     @blp.response(200)
     @blp.alt_response(503, description="a dependency is down")
     def get(self):
-        """Redis, MongoDB and worker health from real pings; 503 names what is down."""
+        """Admin: Redis, MongoDB and worker health from real pings; 503 names what is down."""
         return monitoring.system()
 
 
 @blp.route("/monitoring/queues")
 class Queues(MethodView):
-    decorators = [auth_required]
+    decorators = [admin_required]
 
     @blp.response(200)
     def get(self):
-        """Waiting messages per queue; active and reserved tasks per worker."""
+        """Admin: waiting messages per queue; active and reserved tasks per worker."""
         return monitoring.queues()
 
 
 @blp.route("/monitoring/proxies")
 class ProxyHealth(MethodView):
-    decorators = [auth_required]
+    decorators = [admin_required]
 
     @blp.response(200)
     def get(self):
-        """Proxies per status (active, cooldown, banned) with their average success rate."""
+        """Admin: proxies per status (active, cooldown, banned) with their average success rate."""
         return proxies.summary()
 
 
 @blp.route("/metrics")
 class Metrics(MethodView):
-    decorators = [auth_required]
+    decorators = [admin_required]
 
     @blp.response(200, content_type=CONTENT_TYPE_LATEST)
     def get(self):
-        """Prometheus metrics: jobs by status, items, pages, queue depth, job durations."""
+        """Admin: Prometheus metrics: jobs by status, items, pages, queue depth, job durations."""
         return Response(monitoring.metrics(), content_type=CONTENT_TYPE_LATEST)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -11,6 +13,21 @@ from tests.helpers import Stack, wait_for
 from tests.sites.server import SiteServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+SECRETS = {
+    "ADMIN_USERNAME": "root",
+    "ADMIN_PASSWORD": f"admin-{uuid.uuid4().hex}",
+    "JWT_SECRET_KEY": f"jwt-{uuid.uuid4().hex}",
+}
+
+
+def admin_headers(stack: Stack) -> dict:
+    answer = requests.post(
+        stack.url("/auth/login"),
+        json={"username": "root", "password": SECRETS["ADMIN_PASSWORD"]},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +50,23 @@ def mon_stack(own_redis, mongo_url, tmp_path_factory):
         tmp_path_factory.mktemp("mon"),
     )
     try:
-        stack.start(api=True, queues=("scrapy",))
+        stack.start(api=True, queues=("scrapy",), **SECRETS)
         yield stack
     finally:
         stack.stop()
 
 
+def test_fleet_monitoring_is_for_admins_only(mon_stack):
+    user = mon_stack.register()
+    for path in ("/monitoring/system", "/monitoring/queues", "/monitoring/proxies", "/metrics"):
+        answer = requests.get(mon_stack.url(path), headers=user, timeout=10)
+        assert answer.status_code == 403, path
+        assert answer.json()["type"] == "forbidden"
+        assert requests.get(mon_stack.url(path), timeout=10).status_code == 401
+
+
 def test_system_reports_every_part_healthy(mon_stack):
-    headers = mon_stack.register()
+    headers = admin_headers(mon_stack)
     answer = requests.get(mon_stack.url("/monitoring/system"), headers=headers, timeout=10)
     body = answer.json()
     assert answer.status_code == 200, body
@@ -66,6 +92,7 @@ def test_stats_queues_and_metrics_after_a_job(mon_stack):
         )
         mon_stack.wait_job(job["id"], headers)
     stats = requests.get(mon_stack.url("/monitoring/stats"), headers=headers, timeout=10).json()
+    headers = admin_headers(mon_stack)
     assert stats["status_counts"]["completed"] == 1 and stats["total_items_scraped"] == 20
     assert stats["success_rate"] == 1.0 and stats["jobs_last_24h"] == stats["total_jobs"] == 1
     queues = requests.get(mon_stack.url("/monitoring/queues"), headers=headers, timeout=10).json()
@@ -84,7 +111,7 @@ def test_stats_queues_and_metrics_after_a_job(mon_stack):
 
 
 def test_system_answers_503_naming_redis_when_it_is_down_and_recovers(mon_stack, own_redis):
-    headers = mon_stack.register()
+    headers = admin_headers(mon_stack)
     own_redis["service"].stop()
     try:
         answer = requests.get(mon_stack.url("/monitoring/system"), headers=headers, timeout=15)
@@ -121,8 +148,8 @@ def test_flower_serves_and_lists_the_running_workers(mon_stack):
             "flower",
             f"--port={port}",
             "--address=127.0.0.1",
-            "--basic-auth=ops:flower-pass",
         ],
+        FLOWER_BASIC_AUTH="ops:flower-pass",  # from the environment: not visible in `ps`
     )
     auth = ("ops", "flower-pass")
 
@@ -137,5 +164,10 @@ def test_flower_serves_and_lists_the_running_workers(mon_stack):
 
     listed = wait_for(workers, 60, interval=0.5, message="Flower listing the worker")
     assert any(name.startswith("worker-scrapy") for name in listed)
+    # Flower shows each worker's Celery configuration: no secret may be in it
+    shown = str(listed)
+    assert "conf" in next(iter(listed.values()))
+    for secret in (SECRETS["ADMIN_PASSWORD"], SECRETS["JWT_SECRET_KEY"]):
+        assert secret not in shown
     assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 401
     mon_stack.stop_process("flower")

@@ -157,7 +157,8 @@ def test_check_through_the_check_url_needs_the_target_to_answer(db):
         assert repo.get(refused)["last_error"] == "check answered HTTP 403"
 
 
-def test_monitoring_proxies_counts_and_success_rates(client, auth, repo):
+def test_monitoring_proxies_counts_and_success_rates(admin_client, auth, repo):
+    client, admin = admin_client
     a, b = repo.add("http://127.0.0.1:3001")["_id"], repo.add("http://127.0.0.1:3002")["_id"]
     c = repo.add("http://127.0.0.1:3003")["_id"]
     for _ in range(3):
@@ -166,7 +167,8 @@ def test_monitoring_proxies_counts_and_success_rates(client, auth, repo):
     repo.record_success(b, 10)  # b: 1.0
     repo.update(c, status="banned")
     repo.proxies.update_one({"_id": c}, {"$set": {"success_count": 1, "failure_count": 3}})
-    body = client.get("/api/v1/monitoring/proxies", headers=auth).get_json()
+    assert client.get("/api/v1/monitoring/proxies", headers=auth).status_code == 403
+    body = client.get("/api/v1/monitoring/proxies", headers=admin).get_json()
     assert body == {
         "total_proxies": 3,
         "by_status": {

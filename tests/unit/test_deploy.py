@@ -38,7 +38,35 @@ def test_app_services_share_one_image_and_production_settings():
         assert service["image"] == "scrapemaster:latest"
         env = service["environment"]
         assert env["ENV"] == "production" and env["MONGO_URL"].startswith("mongodb://mongo")
-        assert "JWT_SECRET_KEY" in env and env["REDIS_URL"].startswith("redis://redis")
+        assert env["REDIS_URL"].startswith("redis://redis")
+        assert env["PRIVATE_TARGETS"].endswith("block}")
+
+
+def test_secrets_reach_only_the_processes_that_use_them():
+    services = compose()["services"]
+    for name in APP_SERVICES:
+        env = services[name]["environment"]
+        assert ("JWT_SECRET_KEY" in env) == (name == "api"), name
+        assert ("ADMIN_PASSWORD" in env) == (name == "api"), name
+        assert ("FLOWER_BASIC_AUTH" in env) == (name == "flower"), name
+    assert all(p.startswith("127.0.0.1:") for p in services["flower"]["ports"])
+    flower = next(
+        line for line in (DEPLOY / "Procfile").read_text().splitlines() if "flower" in line
+    )
+    assert "FLOWER_PASSWORD:?" in flower and "FLOWER_HOST:-127.0.0.1" in flower
+
+
+def test_local_run_gives_workers_no_api_secrets():
+    import sys
+
+    sys.path.insert(0, str(DEPLOY))
+    from local import env_for
+
+    base = {"JWT_SECRET_KEY": "j", "ADMIN_PASSWORD": "a", "FLOWER_PASSWORD": "f", "PATH": "/bin"}
+    assert env_for("worker-scrapy", base, "admin:f") == {"PATH": "/bin"}
+    assert env_for("beat", base, "admin:f") == {"PATH": "/bin"}
+    assert env_for("api", base, "admin:f")["JWT_SECRET_KEY"] == "j"
+    assert env_for("flower", base, "admin:f") == {"PATH": "/bin", "FLOWER_BASIC_AUTH": "admin:f"}
 
 
 def test_dockerfile_copies_existing_paths_and_never_downloads_browsers():

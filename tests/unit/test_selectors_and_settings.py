@@ -48,13 +48,30 @@ def test_config_defaults_fill_what_the_user_left_out():
     assert config["follow_links"] is False and config["max_depth"] is None
 
 
-def test_production_refuses_the_default_jwt_secret():
+def test_production_api_refuses_to_start_without_a_jwt_secret():
+    worker = Settings.from_env({"ENV": "production", "MONGO_URL": "mongodb://db"})
     with pytest.raises(SettingsError, match="JWT_SECRET_KEY"):
-        Settings.from_env({"ENV": "production", "MONGO_URL": "mongodb://db"})
+        worker.api_jwt_secret()  # workers run without it; the API may not
+    with pytest.raises(SettingsError, match="JWT_SECRET_KEY"):
+        Settings.from_env({"ENV": "production", "MONGO_URL": "m://db", "JWT_SECRET_KEY": "short"})
     ok = Settings.from_env(
         {"ENV": "production", "MONGO_URL": "mongodb://db", "JWT_SECRET_KEY": "x" * 40}
     )
-    assert ok.jwt_secret_key == "x" * 40
+    assert ok.api_jwt_secret() == "x" * 40
+
+
+def test_local_mode_generates_one_secret_per_install(tmp_path):
+    first = Settings.from_env({}, env="local", var_dir=str(tmp_path / "a"))
+    secret = first.api_jwt_secret()
+    assert len(secret) >= 48 and secret == first.api_jwt_secret()
+    assert (tmp_path / "a" / "jwt-secret").stat().st_mode & 0o777 == 0o600
+    other = Settings.from_env({}, env="local", var_dir=str(tmp_path / "b"))
+    assert other.api_jwt_secret() != secret
+    user, password = first.flower_basic_auth().split(":", 1)
+    assert user == "admin" and len(password) >= 20
+    assert first.flower_basic_auth() == f"admin:{password}"
+    with pytest.raises(SettingsError, match="FLOWER_PASSWORD"):
+        Settings.from_env({}, env="production", mongo_url="m://db").flower_basic_auth()
 
 
 def test_env_values_are_typed_and_bad_ones_fail_fast():
