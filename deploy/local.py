@@ -1,21 +1,34 @@
-"""`make run`: the whole service on one machine, with Redis and MongoDB started when missing.
+"""`make run`: the whole service on one machine, supervised, from the one process list.
 
-Starts (or reuses) Redis and MongoDB, then the API, one worker per engine queue, beat and
-Flower; prefixes their output with their names; Ctrl-C (or SIGTERM) stops every process it
-started, services included.
+Runs every process of `deploy/Procfile` (the list compose mirrors), with Redis and MongoDB
+started when missing. A process that dies is restarted with back-off instead of taking the
+service down. Ctrl-C, SIGTERM or SIGHUP stop everything once; if this supervisor itself is
+killed, a reaper process (in a session of its own, holding the other end of a pipe) kills every
+process group it started, and each direct child also gets SIGTERM from the kernel
+(PR_SET_PDEATHSIG). A second instance refuses to start when its var/ directory, its ports or its
+Redis database are taken, naming the setting to change: it never shares another's store or beat.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import ctypes
+import fcntl
+import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -24,11 +37,36 @@ from shared import embedded  # noqa: E402
 from shared.db import ping  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 
-COLORS = ["36", "33", "35", "32", "34", "31", "96"]
+PROCFILE = ROOT / "deploy" / "Procfile"
+COLORS = ["36", "33", "35", "32", "34", "31", "96", "94"]
+INSTANCE_ENV = "SCRAPEMASTER_INSTANCE"  # every process of one `make run` carries it
+LOCK_KEY = "scrapemaster:instance"  # in the Redis database: one instance per broker
+LOCK_TTL = 15
+BACKOFF_MAX = 30.0
+HEALTHY_AFTER = 60.0  # a process up this long has its back-off reset
+STOP_GRACE = 15.0
 # Secrets only the API (or Flower) uses: never in a worker's environment, where a job's page
 # could get at them.
 API_SECRETS = ("JWT_SECRET_KEY", "ADMIN_USERNAME", "ADMIN_PASSWORD", "ADMIN_EMAIL")
 FLOWER_SECRETS = ("FLOWER_PASSWORD", "FLOWER_BASIC_AUTH")
+
+
+class Refused(RuntimeError):
+    """This instance must not start; the message says why and which setting to change."""
+
+
+def say(message: str) -> None:
+    print(f"\033[1mscrapemaster\033[0m | {message}", flush=True)
+
+
+def read_procfile(path: Path = PROCFILE) -> dict[str, str]:
+    """`name: command` lines of a Procfile, in order."""
+    entries: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_-]+):\s*(.+)$", line.strip())
+        if match and not line.lstrip().startswith("#"):
+            entries[match.group(1)] = match.group(2)
+    return entries
 
 
 def env_for(name: str, base: dict[str, str], flower_auth: str) -> dict[str, str]:
@@ -37,162 +75,443 @@ def env_for(name: str, base: dict[str, str], flower_auth: str) -> dict[str, str]
     if name == "api":
         env.update({k: base[k] for k in API_SECRETS if k in base})
     if name == "flower":
-        env["FLOWER_BASIC_AUTH"] = flower_auth  # from the environment: not visible in `ps`
+        user, _, password = flower_auth.partition(":")
+        env.update(FLOWER_USER=user, FLOWER_PASSWORD=password)
     return env
 
 
-def say(message: str) -> None:
-    print(f"\033[1mscrapemaster\033[0m | {message}", flush=True)
+# -- dying with the supervisor ----------------------------------------------------------------
 
 
-def pump(name: str, color: str, stream) -> None:
-    for raw in iter(stream.readline, b""):
+def _die_with_parent() -> None:
+    """preexec_fn: the kernel sends SIGTERM to this child when the supervisor dies."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def reaper_main() -> None:
+    """`local.py --reaper`: read process groups from stdin; at EOF (the supervisor is gone,
+    however it died) SIGTERM them, then SIGKILL what is left. `clear` forgets them all."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole terminal group
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    groups: set[int] = set()
+    for line in sys.stdin:
+        word = line.strip()
+        if word == "clear":
+            groups.clear()
+        elif word.startswith("-") and word[1:].isdigit():
+            groups.discard(int(word[1:]))
+        elif word.isdigit():
+            groups.add(int(word))
+    for sig, pause in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 0.0)):
+        for group in groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, sig)
+        deadline = time.monotonic() + pause
+        while pause and time.monotonic() < deadline and any(_group_alive(g) for g in groups):
+            time.sleep(0.1)
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+class Reaper:
+    """The supervisor's end of the reaper's pipe."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--reaper"],
+            stdin=subprocess.PIPE,
+            start_new_session=True,
+            text=True,
+        )
+
+    def watch(self, group: int) -> None:
+        self._send(str(group))
+
+    def forget(self, group: int) -> None:
+        self._send(f"-{group}")
+
+    def _send(self, line: str) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+
+    def close(self) -> None:
+        """Normal stop: everything is already stopped, so the reaper kills nothing."""
+        self._send("clear")
+        with contextlib.suppress(OSError, ValueError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(5)
+
+
+# -- refusing to share --------------------------------------------------------------------------
+
+
+def lock_var_dir(var: Path) -> Any:
+    """An exclusive lock on var/ held for the life of this process."""
+    var.mkdir(parents=True, exist_ok=True)
+    handle = open(var / "run.lock", "a+")  # noqa: SIM115 - held until exit
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "another process"
+        raise Refused(
+            f"{var} is in use by another `make run` ({owner}); stop it, or set VAR_DIR "
+            "(and the ports) for a second instance"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def check_ports(settings: Settings, embedded_mongo: bool) -> None:
+    """Refuse when a port this instance must listen on is taken."""
+    wanted = [("API_PORT", settings.api_host, settings.api_port)]
+    wanted.append(("FLOWER_PORT", settings.flower_host, settings.flower_port))
+    if embedded_mongo:
+        wanted.append(("EMBEDDED_MONGO_PORT", "127.0.0.1", settings.embedded_mongo_port))
+    for setting, host, port in wanted:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                raise Refused(
+                    f"port {port} ({setting}) is already in use, maybe by another instance; "
+                    f"stop it or set {setting}"
+                ) from None
+
+
+class InstanceLock:
+    """One instance per Redis database: two would consume each other's tasks and run two
+    beats. SET NX with a TTL, refreshed while this instance lives."""
+
+    def __init__(self, url: str, owner: dict[str, Any]) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
+        self.url = url
+        self.value = json.dumps(owner)
+
+    def acquire(self) -> None:
+        if self.client.set(LOCK_KEY, self.value, nx=True, ex=LOCK_TTL):
+            return
+        holder = self.client.get(LOCK_KEY)
+        if holder is not None and _dead_local_owner(holder):
+            # left by an instance of this host that was killed hard: take it over
+            if self.client.set(LOCK_KEY, self.value, ex=LOCK_TTL, xx=True):
+                return
+        raise Refused(
+            f"another ScrapeMaster instance uses {self.url} ({(holder or b'?').decode()}); "
+            "stop it, or set REDIS_URL to another database (e.g. redis://127.0.0.1:6379/1)"
+        )
+
+    def refresh(self) -> None:
+        with contextlib.suppress(Exception):  # Redis down: its restart is handled elsewhere
+            if self.client.get(LOCK_KEY) in (None, self.value.encode()):
+                self.client.set(LOCK_KEY, self.value, ex=LOCK_TTL)
+
+    def release(self) -> None:
+        with contextlib.suppress(Exception):
+            if self.client.get(LOCK_KEY) == self.value.encode():
+                self.client.delete(LOCK_KEY)
+
+
+def _dead_local_owner(holder: bytes) -> bool:
+    try:
+        owner = json.loads(holder)
+    except ValueError:
+        return False
+    if owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
+        return False
+    try:
+        os.kill(owner["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+# -- supervision --------------------------------------------------------------------------------
+
+
+@dataclass
+class Child:
+    name: str
+    command: str
+    env: dict[str, str]
+    color: str
+    proc: subprocess.Popen | None = None
+    started: float = 0.0
+    backoff: float = 1.0
+    restart_at: float | None = None
+    restarts: int = 0
+    output: list[threading.Thread] = field(default_factory=list)
+
+    def start(self, reaper: Reaper) -> None:
+        self.proc = subprocess.Popen(
+            ["bash", "-c", f"exec {self.command}"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        reaper.watch(self.proc.pid)
+        self.started = time.monotonic()
+        self.restart_at = None
+        pump = threading.Thread(target=_pump, args=(self.name, self.color, self.proc), daemon=True)
+        pump.start()
+
+    def check(self, reaper: Reaper, now: float) -> None:
+        """Restart a dead process after its back-off; reset the back-off once it stays up."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            if now - self.started > HEALTHY_AFTER:
+                self.backoff = 1.0
+            return
+        if self.restart_at is None:
+            code = self.proc.returncode
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)  # its pool children, if any survived
+            reaper.forget(self.proc.pid)
+            self.restart_at = now + self.backoff
+            say(f"{self.name} exited with code {code}; restarting in {self.backoff:.0f} s")
+            self.backoff = min(BACKOFF_MAX, self.backoff * 2)
+        elif now >= self.restart_at:
+            self.restarts += 1
+            self.start(reaper)
+
+
+def _pump(name: str, color: str, proc: subprocess.Popen) -> None:
+    assert proc.stdout is not None
+    for raw in iter(proc.stdout.readline, b""):
         line = raw.decode("utf-8", "replace").rstrip()
         print(f"\033[{color}m{name:<18}\033[0m| {line}", flush=True)
 
 
-def commands(settings: Settings) -> dict[str, list[str]]:
-    py = sys.executable
-    celery = [py, "-m", "celery", "-A", "workers"]
-    var = Path(settings.var_dir)
-    flower = [
-        *celery,
-        "flower",
-        f"--port={settings.flower_port}",
-        f"--address={settings.flower_host}",
-    ]
-    return {
-        "api": [py, "-m", "api"],
-        "worker-scrapy": [
-            *celery,
-            "worker",
-            "-Q",
-            "scrapy",
-            "-n",
-            "scrapy@%h",
-            "-c",
-            str(settings.scrapy_concurrency),
-            "--loglevel",
-            "INFO",
-        ],
-        "worker-playwright": [
-            *celery,
-            "worker",
-            "-Q",
-            "playwright",
-            "-n",
-            "playwright@%h",
-            "-c",
-            str(settings.playwright_concurrency),
-            "--loglevel",
-            "INFO",
-        ],
-        "beat": [*celery, "beat", "-s", str(var / "celerybeat-schedule"), "--loglevel", "INFO"],
-        "flower": flower,
-    }
+def stop_all(children: list[Child]) -> None:
+    """SIGTERM every process group, wait for them, SIGKILL what is left."""
+    running = [c.proc for c in children if c.proc is not None]
+    for proc in running:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE
+    for proc in running:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(max(0.1, deadline - time.monotonic()))
+    for proc in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever is left in the group
 
 
-def main() -> int:
+class Services:
+    """Redis and SecantusDB when this instance started them; restarted when they die."""
+
+    def __init__(self, settings: Settings, var: Path, reaper: Reaper) -> None:
+        self.settings, self.var, self.reaper = settings, var, reaper
+        self.redis: embedded.Service | None = None
+        self.mongo: embedded.Service | None = None
+
+    def start_redis(self) -> None:
+        port = embedded.redis_port(self.settings.redis_url)
+        self.redis = embedded.start_redis(self.var / "redis", port)
+        self.reaper.watch(self.redis.proc.pid)
+
+    def start_mongo(self) -> None:
+        self.mongo = embedded.start_secantus(
+            self.var / "mongo", self.settings.embedded_mongo_port, str(self.var / "secantusdb.log")
+        )
+        self.reaper.watch(self.mongo.proc.pid)
+
+    def check(self) -> None:
+        for name, service, start in (
+            ("redis-server", self.redis, self.start_redis),
+            ("SecantusDB", self.mongo, self.start_mongo),
+        ):
+            if service is not None and service.proc.poll() is not None:
+                say(f"{name} exited with code {service.proc.returncode}; restarting it")
+                try:
+                    start()
+                except RuntimeError as exc:
+                    say(f"{name} did not restart: {exc}; trying again")
+
+    def stop(self) -> None:
+        for service in (self.mongo, self.redis):
+            if service is not None:
+                service.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reaper", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--only", help="comma-separated Procfile entries to run (default: all)")
+    args = parser.parse_args(argv)
+    if args.reaper:
+        reaper_main()
+        return 0
+
     settings = Settings.from_env()
     var = Path(settings.var_dir)
-    var.mkdir(parents=True, exist_ok=True)
-    services: list[embedded.Service] = []
-    procs: dict[str, subprocess.Popen] = {}
-    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
+    stopping = threading.Event()
 
-    def shutdown(*_: object) -> None:
-        raise KeyboardInterrupt
+    def request_stop(signum: int, _frame: object) -> None:
+        if not stopping.is_set():  # once: a second signal must not interrupt the stop
+            say(f"{signal.Signals(signum).name}: stopping…")
+        stopping.set()
 
-    signal.signal(signal.SIGTERM, shutdown)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, request_stop)
+
+    entries = read_procfile()
+    if args.only:
+        wanted = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = sorted(set(wanted) - set(entries))
+        if unknown:
+            say(f"unknown process {', '.join(unknown)}; the Procfile has {', '.join(entries)}")
+            return 2
+        entries = {n: c for n, c in entries.items() if n in wanted}
+
+    try:
+        held = lock_var_dir(var)
+        check_ports(settings, embedded_mongo=not settings.mongo_url)
+    except Refused as exc:
+        say(f"refusing to start: {exc}")
+        return 2
+
+    instance = uuid.uuid4().hex
+    reaper = Reaper()
+    services = Services(settings, var, reaper)
+    children: list[Child] = []
+    lock: InstanceLock | None = None
+    bin_dir = str(Path(sys.executable).parent)
+    base_env = dict(
+        os.environ,
+        PYTHONUNBUFFERED="1",
+        PYTHONPATH=str(ROOT),
+        PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        VAR_DIR=str(var),
+        **{INSTANCE_ENV: instance},
+    )
     try:
         if embedded.redis_answers(settings.redis_url):
             say(f"Redis: using {settings.redis_url}")
         else:
-            port = embedded.redis_port(settings.redis_url)
-            say(f"Redis: nothing answers at {settings.redis_url}; starting redis-server on {port}")
-            service = embedded.start_redis(var / "redis", port)
-            services.append(service)
-            env["REDIS_URL"] = settings.redis_url
+            say(f"Redis: nothing answers at {settings.redis_url}; starting redis-server")
+            services.start_redis()
+        owner = {"pid": os.getpid(), "host": socket.gethostname(), "var": str(var)}
+        lock = InstanceLock(settings.redis_url, owner)
+        lock.acquire()
         if settings.mongo_url:
             say(f"MongoDB: using MONGO_URL ({'reachable' if ping(settings) else 'NOT reachable'})")
-        elif ping(settings, 500):
-            say(f"MongoDB: reusing the server on port {settings.embedded_mongo_port}")
         else:
-            say(
-                f"MongoDB: starting embedded SecantusDB on {settings.embedded_mongo_port}, "
-                f"data in {var / 'mongo'}"
-            )
-            services.append(
-                embedded.start_secantus(
-                    var / "mongo", settings.embedded_mongo_port, str(var / "secantusdb.log")
-                )
-            )
-        env["MONGO_URL"] = settings.effective_mongo_url
+            say(f"MongoDB: embedded SecantusDB on {settings.embedded_mongo_port}, data in {var}")
+            services.start_mongo()
+        base_env["MONGO_URL"] = settings.effective_mongo_url
         flower_auth = settings.flower_basic_auth()
-        for index, (name, argv) in enumerate(commands(settings).items()):
-            proc = subprocess.Popen(
-                argv,
-                cwd=ROOT,
-                env=env_for(name, env, flower_auth),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+        for index, (name, command) in enumerate(entries.items()):
+            child = Child(
+                name, command, env_for(name, base_env, flower_auth), COLORS[index % len(COLORS)]
             )
-            procs[name] = proc
-            color = COLORS[index % len(COLORS)]
-            threading.Thread(target=pump, args=(name, color, proc.stdout), daemon=True).start()
-        base = f"http://{settings.api_host}:{settings.api_port}"
-        _announce(base, settings, procs, flower_auth)
-        while True:
-            for name, proc in procs.items():
-                if proc.poll() is not None:
-                    say(f"{name} exited with code {proc.returncode}; stopping everything")
-                    return 1
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        say("stopping…")
+            child.start(reaper)
+            children.append(child)
+        _announce(settings, children, flower_auth, stopping)
+        last_refresh = 0.0
+        while not stopping.wait(0.5):
+            now = time.monotonic()
+            services.check()
+            for child in children:
+                child.check(reaper, now)
+            if now - last_refresh > LOCK_TTL / 3:
+                lock.refresh()
+                last_refresh = now
         return 0
+    except Refused as exc:
+        say(f"refusing to start: {exc}")
+        return 2
     finally:
-        _stop_all(procs)
-        for service in reversed(services):
-            service.stop()
+        stop_all(children)
+        services.stop()
+        if lock is not None:
+            lock.release()
+        reaper.close()
+        held.close()
         say("all processes stopped")
 
 
 def _announce(
-    base: str, settings: Settings, procs: dict[str, subprocess.Popen], flower_auth: str
+    settings: Settings, children: list[Child], flower_auth: str, stopping: threading.Event
 ) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if procs["api"].poll() is not None:
-            return
-        try:
-            with urllib.request.urlopen(f"{base}/api/v1/health", timeout=1) as answer:
-                if answer.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    say(f"API:     {base}/api/v1   (health: {base}/api/v1/health)")
-    say(f"Docs:    {base}/api/docs  ·  {base}/api/redoc  ·  {base}/api/openapi.json")
-    user, password = flower_auth.split(":", 1)
-    shown = "FLOWER_PASSWORD" if settings.flower_password else f"{password} (var/flower-password)"
-    where = f"http://{settings.flower_host}:{settings.flower_port}"
-    say(f"Flower:  {where}  user {user}, password {shown}")
+    """Say "ready" once the API answers and every worker replies to a ping."""
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    names = {c.name for c in children}
+    workers = sorted(n for n in names if n.startswith("worker"))
+    deadline = time.monotonic() + 120
+    pending = {"api"} & names | set(workers)
+    while pending and time.monotonic() < deadline and not stopping.is_set():
+        if "api" in pending and _api_up(base):
+            pending.discard("api")
+        if set(workers) & pending:
+            for worker in _workers_answering(settings):
+                pending.discard(f"worker-{worker.split('@')[0]}")
+        if pending:
+            time.sleep(0.5)
+    if stopping.is_set():
+        return
+    if pending:
+        say(f"not ready after 120 s: {', '.join(sorted(pending))} not answering; see their logs")
+    else:
+        say("ready")
+    if "api" in names:
+        say(f"API:     {base}/api/v1   (health: {base}/api/v1/health)")
+        say(f"Docs:    {base}/api/docs  ·  {base}/api/redoc  ·  {base}/api/openapi.json")
+    if "flower" in names:
+        user, password = flower_auth.split(":", 1)
+        shown = (
+            "FLOWER_PASSWORD" if settings.flower_password else f"{password} (var/flower-password)"
+        )
+        where = f"http://{settings.flower_host}:{settings.flower_port}"
+        say(f"Flower:  {where}  user {user}, password {shown}")
     say("Ctrl-C stops everything.")
 
 
-def _stop_all(procs: dict[str, subprocess.Popen]) -> None:
-    for proc in procs.values():
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for proc in procs.values():
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(max(0.1, deadline - time.monotonic()))
-    for proc in procs.values():
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # anything left in the group: chromium children
+def _api_up(base: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base}/api/v1/health", timeout=1) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+def _workers_answering(settings: Settings) -> list[str]:
+    """Names (`scrapy@host`) of the workers that answer a ping on this instance's broker."""
+    from workers.app import create_celery
+
+    app = create_celery(settings)  # the workers' broker options: replies must match them
+    try:
+        replies = app.control.ping(timeout=1.0) or []
+    except Exception:  # broker not up yet
+        return []
+    finally:
+        app.close()
+    return [name for reply in replies for name in reply]
 
 
 if __name__ == "__main__":

@@ -66,7 +66,8 @@ def test_local_run_gives_workers_no_api_secrets():
     assert env_for("worker-scrapy", base, "admin:f") == {"PATH": "/bin"}
     assert env_for("beat", base, "admin:f") == {"PATH": "/bin"}
     assert env_for("api", base, "admin:f")["JWT_SECRET_KEY"] == "j"
-    assert env_for("flower", base, "admin:f") == {"PATH": "/bin", "FLOWER_BASIC_AUTH": "admin:f"}
+    flower = env_for("flower", base, "admin:f")
+    assert flower == {"PATH": "/bin", "FLOWER_USER": "admin", "FLOWER_PASSWORD": "f"}
 
 
 def test_dockerfile_copies_existing_paths_and_never_downloads_browsers():
@@ -78,6 +79,21 @@ def test_dockerfile_copies_existing_paths_and_never_downloads_browsers():
     assert "chromium" in text and "playwright install" not in text
 
 
-def test_procfile_lists_the_processes():
-    names = {line.split(":")[0] for line in (DEPLOY / "Procfile").read_text().splitlines() if line}
-    assert names == APP_SERVICES
+def test_procfile_lists_the_processes_that_compose_runs():
+    import sys
+
+    sys.path.insert(0, str(DEPLOY))
+    from local import read_procfile
+
+    procfile = read_procfile(DEPLOY / "Procfile")
+    assert set(procfile) == APP_SERVICES
+    services = compose()["services"]
+    for name, command in procfile.items():
+        # the same program and queue in both lists (compose spells options out)
+        words = command.replace("env ", "").split()
+        program = next(w for w in words if w in ("python", "celery"))
+        assert services[name]["command"][0] == program, name
+        if "-Q" in words:
+            queue = words[words.index("-Q") + 1]
+            compose_words = services[name]["command"]
+            assert compose_words[compose_words.index("-Q") + 1] == queue, name

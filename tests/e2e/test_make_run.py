@@ -1,0 +1,159 @@
+"""`make run`'s supervisor (deploy/local.py): restarts what dies, refuses to share, leaves nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from shared import embedded
+from tests.helpers import ROOT, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def processes_of(var_dir: Path) -> list[int]:
+    """Pids of live processes whose environment names this instance's VAR_DIR."""
+    needle = f"VAR_DIR={var_dir}\0".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes():
+                stat = (entry / "stat").read_text()
+                if stat.rsplit(")", 1)[1].split()[0] != "Z":
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+class Run:
+    """One `make run` (deploy/local.py) on its own var dir, ports and Redis database."""
+
+    def __init__(self, tmp: Path, redis_url: str, **env: str) -> None:
+        self.var = tmp / f"var-{uuid.uuid4().hex[:6]}"
+        self.log = tmp / f"{self.var.name}.log"
+        base = redis_url.rsplit("/", 1)[0]
+        self.env = dict(
+            os.environ,
+            ENV="local",
+            VAR_DIR=str(self.var),
+            API_PORT=str(embedded.free_port()),
+            FLOWER_PORT=str(embedded.free_port()),
+            EMBEDDED_MONGO_PORT=str(embedded.free_port()),
+            REDIS_URL=f"{base}/{14 - len(os.environ.get('PYTEST_XDIST_WORKER', ''))}",
+        )
+        self.env.pop("MONGO_URL", None)
+        self.env.update(env)
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, only: str = "api,worker-scrapy", wait: bool = True) -> Run:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(ROOT / "deploy" / "local.py"), "--only", only],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        if wait:
+            wait_for(lambda: self._said("| ready"), 120, interval=0.2, message="make run ready")
+        return self
+
+    def _said(self, text: str) -> bool:
+        if self.proc is not None and self.proc.poll() is not None and "ready" in text:
+            raise AssertionError(f"make run exited: {self.text()[-3000:]}")
+        return text in self.text()
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def run_to_end(self, timeout: float = 60) -> tuple[int, str]:
+        assert self.proc is not None
+        code = self.proc.wait(timeout)
+        return code, self.text()
+
+    def cleanup(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        for pid in processes_of(self.var):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.fixture
+def runs(tmp_path, redis_url):
+    made: list[Run] = []
+
+    def make(**env: str) -> Run:
+        run = Run(tmp_path, redis_url, **env)
+        made.append(run)
+        return run
+
+    yield make
+    for run in made:
+        run.cleanup()
+
+
+def test_a_dead_worker_is_restarted_and_a_killed_supervisor_leaves_nothing(runs):
+    run = runs().start()
+    workers = [
+        p for p in processes_of(run.var) if b"-Q\0scrapy" in Path(f"/proc/{p}/cmdline").read_bytes()
+    ]
+    main_worker = min(workers)  # the worker's main process; the rest are its pool
+    os.kill(main_worker, signal.SIGKILL)
+    wait_for(
+        lambda: "worker-scrapy exited with code -9; restarting" in run.text(), 20, message="restart"
+    )
+
+    def replaced() -> bool:
+        now = [
+            p
+            for p in processes_of(run.var)
+            if b"-Q\0scrapy" in Path(f"/proc/{p}/cmdline").read_bytes()
+        ]
+        return bool(now) and main_worker not in now
+
+    wait_for(replaced, 30, message="a new worker-scrapy")
+    assert run.proc is not None
+    os.kill(run.proc.pid, signal.SIGKILL)  # the supervisor dies hard: no handler runs
+    wait_for(lambda: not processes_of(run.var), 30, message="every process of the run gone")
+
+
+def test_sigterm_to_the_process_group_stops_everything_once(runs):
+    run = runs().start()
+    assert run.proc is not None
+    os.killpg(run.proc.pid, signal.SIGTERM)
+    os.killpg(run.proc.pid, signal.SIGTERM)  # a second signal must not break the stop
+    code, text = run.run_to_end()
+    assert code == 0, text[-2000:]
+    assert "all processes stopped" in text
+    wait_for(lambda: not processes_of(run.var), 20, message="nothing left running")
+
+
+def test_a_second_instance_refuses_instead_of_sharing(runs):
+    first = runs().start(only="api")
+    same_var = runs(**{**first.env, "API_PORT": str(embedded.free_port())})
+    same_var.var = first.var
+    same_var.env["VAR_DIR"] = str(first.var)
+    code, text = same_var.start(wait=False).run_to_end()
+    assert code == 2 and "VAR_DIR" in text and "refusing to start" in text
+
+    same_port = runs(API_PORT=first.env["API_PORT"])
+    code, text = same_port.start(wait=False).run_to_end()
+    assert code == 2 and f"port {first.env['API_PORT']} (API_PORT)" in text
+
+    same_broker = runs(REDIS_URL=first.env["REDIS_URL"])
+    code, text = same_broker.start(wait=False).run_to_end()
+    assert code == 2 and "REDIS_URL" in text and "another ScrapeMaster instance" in text
+    assert not processes_of(same_broker.var)
