@@ -210,10 +210,13 @@ class InstanceLock:
         if self.client.set(LOCK_KEY, self.value, nx=True, ex=LOCK_TTL):
             return
         holder = self.client.get(LOCK_KEY)
-        if holder is not None and _dead_local_owner(holder):
-            # left by an instance of this host that was killed hard: take it over
-            if self.client.set(LOCK_KEY, self.value, ex=LOCK_TTL, xx=True):
-                return
+        # left by an instance of this host that was killed hard: take it over
+        if (
+            holder is not None
+            and _dead_local_owner(holder)
+            and self.client.set(LOCK_KEY, self.value, ex=LOCK_TTL, xx=True)
+        ):
+            return
         raise Refused(
             f"another ScrapeMaster instance uses {self.url} ({(holder or b'?').decode()}); "
             "stop it, or set REDIS_URL to another database (e.g. redis://127.0.0.1:6379/1)"

@@ -1,7 +1,8 @@
-"""`make run`'s supervisor (deploy/local.py): restarts what dies, refuses to share, leaves nothing."""
+"""`make run`'s supervisor: restarts what dies, refuses to share, leaves nothing behind."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -85,10 +86,8 @@ class Run:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
         for pid in processes_of(self.var):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 @pytest.fixture
