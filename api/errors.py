@@ -6,6 +6,7 @@ import logging
 import uuid
 from typing import Any
 
+import pymongo.errors
 from flask import Flask, g, has_request_context, jsonify, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
@@ -128,6 +129,17 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def on_domain_error(exc: DomainError):
         return error_response(exc.status, exc.detail, exc.type, exc.errors)
+
+    @app.errorhandler(pymongo.errors.ConnectionFailure)
+    def on_store_down(exc: Exception):
+        # server selection timeouts, lost connections, stalled sockets: the store, not the user
+        logger.warning("MongoDB unavailable (request %s): %s", request_id(), exc)
+        return error_response(
+            503,
+            "The job store (MongoDB) is unavailable; try again shortly",
+            "unavailable",
+            headers={"Retry-After": "5"},
+        )
 
     @app.errorhandler(Exception)
     def on_crash(exc: Exception):

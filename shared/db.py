@@ -26,8 +26,9 @@ def client(settings: Settings | None = None) -> pymongo.MongoClient:
         if found is None:
             found = pymongo.MongoClient(
                 settings.effective_mongo_url,
-                serverSelectionTimeoutMS=5000,
-                connectTimeoutMS=3000,
+                serverSelectionTimeoutMS=int(settings.mongo_timeout_seconds * 1000),
+                connectTimeoutMS=int(settings.mongo_timeout_seconds * 1000),
+                socketTimeoutMS=int(settings.mongo_socket_timeout_seconds * 1000),
                 tz_aware=True,
                 appname="scrapemaster",
             )

@@ -37,6 +37,8 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     mongo_url: str = ""  # empty: the embedded SecantusDB server
     mongo_db: str = "scrapemaster"
+    mongo_timeout_seconds: float = 3.0  # server selection and connect: a dead store fails fast
+    mongo_socket_timeout_seconds: float = 30.0  # one round trip: a stalled store can't freeze us
     var_dir: str = str(ROOT / "var")
     embedded_mongo_port: int = 27117
     api_host: str = "127.0.0.1"
@@ -72,6 +74,8 @@ class Settings:
     rate_limit_anonymous: str = "100/hour"
     rate_limit_enabled: bool = True
     reconcile_after_seconds: int = 60
+    reconcile_interval_seconds: float = 10.0
+    beat_lock_timeout_seconds: float = 30.0  # a standby beat takes over this long after a death
     job_stale_seconds: int = 20
     proxy_cooldown_seconds: float = 60.0
     proxy_ban_after: int = 3

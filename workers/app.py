@@ -31,17 +31,28 @@ def create_celery(settings: Settings | None = None) -> Celery:
         task_send_sent_event=True,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
+        # One active beat per deployment: RedBeat keeps the schedule in Redis behind a lock;
+        # a second beat waits for the lock and takes over when the first dies.
+        beat_scheduler="redbeat.RedBeatScheduler",
+        redbeat_redis_url=settings.redis_url,
+        redbeat_key_prefix="scrapemaster:beat",
+        redbeat_lock_timeout=settings.beat_lock_timeout_seconds,
+        beat_max_loop_interval=min(5.0, settings.beat_lock_timeout_seconds / 3),
+        # Maintenance runs on its own queue, so it never waits behind crawls.
         beat_schedule={
             "reconcile-jobs": {
                 "task": tasks.RECONCILE,
-                "schedule": 30.0,
-                "options": {"queue": tasks.QUEUE_SCRAPY, "expires": 25},
+                "schedule": settings.reconcile_interval_seconds,
+                "options": {
+                    "queue": tasks.QUEUE_MAINTENANCE,
+                    "expires": max(1.0, settings.reconcile_interval_seconds * 3),
+                },
             },
             "check-proxies": {
                 "task": tasks.CHECK_PROXIES,
                 "schedule": settings.proxy_check_interval_seconds,
                 "options": {
-                    "queue": tasks.QUEUE_SCRAPY,
+                    "queue": tasks.QUEUE_MAINTENANCE,
                     "expires": max(1.0, settings.proxy_check_interval_seconds - 5),
                 },
             },

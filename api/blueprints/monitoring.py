@@ -22,6 +22,15 @@ class Health(MethodView):
         return {"status": "ok"}
 
 
+@blp.route("/health/ready")
+class Ready(MethodView):
+    @blp.response(200, schemas.Health)
+    @blp.alt_response(503, description="a dependency is down")
+    def get(self):
+        """Readiness for orchestrators: the API and its Redis and MongoDB; no authentication."""
+        return monitoring.ready()
+
+
 @blp.route("/monitoring/stats")
 class Stats(MethodView):
     decorators = [auth_required]

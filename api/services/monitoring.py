@@ -16,6 +16,7 @@ from api.security import is_admin
 from api.services import db, settings
 from shared import db as dbmod
 from shared import jobs, tasks
+from shared.errors import Unavailable
 
 logger = logging.getLogger(__name__)
 PING_TIMEOUT = 1.0
@@ -94,6 +95,21 @@ def system() -> tuple[dict[str, Any], int]:
         return state, 503
     state["status"] = "healthy"
     return state, 200
+
+
+def ready() -> tuple[dict[str, Any], int]:
+    """200 when Redis and MongoDB answer within a second, else 503 naming the part that doesn't."""
+    down = [
+        name
+        for name, up in (
+            ("redis", _redis_ok()),
+            ("mongodb", dbmod.ping(settings(), int(PING_TIMEOUT * 1000))),
+        )
+        if not up
+    ]
+    if down:
+        raise Unavailable(f"not ready: {', '.join(down)} unavailable")
+    return {"status": "ready"}, 200
 
 
 def queue_depths(client: redis.Redis) -> dict[str, int]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-APP_SERVICES = {"api", "worker-scrapy", "worker-playwright", "beat", "flower"}
+APP_SERVICES = {"api", "worker-scrapy", "worker-playwright", "worker-maintenance", "beat", "flower"}
 
 
 def compose() -> dict:
