@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint format bench clean install system-deps
+.PHONY: run test test-fast lint format bench chaos clean install system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ test-fast: $(STAMP)
 
 bench: install
 	$(PY) bench/run.py
+
+chaos: install
+	$(PY) bench/chaos.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info .mypy_cache .ruff_cache bench/results

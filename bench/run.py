@@ -600,12 +600,21 @@ def report(figures: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:2] == ["--only", "chaos"]:  # the chaos suite has options of its own
+        import chaos
+
+        return chaos.main(argv[2:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--latency-jobs", type=int, default=40)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
-    parser.add_argument("--only", choices=("scrapy", "latency", "playwright"), help="run one part")
+    parser.add_argument(
+        "--only",
+        choices=("scrapy", "latency", "playwright"),
+        help="run one part; `--only chaos [chaos options]` runs the chaos suite (bench/chaos.py)",
+    )
     parser.add_argument(
         "--pw-pages", type=int, default=60, help="playwright: JS catalog pages per crawl"
     )
