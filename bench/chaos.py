@@ -72,6 +72,53 @@ def processes(var: Path, needle: bytes = b"") -> list[int]:
     return found
 
 
+def wait_pids(var: Path | None, *needles: bytes, timeout: float = 60) -> list[int]:
+    """Pids matching any of `needles` (of this service when `var` is given), waiting for one to
+    exist: a process killed a moment ago is being restarted."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if var is None:
+            found = [p for p in _all_pids() if any(n in _cmdline(p) for n in needles)]
+        else:
+            found = [p for n in needles for p in processes(var, n)]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+def wait_worker(var: Path, main: bool, rng: random.Random, timeout: float = 60) -> int | None:
+    """A worker main process (or one of its pool children) of a worker that is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = [
+            p for n in (b"worker\0-Q\0scrapy", b"worker\0-Q\0playwright") for p in processes(var, n)
+        ]
+        children = [p for p in pids if _ppid(p) in pids]
+        if children:
+            mains = sorted({_ppid(p) for p in children})
+            return rng.choice(mains if main else children)
+        time.sleep(0.2)
+    return None
+
+
+def _ppid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _all_pids() -> list[int]:
+    return [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit()]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def chromium_count() -> int:
     count = 0
     for entry in Path("/proc").iterdir():
@@ -80,6 +127,13 @@ def chromium_count() -> int:
                 if b"chromium" in (entry / "cmdline").read_bytes()[:200]:
                     count += 1
     return count
+
+
+def _die_with_parent() -> None:
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class Service:
@@ -116,6 +170,7 @@ class Service:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,  # the harness killed: its make run stops too
             )
         deadline = time.monotonic() + 180
         while "| ready" not in self.log.read_text(errors="replace"):
@@ -253,15 +308,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         refill = 0
         for step, fault in enumerate(plan):
             if fault == "kill":
-                pids = processes(service.var, b"worker\0-Q\0scrapy") + processes(
-                    service.var, b"worker\0-Q\0playwright"
-                )
-                if pids:
+                # a third of the kills hit a worker's main process, the rest its pool children;
+                # either way only a worker that is up (has its pool), as a real fault would
+                main = rng.random() < 1 / 3
+                target = wait_worker(service.var, main, rng)
+                if target:
                     with contextlib.suppress(ProcessLookupError):
-                        os.kill(rng.choice(pids), signal.SIGKILL)
-                    faults["worker_kills"] += 1
+                        os.kill(target, signal.SIGKILL)
+                        faults["worker_kills"] += 1
             elif fault == "redis":
-                for pid in processes(service.var, b"redis-server"):
+                # redis-server rewrites its environ with its title: find it by its port
+                for pid in wait_pids(None, f"127.0.0.1:{service.redis_port}".encode()):
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
                 with contextlib.suppress(FileNotFoundError):

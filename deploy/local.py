@@ -42,8 +42,8 @@ COLORS = ["36", "33", "35", "32", "34", "31", "96", "94"]
 INSTANCE_ENV = "SCRAPEMASTER_INSTANCE"  # every process of one `make run` carries it
 LOCK_KEY = "scrapemaster:instance"  # in the Redis database: one instance per broker
 LOCK_TTL = 15
-BACKOFF_MAX = 30.0
-HEALTHY_AFTER = 60.0  # a process up this long has its back-off reset
+BACKOFF_MAX = 10.0
+CRASH_LOOP_SECONDS = 5.0  # dying sooner than this after a start counts as a crash loop
 STOP_GRACE = 15.0
 # Secrets only the API (or Flower) uses: never in a worker's environment, where a job's page
 # could get at them.
@@ -282,15 +282,16 @@ class Child:
         pump.start()
 
     def check(self, reaper: Reaper, now: float) -> None:
-        """Restart a dead process after its back-off; reset the back-off once it stays up."""
+        """Restart a dead process: at once after a long run, with growing back-off when it keeps
+        dying right after its start (a crash loop)."""
         if self.proc is None:
             return
         if self.proc.poll() is None:
-            if now - self.started > HEALTHY_AFTER:
-                self.backoff = 1.0
             return
         if self.restart_at is None:
             code = self.proc.returncode
+            if now - self.started >= CRASH_LOOP_SECONDS:
+                self.backoff = 1.0  # it ran fine for a while: not a crash loop
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)  # its pool children, if any survived
             reaper.forget(self.proc.pid)
