@@ -396,8 +396,10 @@ def audit(
         doc = db.jobs.find_one({"_id": job_id})
         results = list(db.results.find({"job_id": job_id}, {"data.sku": 1}))
         if job_id in deleted:
-            if doc is not None or results:
-                lost.append((job_id, "deleted job still has a document or items"))
+            if doc is not None:
+                lost.append((job_id, f"deleted job is back ({doc.get('status')})"))
+            elif results:
+                lost.append((job_id, f"deleted job still has {len(results)} items"))
             continue
         if doc is None:
             lost.append((job_id, "gone without a delete"))

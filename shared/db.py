@@ -62,6 +62,7 @@ def ensure_indexes(db: Database) -> None:
     db.api_keys.create_index("key_hash", unique=True)
     db.api_keys.create_index("user_id")
     db.proxies.create_index("url", unique=True)
+    db.deleted_jobs.create_index("deleted_at")
     db.proxies.create_index([("status", 1), ("last_used_at", 1)])
 
 

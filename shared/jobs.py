@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -148,10 +148,28 @@ class JobRepository:
         doc = self.jobs.find_one({"_id": job_id}, {"status": 1})
         return doc["status"] if doc else None
 
-    def delete(self, job_id: str) -> None:
+    def delete(self, job_id: str, active: bool = False) -> None:
+        """Delete the job, its items and its log. `active`: a worker may still be writing for
+        it (it was pending, running or just cancelled), so leave a tombstone that the
+        reconciler uses to purge whatever that worker writes afterwards."""
+        if active:
+            self.db.deleted_jobs.update_one(
+                {"_id": job_id}, {"$set": {"deleted_at": now()}}, upsert=True
+            )
         self.jobs.delete_one({"_id": job_id})
         self.db.results.delete_many({"job_id": job_id})
         self.db.logs.delete_many({"job_id": job_id})
+
+    def purge_deleted(self, horizon_seconds: float) -> int:
+        """Remove items and log lines written for recently deleted jobs after their deletion
+        (by a worker that had not yet noticed); forget tombstones older than the horizon."""
+        cutoff = now() - timedelta(seconds=horizon_seconds)
+        self.db.deleted_jobs.delete_many({"deleted_at": {"$lt": cutoff}})
+        purged = 0
+        for tomb in self.db.deleted_jobs.find({}, {"_id": 1}):
+            purged += self.db.results.delete_many({"job_id": tomb["_id"]}).deleted_count
+            self.db.logs.delete_many({"job_id": tomb["_id"]})
+        return purged
 
 
 def log(db: Database, job_id: str, level: str, message: str) -> None:

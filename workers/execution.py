@@ -234,7 +234,9 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
             send(job, job.get("queue") or tasks.QUEUE_SCRAPY)
             repo.jobs.update_one({"_id": job["_id"]}, {"$set": {"updated_at": jobs.now()}})
             resent += 1
-    return {"requeued": requeued, "resent": resent}
+    # a worker that lost its job to a delete may have flushed items after it: purge them
+    purged = repo.purge_deleted(settings.max_timeout_seconds + settings.job_stale_seconds * 3)
+    return {"requeued": requeued, "resent": resent, "purged": purged}
 
 
 def check_proxies() -> dict[str, int]:

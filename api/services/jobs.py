@@ -151,9 +151,10 @@ def update(job_id: str, user: dict[str, Any], changes: dict[str, Any]) -> dict[s
 
 def delete(job_id: str, user: dict[str, Any]) -> None:
     job = get(job_id, user)
-    if job["status"] in (jobs.PENDING, jobs.RUNNING):
+    active = job["status"] in (jobs.PENDING, jobs.RUNNING)
+    if active:
         repo().transition(job_id, "cancel", completed_at=jobs.now())  # the worker stops
-    repo().delete(job_id)
+    repo().delete(job_id, active=active or job["status"] == jobs.CANCELLED)
 
 
 def batch_delete(job_ids: list[str], user: dict[str, Any]) -> dict[str, Any]:

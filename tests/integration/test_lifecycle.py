@@ -172,3 +172,22 @@ def test_admin_sees_and_manages_every_job_and_users_only_their_own(settings):
     assert [j["id"] for j in client.get("/api/v1/jobs", headers=admin).get_json()] == [job["id"]]
     assert client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=admin).status_code == 200
     assert client.get("/api/v1/jobs/stats", headers=admin).get_json()["cancelled"] == 1
+
+
+def test_items_a_worker_writes_after_a_delete_are_purged(client, auth, db):
+    from shared.jobs import JobRepository
+
+    running = make_job(client, auth, db, status="running")
+    finished = make_job(client, auth, db, status="completed")
+    for job_id in (running, finished):
+        assert client.delete(f"/api/v1/jobs/{job_id}", headers=auth).status_code == 204
+    # the worker of the running job had not noticed yet: its last batch and log line land now
+    db.results.insert_one({"_id": f"{running}:late:0", "job_id": running, "data": {}})
+    db.logs.insert_one({"job_id": running, "message": "completed: 1 pages, 1 items"})
+    repo = JobRepository(db)
+    assert repo.purge_deleted(horizon_seconds=3600) == 1
+    assert db.results.count_documents({"job_id": running}) == 0
+    assert db.logs.count_documents({"job_id": running}) == 0
+    assert db.deleted_jobs.count_documents({}) == 1  # only the job that was active
+    assert repo.purge_deleted(horizon_seconds=0) == 0  # past the horizon: tombstone dropped
+    assert db.deleted_jobs.count_documents({}) == 0
