@@ -130,8 +130,8 @@ class JobRepository:
         if action in {"claim", "reclaim"}:
             update["$set"].setdefault("started_at", now())
             update["$set"].setdefault("heartbeat_at", now())
-        if action in {"retry"}:
-            update["$inc"] = {"attempts": 1}
+        if action in {"retry", "requeue", "reclaim"}:
+            update["$inc"] = {"attempts": 1}  # a lost worker's job runs again: a new attempt
         return self.jobs.find_one_and_update(query, update, return_document=ReturnDocument.AFTER)
 
     def finish(self, job_id: str, action: str, **fields: Any) -> dict[str, Any] | None:

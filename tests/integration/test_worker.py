@@ -159,6 +159,7 @@ def test_a_job_survives_its_worker_process_being_killed(stack):
         done = stack.wait_job(job["id"], headers, timeout=60)
     assert done["status"] == "completed"
     assert done["items_scraped"] == 80 and done["pages_crawled"] == 8
+    assert done["attempts"] == 2  # the take-over is a second attempt
     assert stack.database().results.count_documents({"job_id": job["id"]}) == 80
     assert started_lines(stack, job["id"]) == 2  # the killed run, then the take-over
     assert (
