@@ -18,7 +18,7 @@ system-deps:
 	@bash deploy/system-deps.sh
 
 run: install
-	$(PY) deploy/local.py
+	$(PY) deploy/local.py $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
