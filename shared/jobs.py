@@ -105,6 +105,8 @@ class JobRepository:
             "items_failed": 0,
             "pages_crawled": 0,
             "attempts": 1,
+            "epoch": 0,
+            "run_id": None,
             "error": None,
             "created_at": now(),
             "updated_at": now(),
@@ -130,19 +132,37 @@ class JobRepository:
         if action in {"claim", "reclaim"}:
             update["$set"].setdefault("started_at", now())
             update["$set"].setdefault("heartbeat_at", now())
+            update["$set"].setdefault("run_id", new_id())  # this run owns the job from now on
+        if action in {"requeue", "handoff", "retry"}:
+            update["$set"]["run_id"] = None  # the run that had it may no longer write
         if action in {"retry", "requeue", "reclaim"}:
             update["$inc"] = {"attempts": 1}  # a lost worker's job runs again: a new attempt
+        if action == "reset":
+            update["$set"]["run_id"] = None
+            update["$inc"] = {"epoch": 1}  # items of earlier runs are purged, never mixed in
         return self.jobs.find_one_and_update(query, update, return_document=ReturnDocument.AFTER)
 
-    def finish(self, job_id: str, action: str, **fields: Any) -> dict[str, Any] | None:
-        """complete/fail/cancel a job, stamping completed_at and duration_seconds."""
-        job = self.get(job_id)
+    def finish(
+        self,
+        job_id: str,
+        action: str,
+        run_id: str | None = None,
+        started_at: datetime | None = None,
+        **fields: Any,
+    ) -> dict[str, Any] | None:
+        """complete/fail/cancel a job, stamping completed_at and duration_seconds; with
+        `run_id`, only while that run still owns the job."""
         end = now()
         fields.setdefault("completed_at", end)
-        if job and job.get("started_at"):
-            started = job["started_at"]
-            fields.setdefault("duration_seconds", round((end - started).total_seconds(), 3))
-        return self.transition(job_id, action, **fields)
+        if started_at is None:
+            job = self.jobs.find_one({"_id": job_id}, {"started_at": 1})
+            started_at = job.get("started_at") if job else None
+        if started_at is not None:
+            if started_at.tzinfo is None:
+                started_at = started_at.replace(tzinfo=UTC)
+            fields.setdefault("duration_seconds", round((end - started_at).total_seconds(), 3))
+        extra = {"run_id": run_id} if run_id is not None else None
+        return self.transition(job_id, action, extra_filter=extra, **fields)
 
     def status_of(self, job_id: str) -> str | None:
         doc = self.jobs.find_one({"_id": job_id}, {"status": 1})

@@ -19,10 +19,12 @@ logger = logging.getLogger(__name__)
 _STOP = object()
 
 
-def item_key(job_id: str, page_url: str, index: int) -> str:
-    """The unique key of an item: the same page and position give the same key on a re-run."""
+def item_key(job_id: str, page_url: str, index: int, epoch: int = 0) -> str:
+    """The unique key of an item: the same page and position give the same key on a re-run.
+    A reset starts a new epoch, so a run from before the reset can never collide with (and
+    then purge) an item of the runs after it."""
     digest = hashlib.blake2b(page_url.encode("utf-8", "replace"), digest_size=10).hexdigest()
-    return f"{job_id}:{digest}:{index}"
+    return f"{job_id}:{digest}:{index}" if not epoch else f"{job_id}:{epoch}:{digest}:{index}"
 
 
 class ItemSink:
@@ -32,6 +34,12 @@ class ItemSink:
     re-run of the same job adds no duplicates. Counters reach the job document at most every
     `interval` seconds. The same thread polls the job's status, so an engine can stop when a
     user cancels (`cancelled` becomes set).
+
+    The sink belongs to one run of the job (`run_id`, written by the claim). Every counter,
+    heartbeat and log write filters on it, and every item and log line carries it, so a run
+    that lost the job (cancelled and retried, re-queued, reset or deleted meanwhile) can
+    neither overwrite a newer attempt's counters nor leave items behind: it sees `lost` and
+    stops, and `purge()` removes what it wrote when its items no longer belong to the job.
     """
 
     def __init__(
@@ -43,20 +51,27 @@ class ItemSink:
         interval: float = 0.5,
         max_items: int = 1_000_000,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
+        run_id: str | None = None,
+        epoch: int = 0,
+        count_existing: bool = True,
     ):
         self.db = db
         self.job_id = job_id
+        self.run_id = run_id
+        self.epoch = epoch
         self.max_pages = max(1, max_pages)
         self.batch_size = batch_size
         self.interval = interval
         self.max_items = max_items
         self.on_progress = on_progress
         self.cancelled = threading.Event()
+        self.lost = threading.Event()  # another run owns the job now, or it was deleted
         self.full = threading.Event()
         self.pages = 0
         self.items_seen = 0
         self.items_failed = 0
-        self.inserted = db.results.count_documents({"job_id": job_id})
+        # a first attempt has no earlier items: skip the count (it scans the job's items)
+        self.inserted = db.results.count_documents({"job_id": job_id}) if count_existing else 0
         self._seq = self.inserted
         self._buffer: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -89,8 +104,10 @@ class ItemSink:
                 self._seq += 1
                 self._buffer.append(
                     {
-                        "_id": item_key(self.job_id, page_url, index),
+                        "_id": item_key(self.job_id, page_url, index, self.epoch),
                         "job_id": self.job_id,
+                        "run_id": self.run_id,
+                        "epoch": self.epoch,
                         "seq": self._seq,
                         "url": page_url,
                         "data": data,
@@ -107,12 +124,46 @@ class ItemSink:
         """A line for the job's log (GET /jobs/{id}/logs)."""
         with self._lock:
             self._logs.append(
-                {"job_id": self.job_id, "timestamp": jobs.now(), "level": level, "message": message}
+                {
+                    "job_id": self.job_id,
+                    "run_id": self.run_id,
+                    "timestamp": jobs.now(),
+                    "level": level,
+                    "message": message,
+                }
             )
 
     @property
     def should_stop(self) -> bool:
-        return self.cancelled.is_set() or self.full.is_set()
+        return self.cancelled.is_set() or self.full.is_set() or self.lost.is_set()
+
+    def owner_filter(self) -> dict[str, Any]:
+        """The job document as long as this run owns it."""
+        query: dict[str, Any] = {"_id": self.job_id}
+        if self.run_id is not None:
+            query["run_id"] = self.run_id
+        return query
+
+    def check_owner(self) -> dict[str, Any] | None:
+        """Re-read the job; sets `lost` when another run owns it or it is gone."""
+        job = self.db.jobs.find_one({"_id": self.job_id}, {"status": 1, "run_id": 1, "epoch": 1})
+        if job is None or (self.run_id is not None and job.get("run_id") != self.run_id):
+            self.lost.set()
+            self.cancelled.set()
+        return job
+
+    def purge(self, job: dict[str, Any] | None) -> int:
+        """After losing the job: remove this run's items and log lines when they no longer
+        belong to it (the job was deleted, or reset into a new epoch). A run superseded by a
+        retry keeps its items: a retry keeps earlier items, and the keys de-duplicate them."""
+        if self.run_id is None:
+            return 0
+        if job is not None and int(job.get("epoch") or 0) == self.epoch:
+            return 0
+        mine = {"job_id": self.job_id, "run_id": self.run_id}
+        removed = self.db.results.delete_many(mine).deleted_count
+        self.db.logs.delete_many(mine)
+        return removed
 
     # -- called by the task -------------------------------------------------------------
     def close(self) -> dict[str, int]:
@@ -180,12 +231,13 @@ class ItemSink:
         try:
             self._flush_logs()
             job = self.db.jobs.find_one_and_update(
-                {"_id": self.job_id, "status": jobs.RUNNING},
+                {**self.owner_filter(), "status": jobs.RUNNING},
                 {"$set": {**counters, "heartbeat_at": jobs.now()}},
                 projection={"status": 1},
             )
-            if job is None:  # cancelled (or deleted) while running
+            if job is None:  # cancelled, deleted, or now another run's: stop
                 self.cancelled.set()
+                self.check_owner()
         except PyMongoError:
             logger.exception("job %s: progress update failed", self.job_id)
             return

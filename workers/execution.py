@@ -111,6 +111,9 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         batch_size=settings.item_batch_size,
         interval=settings.progress_interval_seconds,
         max_items=settings.max_items_per_job,
+        run_id=job.get("run_id"),
+        epoch=int(job.get("epoch") or 0),
+        count_existing=_has_earlier_items(job),
     )
     sink.log("INFO", f"started on {engine_name} by {job.get('worker')} (attempt {job['attempts']})")
     proxy = str(spec.config.get("proxy") or "none")
@@ -130,8 +133,30 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         sink.log("ERROR", "".join(traceback.format_exception_only(exc)).strip())
         result = CrawlResult(error={"type": "internal_error", "message": f"engine error: {exc}"})
     counters = sink.close()
-    _record(repo, job, result, counters, sink.cancelled.is_set(), engine_name)
+    current = sink.check_owner()
+    if sink.lost.is_set():
+        # cancelled and retried, re-queued, reset or deleted while this run went on: the job
+        # is no longer ours; leave it to its owner and take back what no longer belongs to it
+        purged = sink.purge(current)
+        logger.info("job %s: run %s lost the job; %d items purged", job_id, sink.run_id, purged)
+        return 0
+    _record(repo, job, result, counters, sink, engine_name)
     return 0
+
+
+def _has_earlier_items(job: dict[str, Any]) -> bool:
+    """Whether items of an earlier run may be stored (else the sink needn't count them)."""
+    return int(job.get("attempts") or 1) > 1 or bool(job.get("items_scraped"))
+
+
+def _final_counters(repo: JobRepository, job: dict[str, Any], counters: dict[str, Any]) -> None:
+    """After a retry, take-over or reset, count what the job really holds: a run that lost
+    the job may have stored items after this run counted."""
+    epoch = int(job.get("epoch") or 0)
+    if epoch:
+        repo.db.results.delete_many({"job_id": job["_id"], "epoch": {"$ne": epoch}})
+    if epoch or _has_earlier_items(job):
+        counters["items_scraped"] = repo.db.results.count_documents({"job_id": job["_id"]})
 
 
 def _record(
@@ -139,48 +164,59 @@ def _record(
     job: dict[str, Any],
     result: CrawlResult,
     counters: dict[str, Any],
-    cancelled: bool,
+    sink: ItemSink,
     engine_name: str,
 ) -> None:
-    job_id = job["_id"]
+    job_id, run_id = job["_id"], job.get("run_id")
+
+    def log(level: str, message: str) -> None:
+        repo.db.logs.insert_one(
+            {
+                "job_id": job_id,
+                "run_id": run_id,
+                "timestamp": jobs.now(),
+                "level": level,
+                "message": message,
+            }
+        )
+
     if result.needs_javascript and job["engine"] == "auto":
         moved = repo.transition(
             job_id,
             "handoff",
+            extra_filter={"run_id": run_id},
             queue=tasks.QUEUE_PLAYWRIGHT,
             engine_used="playwright",
             auto_reason=result.reason,
             **counters,
         )
-        jobs.log(repo.db, job_id, "INFO", f"auto: chose playwright: {result.reason}")
         if moved is not None:
+            log("INFO", f"auto: chose playwright: {result.reason}")
             send(moved, tasks.QUEUE_PLAYWRIGHT)
         return
     if job["engine"] == "auto" and engine_name == "scrapy":
-        jobs.log(repo.db, job_id, "INFO", "auto: chose scrapy: static page, no JavaScript needed")
-    if cancelled and repo.get(job_id) is None:
-        # deleted while running: drop what the sink flushed after the API removed the job
-        repo.db.results.delete_many({"job_id": job_id})
-        repo.db.logs.delete_many({"job_id": job_id})
-        logger.info("job %s: deleted while running; crawl stopped, items removed", job_id)
-        return
-    if cancelled:
-        repo.jobs.update_one({"_id": job_id}, {"$set": counters})
-        jobs.log(repo.db, job_id, "INFO", "stopped: cancelled while running")
+        log("INFO", "auto: chose scrapy: static page, no JavaScript needed")
+    _final_counters(repo, job, counters)
+    if sink.cancelled.is_set():
+        repo.jobs.update_one(sink.owner_filter(), {"$set": counters})
+        log("INFO", "stopped: cancelled while running")
         return
     if result.finish_reason == "item_limit":
-        jobs.log(repo.db, job_id, "WARNING", "stopped at MAX_ITEMS_PER_JOB")
+        log("WARNING", "stopped at MAX_ITEMS_PER_JOB")
+    started = job.get("started_at")
     if result.error:
-        repo.finish(job_id, "fail", error=result.error, **counters)
-        jobs.log(repo.db, job_id, "ERROR", f"failed: {result.error['message']}")
+        done = repo.finish(job_id, "fail", run_id, started, error=result.error, **counters)
+        if done is not None:
+            log("ERROR", f"failed: {result.error['message']}")
+        else:  # cancelled at the last moment: still ours, so its counters are these
+            repo.jobs.update_one(sink.owner_filter(), {"$set": counters})
     else:
-        repo.finish(job_id, "complete", progress=100, **counters)
-        jobs.log(
-            repo.db,
-            job_id,
-            "INFO",
-            f"completed: {counters['pages_crawled']} pages, {counters['items_scraped']} items",
-        )
+        done = repo.finish(job_id, "complete", run_id, started, progress=100, **counters)
+        if done is not None:
+            pages, items = counters["pages_crawled"], counters["items_scraped"]
+            log("INFO", f"completed: {pages} pages, {items} items")
+        else:
+            repo.jobs.update_one(sink.owner_filter(), {"$set": counters})
 
 
 def _queued_job_ids(client: redis.Redis) -> set[str]:

@@ -77,9 +77,7 @@ def test_deleting_a_running_job_stops_the_crawl_and_leaves_no_items(stack):
         at_delete = len(site.requests)
 
         wait_for(
-            lambda: (
-                f"job {job['id']}: deleted while running" in stack.logs["worker-scrapy"].read_text()
-            ),
+            lambda: f"job {job['id']}: run" in stack.logs["worker-scrapy"].read_text(),
             20,
             message="the crawl to stop",
         )
@@ -89,4 +87,8 @@ def test_deleting_a_running_job_stops_the_crawl_and_leaves_no_items(stack):
         requests.get(stack.url(f"/jobs/{job['id']}"), headers=headers, timeout=10).status_code
         == 404
     )
-    assert stack.database().results.count_documents({"job_id": job["id"]}) == 0
+    wait_for(
+        lambda: stack.database().results.count_documents({"job_id": job["id"]}) == 0,
+        10,
+        message="the stopped run's items purged",
+    )
