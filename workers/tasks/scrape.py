@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import Task, shared_task
+from pymongo.errors import ConnectionFailure
 
 from shared import tasks
 from workers import execution
+
+STORE_RETRY_SECONDS = 5
 
 
 @shared_task(name=tasks.SCRAPE, bind=True, acks_late=True, ignore_result=True, max_retries=None)
 def scrape(self: Task, job_id: str) -> None:
     """Run job `job_id` on the engine of the queue this task came from."""
     queue = (self.request.delivery_info or {}).get("routing_key") or tasks.QUEUE_SCRAPY
-    wait = execution.execute(job_id, queue, hostname=self.request.hostname or "worker")
+    try:
+        wait = execution.execute(job_id, queue, hostname=self.request.hostname or "worker")
+    except ConnectionFailure as exc:
+        # MongoDB unreachable (restarting, network): the job is safe there; try again shortly
+        # rather than drop the task. A run cut short is taken over once its heartbeat is stale.
+        logging.getLogger(__name__).warning("job %s: store unavailable (%s); retrying", job_id, exc)
+        raise self.retry(countdown=STORE_RETRY_SECONDS) from None
     if wait:
         # The job is held by a worker that may have just died: look again once it would be stale.
         raise self.retry(countdown=wait)
