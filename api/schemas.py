@@ -6,17 +6,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app
+from flask import current_app, g
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from shared import jobs
 from shared.jobspec import BOUNDS, WAIT_UNTIL, url_problem
 from shared.proxies import PROXY_STATUSES, proxy_url_problem
 from shared.selectors import compile_selector
+from shared.targets import BlockedTarget, TargetPolicy, header_problem
 
 
 def _settings():
     return current_app.config["SETTINGS"]
+
+
+def _policy() -> TargetPolicy:
+    found = current_app.extensions.get("scrapemaster_targets")
+    if found is None:
+        found = current_app.extensions["scrapemaster_targets"] = TargetPolicy.from_settings(
+            _settings()
+        )
+    return found
 
 
 class UTCDateTime(fields.Field):
@@ -52,14 +62,25 @@ class Priority(fields.Field):
 
 
 class HttpUrl(fields.String):
-    """An absolute http(s) URL."""
+    """An absolute http(s) URL that the target policy does not refuse outright: no
+    credentials, no literal private address (names are judged where they are connected to)."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
         problem = url_problem(text)
         if problem:
             raise ValidationError(f"Not a valid URL: {problem}.")
-        return text.strip()
+        text = text.strip()
+        if "@" in text.split("//", 1)[-1].split("/", 1)[0]:
+            raise ValidationError(
+                "Credentials in URLs are not accepted: send them in an Authorization header "
+                "(config.headers)."
+            )
+        try:
+            _policy().check_url(text)
+        except BlockedTarget as exc:
+            raise ValidationError(f"Blocked target: {exc}.") from None
+        return text
 
 
 class SelectorString(fields.String):
@@ -110,8 +131,18 @@ class JobConfig(ma.Schema):
         proxy = data.get("proxy")
         if proxy is not None and proxy not in ("none", "pool"):
             problem = proxy_url_problem(proxy)
+            user = g.get("user") or {}
             if problem:
                 errors["proxy"] = [f"Must be none, pool or a proxy URL ({problem})."]
+            elif user.get("role") != "admin" and not settings.allow_job_proxy_urls:
+                # a proxy URL is a connection the target policy cannot see through
+                errors["proxy"] = [
+                    "Only an admin may route a job through a proxy URL; use pool "
+                    "(the admin-managed proxies) or none (ALLOW_JOB_PROXY_URLS)."
+                ]
+        bad_headers = [p for p in map(header_problem, data.get("headers") or {}) if p]
+        if bad_headers:
+            errors["headers"] = bad_headers
         if errors:
             raise ValidationError(errors)
 

@@ -25,6 +25,12 @@ def _serve(ready: threading.Event, box: dict[str, Any]) -> None:
     install_reactor(REACTOR_CLASS)
     from twisted.internet import reactor  # type: ignore[no-redef]
 
+    from scrapers import resolver
+    from shared.settings import get_settings
+    from shared.targets import TargetPolicy
+
+    # every connection a crawl opens is judged by the target policy (scrapers/resolver.py)
+    resolver.install(reactor, TargetPolicy.from_settings(get_settings()))
     box["reactor"] = reactor
     reactor.callWhenRunning(ready.set)
     reactor.run(installSignalHandlers=False)  # type: ignore[misc,call-arg]

@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapers import extract
 from scrapers.engine import CrawlResult, Sink
 from scrapers.proxies import Rotation
 from scrapers.reactor import REACTOR_CLASS, run_in_reactor
+from scrapers.resolver import blocked_reason
 from shared.jobspec import JobSpec
 from shared.proxies import NO_PROXIES
+from shared.targets import BLOCKED_TARGET, redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +62,8 @@ def crawl_settings(spec: JobSpec) -> dict[str, Any]:
         "EXTENSIONS": {"scrapy.extensions.logstats.LogStats": None},
         "SPIDER_MIDDLEWARES": {"scrapy.spidermiddlewares.depth.DepthMiddleware": None},
         "DOWNLOADER_MIDDLEWARES": middlewares,
+        # http(s) only: a link or redirect to file://, ftp://, s3:// or data: goes nowhere
+        "DOWNLOAD_HANDLERS": {"file": None, "ftp": None, "s3": None, "data": None},
     }
 
 
@@ -70,11 +75,22 @@ def describe_failure(failure: Any) -> dict[str, str]:
     from twisted.internet import error as tx
 
     request = getattr(failure, "request", None)
-    url = request.url if request is not None else "?"
+    url = redact_url(request.url) if request is not None else "?"
     if failure.check(HttpError):
         response = failure.value.response
-        return {"type": "http_error", "message": f"HTTP {response.status} from {response.url}"}
+        where = redact_url(response.url)
+        return {"type": "http_error", "message": f"HTTP {response.status} from {where}"}
     if failure.check(tx.DNSLookupError, sx.CannotResolveHostError):
+        if request is not None:
+            parts = urlsplit(request.url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            reason = blocked_reason(parts.hostname or "", port)
+            if reason:
+                return {
+                    "type": BLOCKED_TARGET,
+                    "message": f"blocked target {url}: {reason}; private and internal "
+                    "addresses are not crawled (PRIVATE_TARGETS, TARGET_ALLOWLIST)",
+                }
         return {"type": "dns_error", "message": f"DNS lookup failed for {url}"}
     if failure.check(tx.ConnectionRefusedError, sx.DownloadConnectionRefusedError):
         return {"type": "connection_refused", "message": f"connection refused by {url}"}

@@ -86,6 +86,7 @@ class Settings:
     # target policy (SSRF): "" = allow private targets in local/test/development, block elsewhere
     private_targets: str = ""
     target_allowlist: str = ""
+    allow_job_proxy_urls: bool = False  # non-admin jobs may name their own proxy URL
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -248,6 +248,54 @@ class TargetPolicy:
 
 _HINT = "private and internal targets are blocked (PRIVATE_TARGETS, TARGET_ALLOWLIST)"
 
+# Request headers a job may not set: they route, frame or authenticate the request itself
+# (Host picks the virtual host behind a shared address; the metadata headers are what cloud
+# metadata services require to answer), so they are the service's to decide.
+FORBIDDEN_HEADERS = frozenset(
+    {
+        "host",
+        "connection",
+        "content-length",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "keep-alive",
+        "expect",
+        "forwarded",
+        "x-real-ip",
+        "x-client-ip",
+        "true-client-ip",
+        "metadata-flavor",  # Google Cloud metadata
+        "metadata",  # Azure instance metadata
+        "x-aws-ec2-metadata-token",
+        "x-aws-ec2-metadata-token-ttl-seconds",
+    }
+)
+FORBIDDEN_HEADER_PREFIXES = ("proxy-", "x-forwarded-", "sec-")
+
+
+def header_problem(name: str) -> str | None:
+    """Why a job may not set request header `name`, or None."""
+    lowered = name.strip().lower()
+    if lowered in FORBIDDEN_HEADERS or lowered.startswith(FORBIDDEN_HEADER_PREFIXES):
+        return f"the {name} header is set by the service, not by a job"
+    if not lowered or any(ch in lowered for ch in "\r\n:\0"):
+        return f"{name!r} is not a valid header name"
+    return None
+
+
+def redact_url(url: str) -> str:
+    """`url` without credentials, for error messages and logs."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
 
 def describe(ip: IPAddress) -> str:
     """A word for the kind of address, for error messages."""

@@ -19,7 +19,12 @@ def proxy_stack(redis_url, mongo_url, tmp_path_factory):
         redis_url, mongo_url, f"prx_{embedded.free_port()}", tmp_path_factory.mktemp("prx")
     )
     try:
-        stack.start(api=True, queues=("scrapy",), PROXY_COOLDOWN_SECONDS="600")
+        stack.start(
+            api=True,
+            queues=("scrapy",),
+            PROXY_COOLDOWN_SECONDS="600",
+            ALLOW_JOB_PROXY_URLS="true",  # the explicit-proxy test names its own proxy
+        )
         yield stack
     finally:
         stack.stop()

@@ -230,3 +230,63 @@ def test_client_request_id_is_echoed(client):
     answer = client.get("/api/v1/jobs", headers={"X-Request-ID": "trace-123"})
     assert answer.headers["X-Request-ID"] == "trace-123"
     assert answer.get_json()["request_id"] == "trace-123"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"url": "http://user:s3cret@127.0.0.1:9/"}, "url"),
+        (
+            {"url": "http://127.0.0.1:9/", "webhook_url": "http://a:b@127.0.0.1:9/hook"},
+            "webhook_url",
+        ),
+        (
+            {"url": "http://127.0.0.1:9/", "config": {"headers": {"Host": "internal"}}},
+            "config.headers",
+        ),
+        (
+            {"url": "http://127.0.0.1:9/", "config": {"headers": {"Metadata-Flavor": "Google"}}},
+            "config.headers",
+        ),
+        (
+            {"url": "http://127.0.0.1:9/", "config": {"headers": {"X-Forwarded-For": "1.2.3.4"}}},
+            "config.headers",
+        ),
+    ],
+)
+def test_credentials_in_urls_and_routing_headers_are_refused(client, auth, body, field):
+    answer = client.post("/api/v1/jobs", json=body, headers=auth)
+    payload = answer.get_json()
+    assert answer.status_code == 422, payload
+    assert field in payload["errors"], payload
+    assert "s3cret" not in answer.get_data(as_text=True)
+
+
+def test_literal_private_targets_answer_422_when_blocked(settings, redis_url):
+    from api.app import create_app
+
+    blocked = create_app(
+        settings.with_(private_targets="block", target_allowlist="127.0.0.1:9")
+    ).test_client()
+    headers = register_user(blocked)
+    for url in (
+        "http://127.0.0.1:6379/",
+        "http://[::1]:27117/",
+        "http://localhost:8000/api/v1/health",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://2130706433/",
+        "http://0x7f.1/",
+        "http://10.0.0.1./",
+    ):
+        answer = blocked.post("/api/v1/jobs", json={"url": url}, headers=headers)
+        body = answer.get_json()
+        assert answer.status_code == 422, (url, body)
+        assert "Blocked target" in body["errors"]["url"][0]
+    hook = blocked.post(
+        "/api/v1/jobs",
+        json={"url": "http://127.0.0.1:9/", "webhook_url": "http://169.254.169.254/"},
+        headers=headers,
+    )
+    assert hook.status_code == 422 and "webhook_url" in hook.get_json()["errors"]
+    allowed = blocked.post("/api/v1/jobs", json={"url": "http://127.0.0.1:9/x"}, headers=headers)
+    assert allowed.status_code == 201  # allow-listed host:port

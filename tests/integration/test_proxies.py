@@ -86,12 +86,21 @@ def test_non_admin_cannot_see_or_manage_proxies(client, auth):
     assert client.get(BASE).status_code == 401
 
 
-def test_job_config_proxy_accepts_none_pool_or_a_url(client, auth):
+def test_job_config_proxy_is_none_or_pool_and_a_url_only_for_admins(admin_client, auth):
+    client, admin = admin_client
     job = {"url": "http://127.0.0.1:9/", "engine": "scrapy"}
-    for proxy in ("none", "pool", "http://127.0.0.1:3128", "socks5://127.0.0.1:1080"):
+    for proxy in ("none", "pool"):
         answer = client.post("/api/v1/jobs", json={**job, "config": {"proxy": proxy}}, headers=auth)
         assert answer.status_code == 201, (proxy, answer.get_json())
-    bad = client.post("/api/v1/jobs", json={**job, "config": {"proxy": "ftp://x:1"}}, headers=auth)
+    for proxy in ("http://127.0.0.1:3128", "socks5://127.0.0.1:1080"):
+        # a user's own proxy is a connection the target policy cannot see through
+        answer = client.post("/api/v1/jobs", json={**job, "config": {"proxy": proxy}}, headers=auth)
+        assert answer.status_code == 422 and "config.proxy" in answer.get_json()["errors"]
+        answer = client.post(
+            "/api/v1/jobs", json={**job, "config": {"proxy": proxy}}, headers=admin
+        )
+        assert answer.status_code == 201, (proxy, answer.get_json())
+    bad = client.post("/api/v1/jobs", json={**job, "config": {"proxy": "ftp://x:1"}}, headers=admin)
     assert bad.status_code == 422
 
 

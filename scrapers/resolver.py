@@ -1,0 +1,88 @@
+"""The target policy on the Scrapy engine's connections: a name resolver that drops blocked
+addresses.
+
+Twisted's HostnameEndpoint, which Scrapy's HTTP agent uses for every direct connection
+(start URLs, followed links, each redirect hop, robots.txt), asks the reactor's name resolver
+for the addresses of (host, port) and connects only to what it returns. Wrapping that resolver
+judges the address actually connected to, IP literals included (they resolve to themselves),
+with no window between the check and the connection. When nothing is left, the connection
+fails as a lookup failure; `blocked_reason` tells the engine it was the policy.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from zope.interface import implementer
+
+from shared.targets import TargetPolicy, describe, parse_ip
+
+_lock = threading.Lock()
+_blocked: dict[tuple[str, int], str] = {}  # (host, port) -> reason, for error messages
+_MAX_REMEMBERED = 10_000
+
+
+def blocked_reason(host: str, port: int) -> str | None:
+    """Why the policy refused (host, port) on this process's reactor, if it did."""
+    with _lock:
+        return _blocked.get((host.lower(), port))
+
+
+def _remember(host: str, port: int, reason: str) -> None:
+    with _lock:
+        if len(_blocked) > _MAX_REMEMBERED:
+            _blocked.clear()
+        _blocked[(host.lower(), port)] = reason
+
+
+def _reason(host: str, address: str) -> str:
+    ip = parse_ip(address)
+    kind = describe(ip) if ip is not None else "blocked"
+    if parse_ip(host) is not None:
+        return f"{host} is a {kind} address"
+    return f"{host} resolves to a {kind} address"
+
+
+def install(reactor: Any, policy: TargetPolicy) -> None:
+    """Make every hostname resolution of `reactor` pass through `policy`."""
+    from twisted.internet.interfaces import IHostnameResolver, IResolutionReceiver
+
+    wrapped = reactor.nameResolver
+
+    @implementer(IHostnameResolver)
+    class PolicyResolver:
+        def resolveHostName(  # noqa: N802 - Twisted's interface
+            self,
+            receiver: Any,
+            hostName: str,  # noqa: N803
+            portNumber: int = 0,  # noqa: N803
+            addressTypes: Any = None,  # noqa: N803
+            transportSemantics: str = "TCP",  # noqa: N803
+        ) -> Any:
+            allowed: list[str] = []
+            blocked: list[str] = []
+
+            @implementer(IResolutionReceiver)
+            class Filter:
+                def resolutionBegan(self, resolution: Any) -> None:  # noqa: N802
+                    receiver.resolutionBegan(resolution)
+
+                def addressResolved(self, address: Any) -> None:  # noqa: N802
+                    host = str(address.host).split("%", 1)[0]
+                    if policy.allows(host, portNumber, hostName):
+                        allowed.append(host)
+                        receiver.addressResolved(address)
+                    else:
+                        blocked.append(host)
+
+                def resolutionComplete(self) -> None:  # noqa: N802
+                    if blocked and not allowed:
+                        _remember(hostName, portNumber, _reason(hostName, blocked[0]))
+                    receiver.resolutionComplete()
+
+            return wrapped.resolveHostName(
+                Filter(), hostName, portNumber, addressTypes, transportSemantics
+            )
+
+    reactor.installNameResolver(PolicyResolver())

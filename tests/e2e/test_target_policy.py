@@ -1,0 +1,116 @@
+"""The target policy end to end on the Scrapy engine: a loopback "tripwire" port that is not
+allow-listed sees no connection, whatever path a URL takes; allow-listed sites still crawl."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import requests
+
+from shared import tasks
+from shared.jobs import JobRepository
+from tests.helpers import Stack
+from tests.sites.server import SiteServer
+from tests.tripwire import Tripwire
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def site():
+    with SiteServer(pages=3) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def wire():
+    with Tripwire() as tripwire:
+        yield tripwire
+
+
+@pytest.fixture(scope="module")
+def guarded(redis_url, mongo_url, tmp_path_factory, site):
+    stack = Stack(
+        redis_url, mongo_url, f"pol_{uuid.uuid4().hex[:8]}", tmp_path_factory.mktemp("pol")
+    )
+    try:
+        stack.start(
+            api=True,
+            queues=("scrapy",),
+            PRIVATE_TARGETS="block",
+            TARGET_ALLOWLIST=f"127.0.0.1:{site.port}",
+        )
+        yield stack
+    finally:
+        stack.stop()
+
+
+def direct_job(stack: Stack, headers: dict, url: str, **config) -> str:
+    """A job stored and sent as the API would, bypassing its literal-address check."""
+    me = requests.get(stack.url("/auth/me"), headers=headers, timeout=10).json()
+    job = JobRepository(stack.database()).create(
+        me["id"], {"url": url, "engine": "scrapy", "config": {"obey_robots": False, **config}}
+    )
+    stack.celery().send_task(tasks.SCRAPE, **tasks.scrape_options(job))
+    return job["_id"]
+
+
+def logs(stack: Stack, job_id: str, headers: dict) -> str:
+    answer = requests.get(stack.url(f"/jobs/{job_id}/logs"), headers=headers, timeout=10)
+    return "\n".join(line["message"] for line in answer.json()["logs"])
+
+
+def test_a_literal_blocked_start_url_is_refused_at_submit(guarded, wire):
+    headers = guarded.register()
+    for url in (wire.url, f"http://localhost:{wire.port}/", f"http://0x7f.1:{wire.port}/"):
+        answer = requests.post(guarded.url("/jobs"), json={"url": url}, headers=headers, timeout=10)
+        assert answer.status_code == 422 and "Blocked target" in answer.json()["errors"]["url"][0]
+    assert wire.hits == 0
+
+
+def test_a_name_resolving_to_a_blocked_address_fails_the_job(guarded, wire):
+    headers = guarded.register()
+    job_id = direct_job(guarded, headers, f"http://localhost:{wire.port}/")
+    done = guarded.wait_job(job_id, headers)
+    assert done["status"] == "failed" and done["error"]["type"] == "blocked_target", done
+    assert "loopback" in done["error"]["message"]
+    assert wire.hits == 0
+
+
+def test_a_redirect_into_a_blocked_address_is_not_followed(guarded, wire, site):
+    headers = guarded.register()
+    job = guarded.submit(
+        headers,
+        url=site.url_for(f"/redirect?to={wire.url}"),
+        engine="scrapy",
+        config={"obey_robots": False},
+    )
+    done = guarded.wait_job(job["id"], headers)
+    assert done["status"] == "failed" and done["error"]["type"] == "blocked_target", done
+    assert wire.hits == 0
+
+
+def test_blocked_links_are_skipped_and_logged_while_the_allowed_site_crawls(guarded, wire, site):
+    headers = guarded.register()
+    job = guarded.submit(
+        headers,
+        url=site.url_for(f"/trap?to={wire.url}"),
+        engine="scrapy",
+        selectors={"ok": "p.ok::text"},
+        config={"follow_links": True, "link_selector": "a::attr(href)", "obey_robots": False},
+    )
+    done = guarded.wait_job(job["id"], headers)
+    assert done["status"] == "completed", done
+    assert done["items_scraped"] == 1
+    assert "blocked target" in logs(guarded, job["id"], headers)
+    catalog = guarded.submit(
+        headers,
+        url=site.url_for("/catalog/"),
+        engine="scrapy",
+        selectors={"sku": "./@data-sku"},
+        config={"item_selector": "div.product", "follow_links": True, "link_selector": "li.next a"},
+    )
+    finished = guarded.wait_job(catalog["id"], headers)
+    assert finished["status"] == "completed" and finished["items_scraped"] == 30
+    assert wire.hits == 0
