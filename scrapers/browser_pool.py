@@ -38,6 +38,21 @@ LAUNCH_ARGS = [
     "--no-first-run",
     "--disable-dev-shm-usage",
 ]
+
+
+def egress_args(proxy_url: str) -> list[str]:
+    """Chromium flags that send every connection through the egress proxy (scrapers/egress.py)
+    and turn off the ways around it."""
+    return [
+        f"--proxy-server={proxy_url}",
+        "--proxy-bypass-list=<-loopback>",  # else Chromium goes direct to localhost
+        "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+        "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+        "--disable-quic",
+        "--dns-prefetch-disable",
+    ]
+
+
 MARKER = "SCRAPEMASTER_BROWSER"  # env entry MARKER=<worker pid>-<random>/<launch number>/
 LAUNCH_TIMEOUT_MS = 30_000
 CLOSE_TIMEOUT = 10.0
@@ -120,6 +135,7 @@ class BrowserPool:
         self._active = 0
         self._closed = False
         self._watchdog: subprocess.Popen | None = None
+        self.egress: Any = None  # the policy-enforcing proxy every page goes through
         self._loop = asyncio.new_event_loop()
         self._launch_lock = asyncio.Lock()  # bound to self._loop on first use (3.10+)
         self._thread = threading.Thread(
@@ -185,13 +201,20 @@ class BrowserPool:
 
             self._playwright = await async_playwright().start()
         self._start_watchdog()  # before the launch: a death mid-launch must be covered too
+        if self.egress is None:
+            from scrapers.egress import EgressProxy
+            from shared.targets import TargetPolicy
+
+            egress = EgressProxy(TargetPolicy.from_settings(self.settings))
+            await egress.start()
+            self.egress = egress
         self.launches += 1
         name, value = f"{self.token}{self.launches}/".split("=", 1)
         try:
             browser = await self._playwright.chromium.launch(
                 executable_path=self.settings.chromium_path,
                 headless=True,
-                args=LAUNCH_ARGS,
+                args=[*LAUNCH_ARGS, *egress_args(self.egress.url)],
                 env={**os.environ, name: value},
                 timeout=LAUNCH_TIMEOUT_MS,
             )
@@ -219,6 +242,8 @@ class BrowserPool:
     async def _shutdown(self) -> None:
         await self._close_browser()
         await self._stop_playwright()
+        if self.egress is not None:
+            await self.egress.close()
 
     # ------------------------------------------------------------------ watchdog
 

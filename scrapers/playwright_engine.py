@@ -8,9 +8,11 @@ import time
 from collections import deque
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapers import extract
 from scrapers.browser_pool import BrowserCrashed, get_pool
+from scrapers.egress import BLOCKED_HEADER, ERROR_HEADER
 from scrapers.engine import CrawlResult, Sink
 from scrapers.proxies import CONNECTION_BAN, Rotation
 from scrapers.rendering import (  # noqa: F401  (re-exported for bench/)
@@ -26,6 +28,7 @@ from scrapers.rendering import (  # noqa: F401  (re-exported for bench/)
 )
 from shared.jobspec import JobSpec
 from shared.proxies import NO_PROXIES, is_ban
+from shared.targets import BLOCKED_TARGET
 
 
 class _State:
@@ -106,6 +109,10 @@ class PlaywrightEngine:
         try:
             async with pool.lease() as lease:
                 leased = True
+                if "proxy" not in options and pool.egress is not None:
+                    # the context's own traffic (robots.txt via context.request included) goes
+                    # through the policy proxy too; admin pool proxies are exempt (API.md)
+                    options["proxy"] = {"server": pool.egress.url, "bypass": "<-loopback>"}
                 context = await lease.browser.new_context(**options)
                 try:
                     await asyncio.wait_for(self._crawl(context, spec, sink, state), timeout)
@@ -223,7 +230,10 @@ class PlaywrightEngine:
             response = await page.goto(url, wait_until=cfg["wait_until"], timeout=timeout_ms)
         except PlaywrightError as exc:
             self._check_browser(page, exc)
-            problem = describe_error(exc, url)
+            refused = self._blocked(sink, url)
+            if refused:
+                return self._fail(sink, state, BLOCKED_TARGET, refused)
+            problem = self._proxy_failure(url) or describe_error(exc, url)
             if problem["type"] in ("timeout", "connection_refused") or "PROXY" in str(exc):
                 await self._proxy_outcome(state, f"{CONNECTION_BAN}: {problem['type']}")
             if problem["type"] == "fetch_error":  # e.g. the tab crashed: the worker opens another
@@ -232,6 +242,16 @@ class PlaywrightEngine:
             return self._fail(sink, state, problem["type"], problem["message"])
         final = page.url
         state.seen.add(final)
+        refused = self._blocked(sink, url)
+        if response is not None and response.headers.get(BLOCKED_HEADER.lower()):
+            return self._fail(sink, state, BLOCKED_TARGET, refused or f"blocked target {url}")
+        if response is not None and response.headers.get(ERROR_HEADER.lower()):
+            # the egress proxy could not reach it: report it as a direct fetch would
+            failure = self._proxy_failure(url, response.headers[ERROR_HEADER.lower()])
+            if failure is not None:
+                if failure["type"] in ("timeout", "connection_refused"):
+                    await self._proxy_outcome(state, f"{CONNECTION_BAN}: {failure['type']}")
+                return self._fail(sink, state, failure["type"], failure["message"])
         status = response.status if response is not None else 200
         if not 200 <= status < 300:
             if is_ban(status):
@@ -273,6 +293,7 @@ class PlaywrightEngine:
         items = extract.extract_items(selector, spec.selectors, cfg.get("item_selector"))
         state.items += len(items)
         sink.items(final, items)
+        self._blocked(sink, final)
         if not cfg.get("follow_links"):
             return []
         return extract.extract_links(selector, final, cfg.get("link_selector"))
@@ -297,6 +318,39 @@ class PlaywrightEngine:
         browser = page.context.browser
         if "has been closed" in str(exc) or (browser is not None and not browser.is_connected()):
             raise BrowserCrashed("the browser crashed or disconnected during the job") from exc
+
+    def _proxy_failure(self, url: str, kind: str | None = None) -> dict[str, str] | None:
+        """A navigation the egress proxy could not complete, as describe_error would say it."""
+        if kind is None:
+            egress = get_pool(self.settings).egress
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            kind = egress.failed.get(f"{parts.hostname}:{port}") if egress else None
+        messages = {
+            "dns_error": f"DNS lookup failed for {url}",
+            "connection_refused": f"connection refused by {url}",
+            "timeout": f"request timed out: {url}",
+        }
+        if kind is None:
+            return None
+        return {"type": kind, "message": messages.get(kind, f"could not fetch {url}")}
+
+    def _blocked(self, sink: Sink, url: str) -> str | None:
+        """Log the targets the egress proxy refused since the last look (a page's images,
+        scripts, frames, redirects…); the message for `url`'s own host when it was one."""
+        egress = get_pool(self.settings).egress
+        if egress is None:
+            return None
+        parts = urlsplit(url)
+        own = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+        found = None
+        for target, reason in egress.take_blocked().items():
+            message = f"blocked target {target}: {reason}; not fetched"
+            if target == own:
+                found = message
+            else:
+                sink.log("WARNING", message)
+        return found
 
     @staticmethod
     def _fail(sink: Sink, state: _State, kind: str, message: str) -> list[str]:
