@@ -115,6 +115,7 @@ class ProxyRepository:
             "last_error": None,
             "last_checked_at": None,
             "last_used_at": NEVER,
+            "use_seq": 0,
             "created_at": now(),
         }
         self.proxies.insert_one(doc)
@@ -143,9 +144,17 @@ class ProxyRepository:
     def pick(self, exclude: list[str] | tuple[str, ...] = ()) -> dict[str, Any] | None:
         """The least recently used usable proxy (active, or with its cool-down over), or None.
 
-        One atomic update stamps `last_used_at`, so concurrent requests spread over the pool.
+        Each pick stamps the proxy with the next number of a shared counter (`use_seq`), so the
+        order is strict even when picks fall in the same millisecond (a timestamp would tie and
+        hand out the same proxy again): concurrent requests spread over the pool.
         """
         moment = now()
+        seq = self.db.counters.find_one_and_update(
+            {"_id": "proxy_use"},
+            {"$inc": {"seq": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )["seq"]
         query: dict[str, Any] = {
             "$or": [
                 {"status": ACTIVE},
@@ -157,8 +166,8 @@ class ProxyRepository:
         # A proxy whose cool-down is over is back on probation: active, ban streak kept.
         return self.proxies.find_one_and_update(
             query,
-            {"$set": {"last_used_at": moment, "status": ACTIVE}},
-            sort=[("last_used_at", 1)],
+            {"$set": {"last_used_at": moment, "use_seq": seq, "status": ACTIVE}},
+            sort=[("use_seq", 1), ("_id", 1)],
             return_document=ReturnDocument.AFTER,
         )
 
