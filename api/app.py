@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask, g
+from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import errors
+from api import errors, json_guard
 from api.blueprints import auth, jobs, monitoring, proxies, results
 from api.extensions import jwt, make_celery_client
 from api.limits import create_limiter
@@ -104,9 +104,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["scrapemaster_limiter"] = create_limiter(app, settings)
 
     @app.before_request
-    def start_request() -> None:
+    def start_request():
         g.started = time.perf_counter()
         errors.request_id()
+        if request.is_json and request.content_length != 0:
+            try:
+                json_guard.check(request.get_data(cache=True))
+            except json_guard.BadJson as exc:
+                return errors.error_response(
+                    400, f"Request body refused: {exc}", "validation_error", {"body": [str(exc)]}
+                )
+        return None
 
     @app.after_request
     def finish_request(response):

@@ -219,10 +219,13 @@ class JobOut(ma.Schema):
     duration_seconds = fields.Float(allow_none=True)
 
 
+MAX_SKIP = 1_000_000_000  # MongoDB takes 8-byte integers; a bigger skip answers 422, not 500
+
+
 class JobListArgs(ma.Schema):
-    skip = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    skip = fields.Integer(load_default=0, validate=validate.Range(0, MAX_SKIP))
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
-    page = fields.Integer(validate=validate.Range(min=1))
+    page = fields.Integer(validate=validate.Range(1, MAX_SKIP // 100))
     per_page = fields.Integer(validate=validate.Range(1, 100))
     status = fields.String(validate=validate.OneOf(jobs.STATUSES))
     engine = fields.String(validate=validate.OneOf(jobs.ENGINES))
@@ -275,7 +278,7 @@ class RetriedOut(ma.Schema):
 
 
 class ResultArgs(ma.Schema):
-    skip = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    skip = fields.Integer(load_default=0, validate=validate.Range(0, MAX_SKIP))
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
 
 

@@ -290,3 +290,45 @@ def test_literal_private_targets_answer_422_when_blocked(settings, redis_url):
     assert hook.status_code == 422 and "webhook_url" in hook.get_json()["errors"]
     allowed = blocked.post("/api/v1/jobs", json={"url": "http://127.0.0.1:9/x"}, headers=headers)
     assert allowed.status_code == 201  # allow-listed host:port
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ("[" * 1000 + "]" * 1000, "deeper than 32"),
+        ("[" * 100_000 + "]" * 100_000, "deeper than 32"),
+        ('{"url": "http://127.0.0.1:9/", "selectors": {"a": "h1\\ud800"}}', "surrogate"),
+        ('{"url": "http://127.0.0.1:9/", "selectors": {"\\udfff": "h1"}}', "surrogate"),
+        ('{"url": "http://127.0.0.1:9/", "config": {"max_pages": ' + "9" * 5000 + "}}", "number"),
+    ],
+)
+def test_hostile_json_bodies_answer_400_in_the_error_shape(client, auth, raw, words):
+    answer = client.post(
+        "/api/v1/jobs", data=raw, headers={**auth, "Content-Type": "application/json"}
+    )
+    body = answer.get_json()
+    assert answer.status_code == 400, body
+    assert body["type"] == "validation_error" and words in body["detail"] and body["request_id"]
+
+
+def test_nesting_within_the_limit_and_strings_with_brackets_are_fine(client, auth):
+    from api.json_guard import MAX_DEPTH, nesting_depth
+
+    assert nesting_depth(b'{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}', MAX_DEPTH) == 1
+    assert nesting_depth(b'["\\"[[[", [[1]]]', MAX_DEPTH) == 3
+    body = {"url": "http://127.0.0.1:9/", "selectors": {"t": "//a[contains(., '[{')]"}}
+    assert client.post("/api/v1/jobs", json=body, headers=auth).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/jobs?page=9223372036854775808",
+        "/jobs?skip=9223372036854775808",
+        "/jobs?page=99999999999999999&per_page=100",
+        "/results/x?skip=9223372036854775808",
+    ],
+)
+def test_huge_paging_numbers_answer_422_not_500(client, auth, query):
+    answer = client.get(f"/api/v1{query}", headers=auth)
+    assert answer.status_code == 422, answer.get_json()
