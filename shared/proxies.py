@@ -149,12 +149,13 @@ class ProxyRepository:
         hand out the same proxy again): concurrent requests spread over the pool.
         """
         moment = now()
-        seq = self.db.counters.find_one_and_update(
+        counter = self.db.counters.find_one_and_update(
             {"_id": "proxy_use"},
             {"$inc": {"seq": 1}},
             upsert=True,
             return_document=ReturnDocument.AFTER,
-        )["seq"]
+        )
+        seq = int((counter or {}).get("seq", 0))
         query: dict[str, Any] = {
             "$or": [
                 {"status": ACTIVE},
