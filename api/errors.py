@@ -128,7 +128,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def on_domain_error(exc: DomainError):
-        return error_response(exc.status, exc.detail, exc.type, exc.errors)
+        return error_response(exc.status, exc.detail, exc.type, exc.errors, headers=exc.headers)
 
     @app.errorhandler(pymongo.errors.ConnectionFailure)
     def on_store_down(exc: Exception):

@@ -11,10 +11,16 @@ class DomainError(Exception):
     status = 400
     type = "bad_request"
 
-    def __init__(self, detail: str, errors: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        detail: str,
+        errors: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(detail)
         self.detail = detail
         self.errors = errors
+        self.headers = headers or {}
 
 
 class ValidationFailed(DomainError):
@@ -40,6 +46,11 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     status = 409
     type = "conflict"
+
+
+class RateLimited(DomainError):
+    status = 429
+    type = "rate_limited"
 
 
 class Unavailable(DomainError):

@@ -73,6 +73,9 @@ class Settings:
     rate_limit_authenticated: str = "1000/hour"
     rate_limit_anonymous: str = "100/hour"
     rate_limit_enabled: bool = True
+    login_lockout_enabled: bool = True  # independent of RATE_LIMIT_ENABLED
+    login_failure_limit_user: str = "5 per 15 minutes"
+    login_failure_limit_ip: str = "20 per 15 minutes"
     reconcile_after_seconds: int = 60
     reconcile_interval_seconds: float = 10.0
     beat_lock_timeout_seconds: float = 30.0  # a standby beat takes over this long after a death
@@ -131,6 +134,15 @@ class Settings:
             parse_allowlist(self.target_allowlist)
         except ValueError as exc:
             raise SettingsError(f"TARGET_ALLOWLIST: {exc}") from None
+        for name in ("login_failure_limit_user", "login_failure_limit_ip"):
+            try:
+                from limits import parse
+
+                parse(getattr(self, name))
+            except ValueError:
+                raise SettingsError(
+                    f"{name.upper()}: not a limit like '5 per 15 minutes'"
+                ) from None
         if self.item_batch_size < 1:
             raise SettingsError("ITEM_BATCH_SIZE must be positive")
 

@@ -58,11 +58,16 @@ def _tokens(user: dict[str, Any], refresh: bool = True) -> dict[str, Any]:
 
 
 def login(username: str, password: str) -> dict[str, Any]:
+    from api.login_guard import guard
+
+    guard().check(username)  # 429 while this username or client is locked out
     user = db().users.find_one({"$or": [{"username": username}, {"email": username.lower()}]})
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
+        guard().failed(username)
         raise Unauthorized("Incorrect username or password")
     if not check_password_hash(user["password_hash"], password) or not user.get("active", True):
+        guard().failed(username)
         raise Unauthorized("Incorrect username or password")
     user["last_login"] = now()
     db().users.update_one({"_id": user["_id"]}, {"$set": {"last_login": user["last_login"]}})

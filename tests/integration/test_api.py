@@ -332,3 +332,33 @@ def test_nesting_within_the_limit_and_strings_with_brackets_are_fine(client, aut
 def test_huge_paging_numbers_answer_422_not_500(client, auth, query):
     answer = client.get(f"/api/v1{query}", headers=auth)
     assert answer.status_code == 422, answer.get_json()
+
+
+def test_repeated_failed_logins_lock_the_username_out_for_a_while(client):
+    register_user(client, "mallory-target", password="right-password")
+    other = register_user(client, "bystander", password="right-password")
+    for _ in range(5):
+        answer = client.post(
+            "/api/v1/auth/login", json={"username": "mallory-target", "password": "guess"}
+        )
+        assert answer.status_code == 401
+    locked = client.post(
+        "/api/v1/auth/login", json={"username": "mallory-target", "password": "right-password"}
+    )
+    body = locked.get_json()
+    assert locked.status_code == 429 and body["type"] == "rate_limited", body
+    assert 1 <= int(locked.headers["Retry-After"]) <= 15 * 60
+    # another account from the same client is not locked
+    again = client.post(
+        "/api/v1/auth/login", json={"username": "bystander", "password": "right-password"}
+    )
+    assert again.status_code == 200 and other
+
+
+def test_too_many_failures_from_one_client_are_slowed_down(app, client):
+    guard_settings = app.config["SETTINGS"]
+    assert guard_settings.login_failure_limit_ip == "20 per 15 minutes"
+    for index in range(20):
+        client.post("/api/v1/auth/login", json={"username": f"nobody{index}", "password": "x"})
+    answer = client.post("/api/v1/auth/login", json={"username": "someone-new", "password": "x"})
+    assert answer.status_code == 429 and "Retry-After" in answer.headers
