@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -10,6 +11,10 @@ from parsel.csstranslator import HTMLTranslator
 
 MAX_SELECTOR_LENGTH = 1000
 _translator = HTMLTranslator()
+# Namespaced extension functions (parsel registers EXSLT's `re:` and `set:`; lxml knows more)
+# have unbounded cost: `re:test(., "^(a+)+$")` is exponential. Refused at submit.
+_LITERAL = re.compile(r"\"[^\"]*\"|'[^']*'")
+_EXTENSION_CALL = re.compile(r"(?<![\w.:-])([A-Za-z_][\w.-]*):([A-Za-z_][\w.-]*)\s*\(")
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,12 @@ def compile_selector(query: str) -> Selector:
         raise ValueError(f"selector longer than {MAX_SELECTOR_LENGTH} characters")
     query = query.strip()
     if is_xpath(query):
+        call = _EXTENSION_CALL.search(_LITERAL.sub('""', query))
+        if call:
+            raise ValueError(
+                f"extension function {call.group(1)}:{call.group(2)}() is not allowed: "
+                "use XPath 1.0 functions (contains, starts-with, normalize-space, …)"
+            )
         try:
             etree.XPath(query)
         except etree.XPathSyntaxError as exc:

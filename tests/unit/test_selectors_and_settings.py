@@ -99,3 +99,42 @@ def test_auto_detects_a_javascript_shell_and_keeps_static_pages():
     assert verdict and "app root" in why
     static = "<html><body><h1>Hello</h1>" + "<p>text</p>" * 50 + "</body></html>"
     assert needs_javascript(static)[0] is False
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '//p[re:test(text(),"^(a+)+$")]',
+        "//a[set:distinct(.)]",
+        '//p[str:tokenize(., ",")]',
+        '(//p)[re:match(., "(x+x+)+y")]',
+    ],
+)
+def test_selectors_with_extension_functions_are_refused(query):
+    with pytest.raises(ValueError, match="extension function"):
+        compile_selector(query)
+
+
+def test_ordinary_xpath_with_colons_in_strings_or_axes_is_fine():
+    assert compile_selector('//a[contains(@href, "re:test(")]').kind == "xpath"
+    assert compile_selector("//div/child::span").kind == "xpath"
+    assert compile_selector("//svg:path").kind == "xpath"  # a name test, not a call
+
+
+@pytest.mark.timeout(10)  # a hang guard: the quadratic detector needed minutes for these
+def test_the_auto_detector_is_linear_on_pathological_pages():
+    # 40 KB of "<div " once took 2.4 s and 8,000 <script> tags 3.9 s; these are 25x and 5x
+    # larger, so a quadratic detector would run for minutes
+    for page in ("<div " * 200_000, "<script></script>" * 40_000, "<noscript>" * 100_000):
+        assert needs_javascript(page)[0] is False
+
+
+def test_the_auto_detector_still_sees_script_built_pages():
+    written = (
+        "<html><body><div class='quotes'></div><script>"
+        "document.write('<p>a quote</p>');</script></body></html>"
+    )
+    assert needs_javascript(written)[0] is True
+    noscript = "<html><body><noscript>Please enable JavaScript</noscript></body></html>"
+    verdict, why = needs_javascript(noscript)
+    assert verdict and "noscript" in why
