@@ -46,6 +46,7 @@ class EgressProxy:
         self.failed: dict[str, str] = {}  # "host:port" -> error type of the last failure
         self._server: asyncio.Server | None = None
         self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
+        self._tasks: set[asyncio.Task] = set()
 
     @property
     def url(self) -> str:
@@ -58,6 +59,10 @@ class EgressProxy:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()  # open tunnels: the browser is gone
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
@@ -70,6 +75,10 @@ class EgressProxy:
         return found
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         async with self._slots:
             upstream: asyncio.StreamWriter | None = None
             try:

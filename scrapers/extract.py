@@ -22,9 +22,50 @@ def _value(match: Any) -> str:
     return match.get().strip()
 
 
-def field_value(node: Page, query: str) -> str | list[str] | None:
+class Budget:
+    """Bounds on what one page may produce: items, bytes per field, bytes in all. An
+    absolute XPath inside an item selector copies the whole page into every item, so without
+    these one page could take a worker's memory."""
+
+    def __init__(self, max_items: int, max_field_bytes: int, max_total_bytes: int) -> None:
+        self.max_items = max_items
+        self.max_field_bytes = max_field_bytes
+        self.left = max_total_bytes
+        self.notes: set[str] = set()
+
+    def take(self, value: str) -> str | None:
+        """`value`, cut to the field limit; None once the page's total is spent."""
+        if self.left <= 0:
+            return None
+        if len(value) > self.max_field_bytes:
+            self.notes.add(f"field values cut to MAX_FIELD_BYTES={self.max_field_bytes}")
+            value = value[: self.max_field_bytes]
+        self.left -= len(value)
+        if self.left <= 0:
+            self.notes.add("the page's extracted text passed its limit; later fields dropped")
+        return value
+
+
+def field_value(node: Page, query: str, budget: Budget | None = None) -> str | list[str] | None:
     """One match: a string; several: a list; none: None. Blank text nodes are not matches."""
-    values = [v for v in (_value(m) for m in _select(node, query)) if v != ""]
+    values: list[str] = []
+    used = 0
+    for match in _select(node, query):
+        value = _value(match)
+        if value == "":
+            continue
+        if budget is not None:
+            if used >= budget.max_field_bytes:
+                budget.notes.add(f"field values cut to MAX_FIELD_BYTES={budget.max_field_bytes}")
+                break
+            room = budget.max_field_bytes - used
+            if len(value) > room:
+                budget.notes.add(f"field values cut to MAX_FIELD_BYTES={budget.max_field_bytes}")
+            taken = budget.take(value[:room])
+            if taken is None:
+                break
+            value, used = taken, used + len(taken)
+        values.append(value)
     if not values:
         return None
     return values[0] if len(values) == 1 else values
@@ -38,22 +79,45 @@ def parse(html: str | bytes, url: str) -> Page:
 
 
 def extract_items(
-    page: Page, selectors: dict[str, str], item_selector: str | None = None
+    page: Page,
+    selectors: dict[str, str],
+    item_selector: str | None = None,
+    budget: Budget | None = None,
 ) -> list[dict[str, Any]]:
     """The items of one page.
 
     With `item_selector`, one item per matching container, fields relative to it. Without, one
-    item per page, or none when no field matched. Without selectors, the page title.
+    item per page, or none when no field matched. Without selectors, the page title. With a
+    `budget`, items past its count and text past its sizes are dropped (its `notes` say so).
     """
     if not selectors:
         selectors = {"title": "title::text"}
     if item_selector:
-        return [
-            {name: field_value(container, query) for name, query in selectors.items()}
-            for container in _select(page, item_selector)
-        ]
-    item = {name: field_value(page, query) for name, query in selectors.items()}
+        containers = _select(page, item_selector)
+        if budget is not None and len(containers) > budget.max_items:
+            budget.notes.add(
+                f"{len(containers)} items on the page; kept MAX_ITEMS_PER_PAGE={budget.max_items}"
+            )
+            containers = containers[: budget.max_items]
+        items = []
+        for container in containers:
+            if budget is not None and budget.left <= 0:
+                break
+            items.append(
+                {name: field_value(container, query, budget) for name, query in selectors.items()}
+            )
+        return items
+    item = {name: field_value(page, query, budget) for name, query in selectors.items()}
     return [item] if any(v is not None for v in item.values()) else []
+
+
+def page_budget(spec: Any) -> Budget:
+    """The extraction limits of one page of job `spec` (a JobSpec)."""
+    return Budget(
+        spec.max_items_per_page,
+        spec.max_field_bytes,
+        max(spec.max_page_bytes, spec.max_field_bytes) * 2,
+    )
 
 
 def _same_site(a: str, b: str) -> bool:

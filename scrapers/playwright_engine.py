@@ -53,6 +53,13 @@ class _State:
             self.frontier.append((url, depth))
 
 
+_DOM_SIZE = "() => document.documentElement ? document.documentElement.outerHTML.length : 0"
+
+
+def _too_large(url: str, spec: JobSpec) -> str:
+    return f"page larger than MAX_PAGE_BYTES={spec.max_page_bytes}, skipped: {url}"
+
+
 def _full(sink: Sink) -> bool:
     full = getattr(sink, "full", None)
     return bool(full is not None and full.is_set())
@@ -253,6 +260,11 @@ class PlaywrightEngine:
                     await self._proxy_outcome(state, f"{CONNECTION_BAN}: {failure['type']}")
                 return self._fail(sink, state, failure["type"], failure["message"])
         status = response.status if response is not None else 200
+        declared = response.headers.get("content-length") if response is not None else None
+        if declared and declared.isdigit() and int(declared) > spec.max_page_bytes:
+            state.pages += 1
+            sink.page(final, status)
+            return self._fail(sink, state, "page_too_large", _too_large(final, spec))
         if not 200 <= status < 300:
             if is_ban(status):
                 await self._proxy_outcome(state, f"ban signal: HTTP {status} from {final}")
@@ -274,6 +286,11 @@ class PlaywrightEngine:
                 except PlaywrightTimeout:
                     sink.log("WARNING", f"wait_for {cfg['wait_for']!r} not found on {final}")
             await _scroll(page, int(cfg.get("scroll") or 0))
+            size = await page.evaluate(_DOM_SIZE)
+            if int(size or 0) > spec.max_page_bytes:  # measured in the page: never copied here
+                state.pages += 1
+                sink.page(final, status)
+                return self._fail(sink, state, "page_too_large", _too_large(final, spec))
             html = await page.content()
         except PlaywrightError as exc:
             self._check_browser(page, exc)
@@ -290,7 +307,10 @@ class PlaywrightEngine:
         state.pages_ok += 1
         sink.page(final, status)
         selector = extract.parse(html, final)
-        items = extract.extract_items(selector, spec.selectors, cfg.get("item_selector"))
+        budget = extract.page_budget(spec)
+        items = extract.extract_items(selector, spec.selectors, cfg.get("item_selector"), budget)
+        for note in sorted(budget.notes):
+            sink.log("WARNING", f"{final}: {note}")
         state.items += len(items)
         sink.items(final, items)
         self._blocked(sink, final)

@@ -161,7 +161,10 @@ def _spider_class(
             if not hasattr(response, "selector"):  # not text: nothing to extract
                 sink.log("WARNING", f"skipped non-HTML response {response.url}")
                 return
-            items = extract.extract_items(response.selector, spec.selectors, item_selector)
+            budget = extract.page_budget(spec)
+            items = extract.extract_items(response.selector, spec.selectors, item_selector, budget)
+            for note in sorted(budget.notes):
+                sink.log("WARNING", f"{redact_url(response.url)}: {note}")
             if detect_js and not items:
                 from scrapers.auto import needs_javascript
 

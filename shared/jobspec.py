@@ -76,6 +76,8 @@ class JobSpec:
     config: dict[str, Any] = field(default_factory=dict)
     max_items: int = 1_000_000
     max_page_bytes: int = 10_485_760
+    max_items_per_page: int = 1_000
+    max_field_bytes: int = 65_536
     user_agent: str = "ScrapeMaster"
 
     @classmethod

@@ -61,6 +61,8 @@ class Settings:
     max_timeout_seconds: int = 3_600
     max_items_per_job: int = 1_000_000
     max_page_bytes: int = 10_485_760
+    max_items_per_page: int = 1_000  # items one page may yield; the rest are dropped and logged
+    max_field_bytes: int = 65_536  # one field's text; longer values are cut, and logged
     max_urls_per_job: int = 100
     item_batch_size: int = 500
     progress_interval_seconds: float = 0.5

@@ -102,6 +102,8 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         job,
         max_items=settings.max_items_per_job,
         max_page_bytes=settings.max_page_bytes,
+        max_items_per_page=settings.max_items_per_page,
+        max_field_bytes=settings.max_field_bytes,
         user_agent=settings.user_agent,
     )
     sink = ItemSink(

@@ -326,3 +326,27 @@ def test_close_leaves_no_chromium(engine, site):
     engine.close()
     assert live(pids) == []
     assert chromium_descendants(os.getpid()) == []
+
+
+def test_a_page_over_max_page_bytes_is_skipped_with_a_clear_error(engine, site):
+    spec = make_spec([site.url_for("/js/catalog/")], PRODUCT, item_selector="div.product")
+    spec.max_page_bytes = 2_000  # the rendered catalog page is larger
+    sink = FakeSink()
+    result = engine.run(spec, sink)
+    assert result.error is not None and result.error["type"] == "page_too_large", result
+    assert "MAX_PAGE_BYTES=2000" in result.error["message"]
+    assert sink.found == []
+
+
+def test_extraction_limits_apply_in_the_browser_too(engine, site):
+    spec = make_spec(
+        [site.url_for("/js/catalog/")],
+        {"all": "//body", "sku": "./@data-sku"},
+        item_selector="div.product",
+    )
+    spec.max_items_per_page, spec.max_field_bytes = 3, 100
+    sink = FakeSink()
+    result = engine.run(spec, sink)
+    assert result.error is None
+    assert len(sink.found) == 3 and all(len(i["all"]) <= 100 for i in sink.found)
+    assert any("MAX_ITEMS_PER_PAGE" in message for _, message in sink.logs)

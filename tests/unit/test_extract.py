@@ -67,3 +67,27 @@ def test_default_links_are_same_site_http_only_without_duplicates(page):
         "http://127.0.0.1:8080/page/2",
         "http://127.0.0.1:8080/about",
     ]
+
+
+def test_a_page_that_would_explode_into_items_is_capped_in_count_and_bytes():
+    from scrapers.extract import Budget
+
+    body = "<p class='x'>" + "y" * 24_000 + "</p>" + "<div class='i'>k</div>" * 5_000
+    page = parse(f"<html><body>{body}</body></html>", "http://example.test/")
+    budget = Budget(max_items=1_000, max_field_bytes=1_000, max_total_bytes=200_000)
+    # an absolute XPath inside the item selector copies the whole page into every item
+    items = extract_items(page, {"all": "//body", "k": "./text()"}, "div.i", budget)
+    assert len(items) <= 1_000
+    assert all(len(item["all"] or "") <= 1_000 for item in items)
+    assert sum(len(item["all"] or "") + len(item["k"] or "") for item in items) <= 201_000
+    assert any("MAX_ITEMS_PER_PAGE" in note for note in budget.notes)
+    assert any("MAX_FIELD_BYTES" in note for note in budget.notes)
+
+
+def test_a_budget_that_is_not_reached_changes_nothing():
+    from scrapers.extract import Budget
+
+    page = parse("<ul><li>a</li><li>b</li></ul>", "http://example.test/")
+    budget = Budget(max_items=10, max_field_bytes=100, max_total_bytes=1_000)
+    assert extract_items(page, {"v": "li::text"}, None, budget) == [{"v": ["a", "b"]}]
+    assert not budget.notes
