@@ -72,6 +72,7 @@ class PlaywrightEngine:
 
     def __init__(self, settings: Any) -> None:
         self.settings = settings
+        self.stuck: str | None = None  # set when the browser's loop stopped answering
 
     def run(self, spec: JobSpec, sink: Sink, rotation: Rotation | None = None) -> CrawlResult:
         """Crawl `spec`, reporting to `sink`; blocks the calling thread until the job ends.
@@ -82,12 +83,21 @@ class PlaywrightEngine:
         state = _State()
         state.rotation = rotation or Rotation(str(spec.config.get("proxy") or "none"))
         timeout = int(spec.config["timeout_seconds"])
-        future = get_pool(self.settings).submit(self._job(spec, sink, state))
+        pool = get_pool(self.settings)
+        future = pool.submit(self._job(spec, sink, state))
         try:
-            return future.result(timeout=timeout + 30)
+            return future.result(timeout=timeout + self.settings.engine_stuck_grace_seconds)
         except FutureTimeout:
             future.cancel()  # cancels the task on the loop; its finally closes the context
-            state.fatal = {"type": "timeout", "message": f"job did not stop within {timeout} s"}
+            state.fatal = {
+                "type": "timeout",
+                "message": f"job exceeded timeout_seconds={timeout} and did not stop",
+            }
+            try:
+                pool.submit(asyncio.sleep(0)).result(timeout=5)
+            except FutureTimeout:
+                self.stuck = "the browser's event loop is stuck"
+                sink.log("ERROR", f"{self.stuck}; the worker process is replaced")
             return self._result(state)
 
     def close(self) -> None:

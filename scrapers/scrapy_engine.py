@@ -200,6 +200,10 @@ class ScrapyEngine:
 
     name = "scrapy"
 
+    def __init__(self, stuck_grace_seconds: float = 60.0) -> None:
+        self.stuck_grace_seconds = stuck_grace_seconds
+        self.stuck: str | None = None  # set when the reactor thread stopped answering
+
     def run(
         self,
         spec: JobSpec,
@@ -238,7 +242,7 @@ class ScrapyEngine:
 
             return d.addBoth(done)
 
-        timeout = int(spec.config["timeout_seconds"]) + 60
+        timeout = int(spec.config["timeout_seconds"]) + self.stuck_grace_seconds
         future = run_in_reactor(start)
         try:
             future.result(timeout=timeout)
@@ -246,9 +250,18 @@ class ScrapyEngine:
             stuck = holder.get("crawler")
             if stuck is not None:
                 run_in_reactor(lambda: deferred_from_coro(stuck.stop_async()))
+            if not _reactor_answers():
+                # a callback (a selector, a parse) holds the reactor thread: no later job of
+                # this process could run, so the worker replaces the process
+                self.stuck = "the crawl's thread is stuck (a selector or page that never ends)"
+                sink.log("ERROR", f"{self.stuck}; the worker process is replaced")
             return CrawlResult(
                 pages=state.pages,
-                error={"type": "timeout", "message": f"crawl did not stop within {timeout} s"},
+                error={
+                    "type": "timeout",
+                    "message": f"job exceeded timeout_seconds={spec.config['timeout_seconds']} "
+                    "and did not stop; items so far are kept",
+                },
             )
         crawler = holder["crawler"]
         reason = crawler.stats.get_value("finish_reason") or "finished"
@@ -277,6 +290,15 @@ class ScrapyEngine:
         elif state.pages_ok == 0 and state.errors and not state.stop_reason:
             result.error = state.errors[0]
         return result
+
+
+def _reactor_answers(within: float = 5.0) -> bool:
+    """Does the reactor thread still run callbacks?"""
+    try:
+        run_in_reactor(lambda: None).result(timeout=within)
+    except FutureTimeout:
+        return False
+    return True
 
 
 def _full(sink: Sink) -> bool:

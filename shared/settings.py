@@ -63,6 +63,7 @@ class Settings:
     max_page_bytes: int = 10_485_760
     max_items_per_page: int = 1_000  # items one page may yield; the rest are dropped and logged
     max_field_bytes: int = 65_536  # one field's text; longer values are cut, and logged
+    engine_stuck_grace_seconds: float = 60.0  # past a job's timeout: its engine counts as stuck
     max_urls_per_job: int = 100
     item_batch_size: int = 500
     progress_interval_seconds: float = 0.5

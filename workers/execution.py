@@ -36,8 +36,16 @@ def engine_for(name: str) -> Any:
         else:
             from scrapers.scrapy_engine import ScrapyEngine
 
-            _engines[name] = ScrapyEngine()
+            _engines[name] = ScrapyEngine(get_settings().engine_stuck_grace_seconds)
     return _engines[name]
+
+
+def stuck_engine() -> str | None:
+    """Why this process can no longer run jobs (an engine's thread is stuck), or None."""
+    for engine in _engines.values():
+        if getattr(engine, "stuck", None):
+            return str(engine.stuck)
+    return None
 
 
 def shutdown_engines() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from celery import Task, shared_task
 from pymongo.errors import ConnectionFailure
@@ -24,6 +25,12 @@ def scrape(self: Task, job_id: str) -> None:
         # rather than drop the task. A run cut short is taken over once its heartbeat is stale.
         logging.getLogger(__name__).warning("job %s: store unavailable (%s); retrying", job_id, exc)
         raise self.retry(countdown=STORE_RETRY_SECONDS) from None
+    stuck = execution.stuck_engine()
+    if stuck:
+        # The job is recorded (failed: timeout). Leave this process: the pool starts a fresh
+        # one; the message, re-delivered because its worker is gone, finds the job finished.
+        logging.getLogger(__name__).error("%s: replacing worker process %d", stuck, os.getpid())
+        raise SystemExit(f"engine stuck: {stuck}")
     if wait:
         # The job is held by a worker that may have just died: look again once it would be stale.
         raise self.retry(countdown=wait)
