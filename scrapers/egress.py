@@ -33,6 +33,22 @@ HEAD_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 15.0
 IDLE_TIMEOUT = 300.0
 MAX_CONNECTIONS = 512
+# Chromium's own calls home (sign-in, component and extension updates, time checks): not a
+# page's request, so answered here without even a name lookup. Flags don't silence them all.
+BROWSER_SERVICE_HOSTS = frozenset(
+    {
+        "accounts.google.com",
+        "update.googleapis.com",
+        "clients1.google.com",
+        "clients2.google.com",
+        "clients4.google.com",
+        "optimizationguide-pa.googleapis.com",
+        "content-autofill.googleapis.com",
+        "safebrowsing.googleapis.com",
+        "redirector.gvt1.com",
+    }
+)
+BROWSER_SERVICE_SUFFIXES = (".gvt1.com", ".gvt2.com")
 _HOP_BY_HOP = {"proxy-connection", "proxy-authorization", "connection", "keep-alive", "te"}
 
 
@@ -131,6 +147,10 @@ class EgressProxy:
         self, host: str, port: int, client: asyncio.StreamWriter
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """Connect to an allowed address of (host, port), or answer the client and refuse."""
+        name = host.lower().rstrip(".")
+        if name in BROWSER_SERVICE_HOSTS or name.endswith(BROWSER_SERVICE_SUFFIXES):
+            await _answer(client, 403, "the browser's own service traffic is not forwarded")
+            raise _Refused
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)

@@ -23,6 +23,19 @@ for _name in ("scrapy", "scrapy.core", "scrapy.middleware", "scrapy.extensions",
     logging.getLogger(_name).setLevel(logging.WARNING)
 
 
+def _offline_public_suffixes() -> None:
+    """Scrapy's cookie middleware asks tldextract for the public-suffix list, which it
+    downloads from the internet on first use. Use the snapshot tldextract ships instead: the
+    service makes no outbound request of its own."""
+    from scrapy.downloadermiddlewares import cookies
+    from tldextract import TLDExtract
+
+    cookies._split_domain = TLDExtract(suffix_list_urls=(), include_psl_private_domains=True)
+
+
+_offline_public_suffixes()
+
+
 def crawl_settings(spec: JobSpec) -> dict[str, Any]:
     """Scrapy settings for one job; nothing is shared with the next job's crawler."""
     cfg = spec.config

@@ -68,6 +68,7 @@ class Stack:
         self.base = f"http://127.0.0.1:{self.port}"
         self.procs: dict[str, subprocess.Popen] = {}
         self.logs: dict[str, Path] = {}
+        self.egress_log = self.workdir / "egress-outside-loopback.log"
 
     # -- processes ------------------------------------------------------------------------
     def env(self, **extra: str) -> dict[str, str]:
@@ -81,7 +82,9 @@ class Stack:
             LOG_LEVEL="INFO",
             PROGRESS_INTERVAL_SECONDS="0.2",
             RATE_LIMIT_ENABLED="false",
-            PYTHONPATH=str(ROOT),
+            # tests/egress_guard/sitecustomize.py records any reach outside loopback
+            PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'tests' / 'egress_guard'}",
+            EGRESS_GUARD_LOG=str(self.egress_log),
             PYTHONUNBUFFERED="1",
         )
         env.update(getattr(self, "extra_env", {}))
@@ -195,6 +198,17 @@ class Stack:
             self.stop_process(name)
         with pymongo.MongoClient(self.mongo_url, serverSelectionTimeoutMS=3000) as c:
             c.drop_database(self.db_name)
+        self.assert_no_outbound()
+
+    def outbound(self) -> list[str]:
+        """What the stack's processes tried to reach outside loopback (see egress_guard)."""
+        if not self.egress_log.exists():
+            return []
+        return self.egress_log.read_text().splitlines()
+
+    def assert_no_outbound(self) -> None:
+        attempts = self.outbound()
+        assert not attempts, "the service reached outside loopback:\n" + "\n".join(attempts[:20])
 
     # -- HTTP -----------------------------------------------------------------------------
     def url(self, path: str) -> str:

@@ -349,6 +349,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._api_catalog(query)
         elif segments == ["api", "feed"]:
             self._api_feed(query)
+        elif segments == ["set-cookie"]:
+            page = _document("Cookie", '<h1>Cookie</h1>\n<a href="/catalog/">catalog</a>')
+            self._send(200, page, headers={"Set-Cookie": "session=abc123; Path=/"})
         elif segments == ["redirect"]:
             self._send(302, b"", headers={"Location": (query.get("to") or ["/"])[0]})
         elif segments == ["trap"]:

@@ -1,0 +1,35 @@
+"""The service makes no outbound request of its own: a crawl of a page that sets cookies
+(Scrapy's cookie handling asks tldextract for the public-suffix list) reaches nothing outside
+loopback. Every Stack checks this when it stops (tests/egress_guard); this test makes the
+cookie path explicit."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.helpers import Stack
+from tests.sites.server import SiteServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def test_a_cookie_setting_page_makes_no_request_outside_loopback(redis_url, mongo_url, tmp_path):
+    stack = Stack(redis_url, mongo_url, f"egress_{uuid.uuid4().hex[:8]}", tmp_path)
+    try:
+        stack.start(api=True, queues=("scrapy",))
+        headers = stack.register()
+        with SiteServer(pages=2) as site:
+            job = stack.submit(
+                headers,
+                url=site.url_for("/set-cookie"),
+                engine="scrapy",
+                selectors={"title": "title::text"},
+                config={"follow_links": True, "max_pages": 3},
+            )
+            done = stack.wait_job(job["id"], headers)
+        assert done["status"] == "completed", done
+        assert stack.outbound() == []
+    finally:
+        stack.stop()
