@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import logging
 import os
 import secrets
 import signal
@@ -29,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+logger = logging.getLogger(__name__)
 LAUNCH_ARGS = [
-    "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
     "--disable-component-update",
@@ -38,6 +39,20 @@ LAUNCH_ARGS = [
     "--no-first-run",
     "--disable-dev-shm-usage",
 ]
+
+
+NO_SANDBOX = "--no-sandbox"
+
+
+def sandbox_wanted(setting: str, uid: int | None = None) -> bool:
+    """CHROMIUM_SANDBOX: on, off, or auto (on unless running as root, where Chromium refuses
+    its sandbox; containers often lack the user namespaces it needs, hence the fallback)."""
+    mode = (setting or "auto").strip().lower()
+    if mode in ("on", "true", "1", "yes"):
+        return True
+    if mode in ("off", "false", "0", "no"):
+        return False
+    return (os.geteuid() if uid is None else uid) != 0
 
 
 def egress_args(proxy_url: str) -> list[str]:
@@ -136,6 +151,7 @@ class BrowserPool:
         self._closed = False
         self._watchdog: subprocess.Popen | None = None
         self.egress: Any = None  # the policy-enforcing proxy every page goes through
+        self.sandbox: bool | None = None  # whether Chromium runs in its sandbox (after launch)
         self._loop = asyncio.new_event_loop()
         self._launch_lock = asyncio.Lock()  # bound to self._loop on first use (3.10+)
         self._thread = threading.Thread(
@@ -210,18 +226,31 @@ class BrowserPool:
             self.egress = egress
         self.launches += 1
         name, value = f"{self.token}{self.launches}/".split("=", 1)
+        args = [*LAUNCH_ARGS, *egress_args(self.egress.url)]
+        sandboxed = self.sandbox is not False and sandbox_wanted(self.settings.chromium_sandbox)
         try:
             browser = await self._playwright.chromium.launch(
                 executable_path=self.settings.chromium_path,
                 headless=True,
-                args=[*LAUNCH_ARGS, *egress_args(self.egress.url)],
+                args=args if sandboxed else [NO_SANDBOX, *args],
                 env={**os.environ, name: value},
                 timeout=LAUNCH_TIMEOUT_MS,
             )
-        except Exception:
+        except Exception as exc:
+            if sandboxed and "sandbox" in str(exc).lower():
+                logger.warning(
+                    "Chromium cannot use its sandbox here (%s); running it without "
+                    "(set CHROMIUM_SANDBOX=off to skip this attempt)",
+                    str(exc).strip().splitlines()[0][:200],
+                )
+                self.sandbox = False
+                await self._stop_playwright()
+                await self._launch()
+                return
             # The driver itself may be gone: start a fresh one on the next attempt.
             await self._stop_playwright()
             raise
+        self.sandbox = sandboxed
         self._browser = browser
         self.pages_since_launch = 0
 

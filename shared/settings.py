@@ -72,6 +72,7 @@ class Settings:
     playwright_pages_per_job: int = 2
     browser_recycle_pages: int = 500
     chromium_path: str = "/usr/bin/chromium"
+    chromium_sandbox: str = "auto"  # on | off | auto (on unless root; falls back if unusable)
     user_agent: str = "ScrapeMaster/0.1 (+https://github.com/scrapemaster)"
     rate_limit_authenticated: str = "1000/hour"
     rate_limit_anonymous: str = "100/hour"

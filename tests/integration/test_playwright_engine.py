@@ -350,3 +350,22 @@ def test_extraction_limits_apply_in_the_browser_too(engine, site):
     assert result.error is None
     assert len(sink.found) == 3 and all(len(i["all"]) <= 100 for i in sink.found)
     assert any("MAX_ITEMS_PER_PAGE" in message for _, message in sink.logs)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs a platform where the sandbox is refused")
+def test_a_sandbox_the_platform_refuses_falls_back_and_still_renders(site):
+    engine = PlaywrightEngine(Settings(chromium_sandbox="on"))
+    try:
+        spec = make_spec([site.url_for("/catalog/")], {"t": "h1::text"})
+        result = engine.run(spec, FakeSink())
+        assert result.error is None, result
+        assert browser_pool.get_pool(engine.settings).sandbox is False  # root: no sandbox
+    finally:
+        engine.close()
+
+
+def test_sandbox_setting():
+    assert browser_pool.sandbox_wanted("auto", uid=1000) is True
+    assert browser_pool.sandbox_wanted("auto", uid=0) is False
+    assert browser_pool.sandbox_wanted("on", uid=0) is True
+    assert browser_pool.sandbox_wanted("off", uid=1000) is False
