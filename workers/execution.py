@@ -60,11 +60,15 @@ def shutdown_engines() -> None:
     _engines.clear()
 
 
-def send(job: dict[str, Any], queue: str) -> None:
-    """Enqueue the scrape task of `job` on `queue` with the job's priority."""
+def send(job: dict[str, Any], queue: str, resume: bool = False) -> None:
+    """Enqueue the scrape task of `job` on `queue` with the job's priority; `resume` (a job
+    whose worker died) goes first: it was already running, it must not wait behind the queue."""
     from workers import celery
 
-    celery.send_task(tasks.SCRAPE, **tasks.scrape_options({**job, "queue": queue}))
+    options = tasks.scrape_options({**job, "queue": queue})
+    if resume:
+        options["priority"] = tasks.celery_priority(9)
+    celery.send_task(tasks.SCRAPE, **options)
 
 
 def _claim(
@@ -125,7 +129,18 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         epoch=int(job.get("epoch") or 0),
         count_existing=_has_earlier_items(job),
     )
-    sink.log("INFO", f"started on {engine_name} by {job.get('worker')} (attempt {job['attempts']})")
+    # written at once, not with the sink's next flush: a worker that dies in the first half
+    # second must still leave this line
+    repo.db.logs.insert_one(
+        {
+            "job_id": job_id,
+            "run_id": job.get("run_id"),
+            "timestamp": jobs.now(),
+            "level": "INFO",
+            "message": f"started on {engine_name} by {job.get('worker')} "
+            f"(attempt {job['attempts']})",
+        }
+    )
     proxy = str(spec.config.get("proxy") or "none")
     rotation = Rotation(
         proxy,
@@ -254,6 +269,20 @@ def _queued_job_ids(client: redis.Redis) -> set[str]:
     return found
 
 
+_broker: dict[str, str] = {}
+
+
+def _broker_restarted(client: redis.Redis) -> bool:
+    """True when Redis restarted since this process last looked (its run_id changed)."""
+    try:
+        run_id = str(client.info("server").get("run_id"))
+    except redis.RedisError:
+        return False
+    previous = _broker.get("run_id")
+    _broker["run_id"] = run_id
+    return previous is not None and previous != run_id
+
+
 def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
     """Re-enqueue pending jobs that have no message, and requeue running jobs whose worker died."""
     settings = get_settings()
@@ -261,9 +290,12 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
         grace_seconds = settings.reconcile_after_seconds
     repo = JobRepository(dbmod.database(settings))
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    if _broker_restarted(client):
+        grace_seconds = 0  # every message waiting in the old Redis is gone: re-send them all
     queued = _queued_job_ids(client)
     cutoff = jobs.now() - timedelta(seconds=grace_seconds)
-    stale = jobs.now() - timedelta(seconds=max(settings.job_stale_seconds, grace_seconds))
+    # a running job's heartbeat comes every PROGRESS_INTERVAL_SECONDS: past this, it is orphaned
+    stale = jobs.now() - timedelta(seconds=settings.job_stale_seconds)
     requeued = resent = 0
     for job in repo.jobs.find({"status": jobs.RUNNING, "heartbeat_at": {"$lt": stale}}):
         moved = repo.transition(
@@ -271,7 +303,7 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
         )
         if moved is not None:
             jobs.log(repo.db, job["_id"], "WARNING", "worker lost: job re-queued")
-            send(moved, moved.get("queue") or tasks.QUEUE_SCRAPY)
+            send(moved, moved.get("queue") or tasks.QUEUE_SCRAPY, resume=True)
             requeued += 1
     for job in repo.jobs.find(
         {"status": jobs.PENDING, "updated_at": {"$lt": cutoff}}, {"priority": 1, "queue": 1}

@@ -168,3 +168,24 @@ def test_a_job_survives_its_worker_process_being_killed(stack):
         )
         == 1
     )
+
+
+def test_the_reconciler_notices_a_restarted_broker(tmp_path):
+    import redis as redis_lib
+
+    from shared import embedded
+    from workers import execution
+
+    port = embedded.free_port()
+    service = embedded.start_redis(tmp_path / "r", port)
+    try:
+        client = redis_lib.Redis.from_url(service.url)
+        execution._broker.clear()
+        assert execution._broker_restarted(client) is False  # first look
+        assert execution._broker_restarted(client) is False  # same server
+        service.stop()
+        service = embedded.start_redis(tmp_path / "r", port)
+        # a new Redis lost every waiting message: pending jobs are re-sent at once
+        assert execution._broker_restarted(client) is True
+    finally:
+        service.stop()
