@@ -41,6 +41,7 @@ import pymongo  # noqa: E402
 import requests  # noqa: E402
 
 from shared import embedded  # noqa: E402
+from tests.helpers import processes_of as processes  # noqa: E402
 from tests.sites.server import SiteServer  # noqa: E402
 
 TERMINAL = ("completed", "failed", "cancelled")
@@ -50,26 +51,6 @@ CONFIG = {"item_selector": "div.product", "follow_links": True, "link_selector":
 
 def log(message: str) -> None:
     print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def processes(var: Path, needle: bytes = b"") -> list[int]:
-    """Live pids whose environment names `var` (VAR_DIR) and whose command line has `needle`."""
-    marker = f"VAR_DIR={var}\0".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if marker not in (entry / "environ").read_bytes():
-                continue
-            if needle and needle not in (entry / "cmdline").read_bytes():
-                continue
-            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                continue
-            found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
 
 
 def wait_pids(var: Path | None, *needles: bytes, timeout: float = 60) -> list[int]:

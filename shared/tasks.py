@@ -23,6 +23,9 @@ def broker_transport_options(max_timeout_seconds: int) -> dict:
         "priority_steps": list(range(10)),
         "sep": ":",
         "queue_order_strategy": "priority",
+        # a stalled Redis must not freeze a worker or the API: fail, reconnect, retry
+        "socket_connect_timeout": 5,
+        "socket_timeout": 30,
     }
 
 

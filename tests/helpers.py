@@ -41,6 +41,27 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout} s waiting for {message} (last: {last!r})")
 
 
+def processes_of(var_dir: Path, needle: bytes = b"") -> list[int]:
+    """Live pids whose environment names VAR_DIR=`var_dir` (every process of one `make run`
+    inherits it) and whose command line contains `needle`."""
+    marker = f"VAR_DIR={var_dir}\0".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker not in (entry / "environ").read_bytes():
+                continue
+            if needle and needle not in (entry / "cmdline").read_bytes():
+                continue
+            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 def register_user(client: Any, username: str | None = None, password: str = "s3cret-pass") -> dict:
     """Register and log in a user through a Flask test client; its auth headers."""
     username = username or f"u{uuid.uuid4().hex[:10]}"

@@ -13,26 +13,9 @@ from pathlib import Path
 import pytest
 
 from shared import embedded
-from tests.helpers import ROOT, wait_for
+from tests.helpers import ROOT, processes_of, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-def processes_of(var_dir: Path) -> list[int]:
-    """Pids of live processes whose environment names this instance's VAR_DIR."""
-    needle = f"VAR_DIR={var_dir}\0".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes():
-                stat = (entry / "stat").read_text()
-                if stat.rsplit(")", 1)[1].split()[0] != "Z":
-                    found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
 
 
 class Run:

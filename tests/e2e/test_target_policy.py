@@ -1,5 +1,7 @@
-"""The target policy end to end on the Scrapy engine: a loopback "tripwire" port that is not
-allow-listed sees no connection, whatever path a URL takes; allow-listed sites still crawl."""
+"""The target policy end to end in both engines: a loopback "tripwire" port that is not
+allow-listed sees no connection, whatever path a URL takes (start URL, a name resolving to it,
+a redirect, a followed link, and in Chromium every sub-resource a page asks for); allow-listed
+sites still crawl."""
 
 from __future__ import annotations
 
@@ -29,15 +31,15 @@ def wire():
         yield tripwire
 
 
-@pytest.fixture(scope="module")
-def guarded(redis_url, mongo_url, tmp_path_factory, site):
+def policy_stack(redis_url, mongo_url, tmp_path_factory, site, queue: str):
+    """A stack whose targets are blocked but for the demo site's port."""
     stack = Stack(
         redis_url, mongo_url, f"pol_{uuid.uuid4().hex[:8]}", tmp_path_factory.mktemp("pol")
     )
     try:
         stack.start(
             api=True,
-            queues=("scrapy",),
+            queues=(queue,),
             PRIVATE_TARGETS="block",
             TARGET_ALLOWLIST=f"127.0.0.1:{site.port}",
         )
@@ -46,11 +48,21 @@ def guarded(redis_url, mongo_url, tmp_path_factory, site):
         stack.stop()
 
 
-def direct_job(stack: Stack, headers: dict, url: str, **config) -> str:
+@pytest.fixture(scope="module")
+def guarded(redis_url, mongo_url, tmp_path_factory, site):
+    yield from policy_stack(redis_url, mongo_url, tmp_path_factory, site, "scrapy")
+
+
+@pytest.fixture(scope="module")
+def browser_guarded(redis_url, mongo_url, tmp_path_factory, site):
+    yield from policy_stack(redis_url, mongo_url, tmp_path_factory, site, "playwright")
+
+
+def direct_job(stack: Stack, headers: dict, url: str, engine: str = "scrapy", **config) -> str:
     """A job stored and sent as the API would, bypassing its literal-address check."""
     me = requests.get(stack.url("/auth/me"), headers=headers, timeout=10).json()
     job = JobRepository(stack.database()).create(
-        me["id"], {"url": url, "engine": "scrapy", "config": {"obey_robots": False, **config}}
+        me["id"], {"url": url, "engine": engine, "config": {"obey_robots": False, **config}}
     )
     stack.celery().send_task(tasks.SCRAPE, **tasks.scrape_options(job))
     return job["_id"]
@@ -114,3 +126,61 @@ def test_blocked_links_are_skipped_and_logged_while_the_allowed_site_crawls(guar
     finished = guarded.wait_job(catalog["id"], headers)
     assert finished["status"] == "completed" and finished["items_scraped"] == 30
     assert wire.hits == 0
+
+
+@pytest.mark.browser
+def test_a_pages_scripts_frames_fetch_xhr_websocket_and_links_never_reach_a_blocked_port(
+    browser_guarded, wire, site
+):
+    headers = browser_guarded.register()
+    job = browser_guarded.submit(
+        headers,
+        url=site.url_for(f"/trap?to={wire.url}"),
+        engine="playwright",
+        selectors={"ok": "p.ok::text"},
+        config={"follow_links": True, "link_selector": "a::attr(href)", "obey_robots": False},
+    )
+    done = browser_guarded.wait_job(job["id"], headers, timeout=90)
+    assert done["status"] == "completed", done
+    assert done["items_scraped"] == 1
+    assert f"blocked target 127.0.0.1:{wire.port}" in logs(browser_guarded, job["id"], headers)
+    assert wire.hits == 0
+
+
+@pytest.mark.browser
+def test_a_redirect_into_a_blocked_port_fails_the_page(browser_guarded, wire, site):
+    headers = browser_guarded.register()
+    job = browser_guarded.submit(
+        headers,
+        url=site.url_for(f"/redirect?to={wire.url}"),
+        engine="playwright",
+        config={"obey_robots": False},
+    )
+    done = browser_guarded.wait_job(job["id"], headers, timeout=90)
+    assert done["status"] == "failed" and done["error"]["type"] == "blocked_target", done
+    assert wire.hits == 0
+
+
+@pytest.mark.browser
+def test_a_name_resolving_to_a_blocked_address_fails_with_robots_on(browser_guarded, wire):
+    headers = browser_guarded.register()
+    job_id = direct_job(
+        browser_guarded, headers, f"http://localhost:{wire.port}/", "playwright", obey_robots=True
+    )
+    done = browser_guarded.wait_job(job_id, headers, timeout=90)
+    assert done["status"] == "failed" and done["error"]["type"] == "blocked_target", done
+    assert wire.hits == 0  # robots.txt included
+
+
+@pytest.mark.browser
+def test_the_allow_listed_site_still_renders(browser_guarded, site):
+    headers = browser_guarded.register()
+    job = browser_guarded.submit(
+        headers,
+        url=site.url_for("/js/catalog/"),
+        engine="playwright",
+        selectors={"sku": "./@data-sku"},
+        config={"item_selector": "div.product", "follow_links": True, "link_selector": "li.next a"},
+    )
+    done = browser_guarded.wait_job(job["id"], headers, timeout=90)
+    assert done["status"] == "completed" and done["items_scraped"] == 30, done
