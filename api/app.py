@@ -9,11 +9,12 @@ from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import errors, json_guard
-from api.blueprints import auth, jobs, monitoring, proxies, results
+from api.blueprints import auth, events, jobs, monitoring, proxies, results
 from api.extensions import jwt, make_celery_client
 from api.limits import create_limiter
 from api.services.auth import ensure_admin
 from shared import db as dbmod
+from shared.events import EventLog
 from shared.settings import Settings, get_settings, set_settings
 
 logger = logging.getLogger("api")
@@ -94,11 +95,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     database = dbmod.database(settings)
     app.extensions["scrapemaster_db"] = database
     app.extensions["scrapemaster_celery"] = make_celery_client(settings)
+    app.extensions["scrapemaster_events"] = EventLog.from_settings(settings)
     jwt.init_app(app)
     _register_jwt_errors()
     api = errors.ScrapeMasterApi(app)
     app.extensions["scrapemaster_api"] = api
-    for blueprint in (auth.blp, jobs.blp, results.blp, monitoring.blp, proxies.blp):
+    for blueprint in (auth.blp, jobs.blp, events.blp, results.blp, monitoring.blp, proxies.blp):
         api.register_blueprint(blueprint)
     errors.register_error_handlers(app)
     app.extensions["scrapemaster_limiter"] = create_limiter(app, settings)

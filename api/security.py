@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, g, request
-from flask_jwt_extended import get_jwt, get_jwt_identity, verify_jwt_in_request
+from flask_jwt_extended import decode_token, get_jwt, get_jwt_identity, verify_jwt_in_request
 
 from shared.errors import Forbidden, Unauthorized
 
@@ -55,6 +55,30 @@ def authenticate() -> dict[str, Any]:
         if get_jwt().get("type") != "access":
             raise Unauthorized("An access token is required")
         user = _db().users.find_one({"_id": get_jwt_identity()})
+        if user is None or not user.get("active", True):
+            raise Unauthorized("User no longer exists")
+    g.user = user
+    return user
+
+
+def authenticate_stream() -> dict[str, Any]:
+    """As `authenticate`, and also `?token=` (an access token or API key): browsers cannot
+    set headers on EventSource or WebSocket. For streaming endpoints only."""
+    token = request.args.get("token", "")
+    if "user" in g or not token or request.headers.get("Authorization"):
+        return authenticate()
+    if request.headers.get("X-API-Key"):
+        return authenticate()
+    if token.startswith(API_KEY_PREFIX):
+        user = _user_from_api_key(token)
+    else:
+        try:
+            claims = decode_token(token)
+        except Exception:  # expired, forged, malformed: all mean "not authenticated"
+            raise Unauthorized("Invalid or expired token") from None
+        if claims.get("type") != "access":
+            raise Unauthorized("An access token is required")
+        user = _db().users.find_one({"_id": claims.get("sub")})
         if user is None or not user.get("active", True):
             raise Unauthorized("User no longer exists")
     g.user = user

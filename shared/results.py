@@ -50,7 +50,8 @@ class ItemSink:
         batch_size: int = 500,
         interval: float = 0.5,
         max_items: int = 1_000_000,
-        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        on_progress: Callable[[dict[str, Any]], Any] | None = None,
+        on_log: Callable[[list[dict[str, Any]]], Any] | None = None,
         run_id: str | None = None,
         epoch: int = 0,
         count_existing: bool = True,
@@ -64,6 +65,8 @@ class ItemSink:
         self.interval = interval
         self.max_items = max_items
         self.on_progress = on_progress
+        self.on_log = on_log
+        self._reported: dict[str, Any] = {}
         self.cancelled = threading.Event()
         self.lost = threading.Event()  # another run owns the job now, or it was deleted
         self.full = threading.Event()
@@ -224,8 +227,18 @@ class ItemSink:
                 self.db.logs.insert_many(lines, ordered=True)
             except PyMongoError:
                 logger.exception("job %s: writing %d log lines failed", self.job_id, len(lines))
+            if self.on_log:
+                self.on_log(lines)
+
+    def _flush_items(self) -> None:
+        """Write what is buffered now: the item count moves with the work, not per batch."""
+        with self._lock:
+            batch, self._buffer = self._buffer, []
+        if batch:
+            self._write(batch)
 
     def _report(self) -> None:
+        self._flush_items()
         progress = min(99, int(self.pages * 100 / self.max_pages))
         counters = {**self.counters(), "progress": progress}
         try:
@@ -241,5 +254,6 @@ class ItemSink:
         except PyMongoError:
             logger.exception("job %s: progress update failed", self.job_id)
             return
-        if self.on_progress:
+        if self.on_progress and counters != self._reported:  # an event only when it moved
+            self._reported = counters
             self.on_progress(counters)

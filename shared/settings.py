@@ -67,6 +67,9 @@ class Settings:
     max_urls_per_job: int = 100
     item_batch_size: int = 500
     progress_interval_seconds: float = 0.5
+    event_retention_events: int = 1000  # events kept per job stream (10x per user stream)
+    event_retention_seconds: int = 604_800  # a job's events expire this long after the last
+    sse_heartbeat_seconds: float = 15.0  # comment line on idle event streams
     scrapy_concurrency: int = 2
     playwright_concurrency: int = 1
     playwright_pages_per_job: int = 2

@@ -15,7 +15,8 @@ import redis
 from scrapers.engine import CrawlResult
 from scrapers.proxies import Rotation
 from shared import db as dbmod
-from shared import jobs, tasks
+from shared import events, jobs, tasks
+from shared.events import EventLog
 from shared.jobs import JobRepository
 from shared.jobspec import JobSpec
 from shared.proxies import ProxyRepository
@@ -24,6 +25,18 @@ from shared.settings import get_settings
 
 logger = logging.getLogger(__name__)
 _engines: dict[str, Any] = {}
+
+
+_event_logs: dict[int, EventLog] = {}
+
+
+def event_log() -> EventLog:
+    """This process's event log (made after fork: a Redis client is per process)."""
+    pid = os.getpid()
+    if pid not in _event_logs:
+        _event_logs.clear()
+        _event_logs[pid] = EventLog.from_settings(get_settings())
+    return _event_logs[pid]
 
 
 def engine_for(name: str) -> Any:
@@ -118,6 +131,13 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         max_field_bytes=settings.max_field_bytes,
         user_agent=settings.user_agent,
     )
+    owner = job.get("owner_id")
+    event_log().append(
+        job_id,
+        owner,
+        events.STARTED,
+        {"status": jobs.RUNNING, "attempt": job["attempts"], "engine": engine_name},
+    )
     sink = ItemSink(
         database,
         job_id,
@@ -128,6 +148,15 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         run_id=job.get("run_id"),
         epoch=int(job.get("epoch") or 0),
         count_existing=_has_earlier_items(job),
+        on_progress=lambda counters: event_log().append(
+            job_id, owner, events.PROGRESS, {**counters, "status": jobs.RUNNING}
+        ),
+        on_log=lambda lines: [
+            event_log().append(
+                job_id, owner, events.LOG, {"level": line["level"], "message": line["message"]}
+            )
+            for line in lines
+        ],
     )
     # written at once, not with the sink's next flush: a worker that dies in the first half
     # second must still leave this line
@@ -222,9 +251,19 @@ def _record(
     if job["engine"] == "auto" and engine_name == "scrapy":
         log("INFO", "auto: chose scrapy: static page, no JavaScript needed")
     _final_counters(repo, job, counters)
+
+    def cancelled() -> None:
+        # a user cancelled while this run went on: its final counters, then the last event
+        if repo.jobs.update_one(sink.owner_filter(), {"$set": counters}).matched_count:
+            terminal(events.CANCELLED, {**counters, "status": jobs.CANCELLED})
+
+    def terminal(type_: str, data: dict[str, Any]) -> None:
+        # after the final counters are stored, so it is the job's last event and carries them
+        event_log().append(job_id, job.get("owner_id"), type_, data)
+
     if sink.cancelled.is_set():
-        repo.jobs.update_one(sink.owner_filter(), {"$set": counters})
         log("INFO", "stopped: cancelled while running")
+        cancelled()
         return
     if result.finish_reason == "item_limit":
         log("WARNING", "stopped at MAX_ITEMS_PER_JOB")
@@ -233,15 +272,17 @@ def _record(
         done = repo.finish(job_id, "fail", run_id, started, error=result.error, **counters)
         if done is not None:
             log("ERROR", f"failed: {result.error['message']}")
-        else:  # cancelled at the last moment: still ours, so its counters are these
-            repo.jobs.update_one(sink.owner_filter(), {"$set": counters})
+            terminal(events.FAILED, {**events.counters_of(done), "error": result.error})
+        else:
+            cancelled()  # cancelled at the last moment: still ours, so its counters are these
     else:
         done = repo.finish(job_id, "complete", run_id, started, progress=100, **counters)
         if done is not None:
             pages, items = counters["pages_crawled"], counters["items_scraped"]
             log("INFO", f"completed: {pages} pages, {items} items")
+            terminal(events.COMPLETED, events.counters_of(done))
         else:
-            repo.jobs.update_one(sink.owner_filter(), {"$set": counters})
+            cancelled()
 
 
 def _queued_job_ids(client: redis.Redis) -> set[str]:

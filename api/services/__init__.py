@@ -3,6 +3,8 @@
 from flask import current_app
 from pymongo.database import Database
 
+from shared.events import EventLog
+
 
 def db() -> Database:
     """The application database of the current app."""
@@ -12,3 +14,8 @@ def db() -> Database:
 def settings():
     """The Settings of the current app."""
     return current_app.config["SETTINGS"]
+
+
+def event_log() -> EventLog:
+    """The job event log (Redis Streams) of the current app."""
+    return current_app.extensions["scrapemaster_events"]

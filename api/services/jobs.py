@@ -9,8 +9,8 @@ from flask import current_app
 from pymongo import ASCENDING, DESCENDING
 
 from api.security import is_admin
-from api.services import db
-from shared import jobs, tasks
+from api.services import db, event_log
+from shared import events, jobs, tasks
 from shared.errors import Conflict, NotFound
 from shared.jobs import JobRepository
 
@@ -74,6 +74,19 @@ def _change(job_id: str, user: dict[str, Any], action: str, **fields: Any) -> di
 
 
 def cancel(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
+    job = get(job_id, user)
+    if job["status"] == jobs.PENDING:
+        # no worker has it: this is its last event. (A running job's worker writes it,
+        # after its final counters.)
+        changed = repo().transition(
+            job_id, "cancel", extra_filter={"status": jobs.PENDING}, completed_at=jobs.now()
+        )
+        if changed is not None:
+            jobs.log(db(), job_id, "INFO", f"cancelled by {user['username']}")
+            event_log().append(
+                job_id, changed.get("owner_id"), events.CANCELLED, events.counters_of(changed)
+            )
+            return changed
     job = _change(job_id, user, "cancel", completed_at=jobs.now())
     jobs.log(db(), job_id, "INFO", f"cancelled by {user['username']}")
     return job
@@ -155,6 +168,7 @@ def delete(job_id: str, user: dict[str, Any]) -> None:
     if active:
         repo().transition(job_id, "cancel", completed_at=jobs.now())  # the worker stops
     repo().delete(job_id, active=active or job["status"] == jobs.CANCELLED)
+    event_log().delete_job(job_id)
 
 
 def batch_delete(job_ids: list[str], user: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,121 @@
+"""Live job events as Server-Sent Events: one job's stream, or all of the caller's jobs."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Response, request, stream_with_context
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.security import authenticate_stream
+from api.services import db, event_log, settings
+from api.services import jobs as job_service
+from shared import events
+from shared.errors import ValidationFailed
+
+blp = Blueprint("events", __name__, url_prefix="/api/v1", description="Live job events (SSE)")
+
+_EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+_SSE_DOC = {
+    "responses": {
+        "200": {"description": "text/event-stream: `id:`, `event:` and `data:` lines per event"}
+    }
+}
+
+
+def _after(default: str) -> str:
+    """Where to resume: the Last-Event-ID header or ?last_event_id=, else `default`."""
+    value = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or ""
+    value = value.strip()
+    if not value:
+        return default
+    if not _EVENT_ID.match(value):
+        raise ValidationFailed(
+            "Invalid input: last_event_id",
+            {"last_event_id": ["An event id looks like 1732420000000-0."]},
+        )
+    return value
+
+
+def _message(event: dict[str, Any]) -> str:
+    data = json.dumps(event, separators=(",", ":"), default=str)
+    return f"id: {event['id']}\nevent: {event['type']}\ndata: {data}\n\n"
+
+
+def _response(stream: Iterator[str]) -> Response:
+    return Response(
+        stream_with_context(stream),
+        content_type="text/event-stream; charset=utf-8",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _job_events(job: dict[str, Any], after: str) -> Iterator[str]:
+    log, stream = event_log(), events.job_stream(job["_id"])
+    block_ms = int(settings().sse_heartbeat_seconds * 1000)
+    yield "retry: 2000\n\n"
+    if after == "0" and log.last_id(stream) == "0-0":
+        rebuilt = events.terminal_from_job(job)  # finished before its events expired
+        if rebuilt is not None:
+            yield _message(rebuilt)
+            return
+    while True:
+        batch = log.read(stream, after, block_ms=block_ms)
+        for event in batch:
+            after = event["id"]
+            yield _message(event)
+            if event["type"] in events.TERMINAL:
+                return  # the terminal event is the job's last
+        if not batch:
+            current = db().jobs.find_one({"_id": job["_id"]}, {"status": 1})
+            if current is None:
+                return  # deleted
+            if current["status"] in ("completed", "failed", "cancelled") and _not_before(
+                log.last_id(stream), after
+            ):
+                return  # a client resuming after the end: nothing more will come
+            yield ": keep-alive\n\n"
+
+
+def _not_before(last: str, after: str) -> bool:
+    """Whether event id `after` is at or past `last`."""
+    a, b = (tuple(int(p) for p in x.split("-")) for x in (after, last))
+    return a >= b
+
+
+def _user_events(user: dict[str, Any], after: str) -> Iterator[str]:
+    log, stream = event_log(), events.user_stream(user["_id"])
+    block_ms = int(settings().sse_heartbeat_seconds * 1000)
+    if after == "$":
+        after = log.last_id(stream)  # from now on, and no event lost between two reads
+    yield "retry: 2000\n\n"
+    while True:
+        batch = log.read(stream, after, block_ms=block_ms)
+        for event in batch:
+            after = event["id"]
+            yield _message(event)
+        if not batch:
+            yield ": keep-alive\n\n"
+
+
+@blp.route("/jobs/<job_id>/events")
+class JobEvents(MethodView):
+    @blp.doc(**_SSE_DOC)
+    def get(self, job_id):
+        """This job's events as SSE: the retained ones, then live; ends after the last one."""
+        user = authenticate_stream()
+        job = job_service.get(job_id, user)  # another user's job: 404
+        return _response(_job_events(job, _after("0")))
+
+
+@blp.route("/events")
+class UserEvents(MethodView):
+    @blp.doc(**_SSE_DOC)
+    def get(self):
+        """Events of all the caller's jobs as SSE, from now (or Last-Event-ID) on."""
+        user = authenticate_stream()
+        return _response(_user_events(user, _after("$")))

@@ -1,0 +1,155 @@
+"""Job events: one append-only log per job (and one per user) in Redis Streams.
+
+Every job transition and progress tick appends an event `{id, type, job_id, timestamp, data}`
+to the job's stream and to its owner's stream. Stream entry ids are the event ids, so a client
+that reconnects with `Last-Event-ID` reads exactly what it missed. Streams are capped
+(`EVENT_RETENTION_EVENTS` per job) and expire (`EVENT_RETENTION_SECONDS`); MongoDB stays the
+source of truth, and a reader rebuilds a finished job's terminal event from the job document
+when its stream is gone. Appending never fails the caller: events are a view, not the record.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+logger = logging.getLogger(__name__)
+
+STARTED = "job.started"
+PROGRESS = "job.progress"
+LOG = "job.log"
+COMPLETED = "job.completed"
+FAILED = "job.failed"
+CANCELLED = "job.cancelled"
+TYPES = (STARTED, PROGRESS, LOG, COMPLETED, FAILED, CANCELLED)
+TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
+TERMINAL_BY_STATUS = {"completed": COMPLETED, "failed": FAILED, "cancelled": CANCELLED}
+COUNTERS = ("status", "progress", "items_scraped", "pages_crawled", "items_failed")
+PREFIX = "scrapemaster:events"
+
+
+def job_stream(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}"
+
+
+def user_stream(owner_id: str) -> str:
+    return f"{PREFIX}:user:{owner_id}"
+
+
+def _stamp() -> str:
+    moment = datetime.now(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def counters_of(job: dict[str, Any]) -> dict[str, Any]:
+    """The figures an event carries, from a job document (or a sink's counters)."""
+    return {key: job.get(key) for key in COUNTERS if key in job}
+
+
+class EventLog:
+    """Appends and reads job events; one per process, over that process's Redis client."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        retention_events: int = 1000,
+        retention_seconds: int = 7 * 86400,
+    ) -> None:
+        self.client = client
+        self.retention_events = retention_events
+        self.retention_seconds = retention_seconds
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> EventLog:
+        client = redis.Redis.from_url(
+            settings.redis_url, socket_timeout=5, socket_connect_timeout=2
+        )
+        return cls(client, settings.event_retention_events, settings.event_retention_seconds)
+
+    def append(
+        self, job_id: str, owner_id: str | None, type_: str, data: dict[str, Any]
+    ) -> str | None:
+        """Add one event to the job's stream and its owner's; the job stream's id, or None
+        when Redis is unreachable (the job goes on; its document holds the truth)."""
+        fields: dict[Any, Any] = {
+            "type": type_,
+            "job_id": job_id,
+            "timestamp": _stamp(),
+            "data": json.dumps(data, default=str),
+        }
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.xadd(job_stream(job_id), fields, maxlen=self.retention_events, approximate=True)
+            pipe.expire(job_stream(job_id), self.retention_seconds)
+            if owner_id:
+                pipe.xadd(
+                    user_stream(owner_id),
+                    fields,
+                    maxlen=self.retention_events * 10,
+                    approximate=True,
+                )
+                pipe.expire(user_stream(owner_id), self.retention_seconds)
+            results = pipe.execute()
+        except redis.RedisError:
+            logger.warning("job %s: event %s not recorded (Redis unavailable)", job_id, type_)
+            return None
+        first = results[0]
+        return first.decode() if isinstance(first, bytes) else str(first)
+
+    def read(
+        self, stream: str, after: str, block_ms: int | None = None, count: int = 200
+    ) -> list[dict[str, Any]]:
+        """Events of `stream` after id `after` ("0": from the start, "$": only new ones),
+        waiting up to `block_ms` for the first one."""
+        answer: Any = self.client.xread({stream: after}, count=count, block=block_ms)
+        events = []
+        for _name, entries in answer or []:
+            for entry_id, fields in entries:
+                events.append(decode(entry_id, fields))
+        return events
+
+    def last_id(self, stream: str) -> str:
+        """The id of the newest event of `stream` ("0-0" when it has none)."""
+        info = self.client.xrevrange(stream, count=1)
+        if not info:
+            return "0-0"
+        entry_id = info[0][0]
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    def delete_job(self, job_id: str) -> None:
+        try:
+            self.client.delete(job_stream(job_id))
+        except redis.RedisError:
+            logger.warning("job %s: event stream not deleted (Redis unavailable)", job_id)
+
+
+def decode(entry_id: Any, fields: dict[Any, Any]) -> dict[str, Any]:
+    """A stream entry as the event object of API.md."""
+    text = {
+        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+        for k, v in fields.items()
+    }
+    return {
+        "id": entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id),
+        "type": text.get("type"),
+        "job_id": text.get("job_id"),
+        "timestamp": text.get("timestamp"),
+        "data": json.loads(text.get("data") or "{}"),
+    }
+
+
+def terminal_from_job(job: dict[str, Any]) -> dict[str, Any] | None:
+    """A finished job's terminal event rebuilt from its document (its stream has expired)."""
+    type_ = TERMINAL_BY_STATUS.get(job.get("status", ""))
+    if type_ is None:
+        return None
+    data = counters_of(job)
+    if job.get("error"):
+        data["error"] = job["error"]
+    finished = job.get("completed_at")
+    stamp = finished.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" if finished else _stamp()
+    return {"id": "0-1", "type": type_, "job_id": job["_id"], "timestamp": stamp, "data": data}

@@ -1,0 +1,115 @@
+"""Live events from real workers over SSE: progress that only moves forward, an exact resume,
+and exactly one terminal event even when the worker dies mid-job."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import uuid
+
+import pytest
+import requests
+
+from tests.helpers import Stack, wait_for
+from tests.sites.server import SiteServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def live(redis_url, mongo_url, tmp_path_factory):
+    stack = Stack(redis_url, mongo_url, f"ev_{uuid.uuid4().hex[:8]}", tmp_path_factory.mktemp("ev"))
+    try:
+        stack.start(api=True, queues=("scrapy",), JOB_STALE_SECONDS="3", ITEM_BATCH_SIZE="500")
+        yield stack
+    finally:
+        stack.stop()
+
+
+def read_events(stack: Stack, job_id: str, headers: dict, last_id: str | None = None) -> list:
+    """Read the job's SSE stream to its end, as a client would."""
+    extra = {"Last-Event-ID": last_id} if last_id else {}
+    found, fields = [], {}
+    with requests.get(
+        stack.url(f"/jobs/{job_id}/events"), headers={**headers, **extra}, stream=True, timeout=90
+    ) as answer:
+        assert answer.status_code == 200
+        for line in answer.iter_lines(decode_unicode=True):
+            if line == "":
+                if "data" in fields:
+                    found.append(json.loads(fields["data"]))
+                fields = {}
+            elif not line.startswith(":") and ": " in line:
+                key, value = line.split(": ", 1)
+                fields[key] = value
+    return found
+
+
+def crawl(site: SiteServer) -> dict:
+    return {
+        "url": site.url_for("/catalog/"),
+        "engine": "scrapy",
+        "selectors": {"sku": "./@data-sku"},
+        "config": {
+            "item_selector": "div.product",
+            "follow_links": True,
+            "link_selector": "li.next a",
+            "concurrency": 1,
+        },
+    }
+
+
+def test_a_client_reads_a_job_to_its_end_and_resumes_exactly(live):
+    headers = live.register()
+    with SiteServer(pages=5, delay=0.4) as site:
+        job = live.submit(headers, **crawl(site))
+        got = read_events(live, job["id"], headers)
+    types = [e["type"] for e in got]
+    assert types[0] == "job.started" and types[-1] == "job.completed"
+    assert types.count("job.completed") == 1
+    progress = [e["data"] for e in got if e["type"] == "job.progress"]
+    items = [p["items_scraped"] for p in progress]
+    pages = [p["pages_crawled"] for p in progress]
+    assert items == sorted(items) and pages == sorted(pages)  # never backwards
+    assert any(0 < n < 50 for n in items)  # items move with the work, not only at the end
+    assert got[-1]["data"]["items_scraped"] == 50 and got[-1]["data"]["pages_crawled"] == 5
+    early = got[1]["id"]
+    again = read_events(live, job["id"], headers, last_id=early)
+    assert [e["id"] for e in again] == [e["id"] for e in got[2:]]
+
+
+def test_a_worker_killed_mid_job_still_ends_the_stream_with_one_terminal_event(live):
+    headers = live.register()
+    with SiteServer(pages=8, delay=0.5) as site:
+        job = live.submit(headers, **crawl(site))
+        wait_for(lambda: live.job(job["id"], headers)["pages_crawled"] >= 2, 30)
+        for pid in live.children("worker-scrapy"):
+            os.kill(pid, signal.SIGKILL)
+        got = read_events(live, job["id"], headers)
+    terminal = [e for e in got if e["type"] in ("job.completed", "job.failed", "job.cancelled")]
+    assert [e["type"] for e in terminal] == ["job.completed"] and got[-1] is terminal[0]
+    assert terminal[0]["data"]["items_scraped"] == 80
+    assert [e["type"] for e in got].count("job.started") == 2  # the killed run, the take-over
+
+
+def test_the_callers_stream_carries_its_own_jobs_only(live):
+    alice, bob = live.register(), live.register()
+    seen: list[dict] = []
+    with requests.get(live.url("/events"), headers=alice, stream=True, timeout=60) as answer:
+        assert answer.status_code == 200
+        with SiteServer(pages=1) as site:
+            mine = live.submit(alice, **crawl(site))
+            theirs = live.submit(bob, **crawl(site))
+            fields: dict = {}
+            for line in answer.iter_lines(decode_unicode=True):
+                if line == "" and "data" in fields:
+                    seen.append(json.loads(fields["data"]))
+                    fields = {}
+                    if seen[-1]["type"] == "job.completed":
+                        break
+                elif line and not line.startswith(":") and ": " in line:
+                    key, value = line.split(": ", 1)
+                    fields[key] = value
+            live.wait_job(theirs["id"], bob)
+    assert {e["job_id"] for e in seen} == {mine["id"]}
