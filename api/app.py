@@ -9,7 +9,7 @@ from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import errors, json_guard
-from api.blueprints import auth, events, jobs, monitoring, proxies, results
+from api.blueprints import auth, events, jobs, monitoring, proxies, results, webhooks
 from api.extensions import jwt, make_celery_client
 from api.limits import create_limiter
 from api.services.auth import ensure_admin
@@ -100,7 +100,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     _register_jwt_errors()
     api = errors.ScrapeMasterApi(app)
     app.extensions["scrapemaster_api"] = api
-    for blueprint in (auth.blp, jobs.blp, events.blp, results.blp, monitoring.blp, proxies.blp):
+    for blueprint in (
+        auth.blp,
+        jobs.blp,
+        events.blp,
+        results.blp,
+        monitoring.blp,
+        proxies.blp,
+        webhooks.blp,
+    ):
         api.register_blueprint(blueprint)
     errors.register_error_handlers(app)
     app.extensions["scrapemaster_limiter"] = create_limiter(app, settings)

@@ -63,6 +63,8 @@ def ensure_indexes(db: Database) -> None:
     db.api_keys.create_index("user_id")
     db.proxies.create_index("url", unique=True)
     db.deleted_jobs.create_index("deleted_at")
+    db.webhooks.create_index([("owner_id", 1), ("created_at", -1)])
+    db.webhook_deliveries.create_index([("webhook_id", 1), ("timestamp", -1)])
     db.proxies.create_index([("status", 1), ("last_used_at", 1)])
 
 

@@ -40,7 +40,7 @@ def user_stream(owner_id: str) -> str:
     return f"{PREFIX}:user:{owner_id}"
 
 
-def _stamp() -> str:
+def stamp() -> str:
     moment = datetime.now(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
@@ -65,20 +65,23 @@ class EventLog:
 
     @classmethod
     def from_settings(cls, settings: Any) -> EventLog:
+        # reads block up to one SSE heartbeat: the socket must wait longer than that
         client = redis.Redis.from_url(
-            settings.redis_url, socket_timeout=5, socket_connect_timeout=2
+            settings.redis_url,
+            socket_timeout=settings.sse_heartbeat_seconds + 10,
+            socket_connect_timeout=2,
         )
         return cls(client, settings.event_retention_events, settings.event_retention_seconds)
 
     def append(
         self, job_id: str, owner_id: str | None, type_: str, data: dict[str, Any]
-    ) -> str | None:
-        """Add one event to the job's stream and its owner's; the job stream's id, or None
-        when Redis is unreachable (the job goes on; its document holds the truth)."""
+    ) -> dict[str, Any] | None:
+        """Add one event to the job's stream and its owner's; the event (its id is the job
+        stream's), or None when Redis is unreachable (the job goes on; MongoDB holds it)."""
         fields: dict[Any, Any] = {
             "type": type_,
             "job_id": job_id,
-            "timestamp": _stamp(),
+            "timestamp": stamp(),
             "data": json.dumps(data, default=str),
         }
         try:
@@ -98,7 +101,14 @@ class EventLog:
             logger.warning("job %s: event %s not recorded (Redis unavailable)", job_id, type_)
             return None
         first = results[0]
-        return first.decode() if isinstance(first, bytes) else str(first)
+        event_id = first.decode() if isinstance(first, bytes) else str(first)
+        return {
+            "id": event_id,
+            "type": type_,
+            "job_id": job_id,
+            "timestamp": fields["timestamp"],
+            "data": data,
+        }
 
     def read(
         self, stream: str, after: str, block_ms: int | None = None, count: int = 200
@@ -151,5 +161,5 @@ def terminal_from_job(job: dict[str, Any]) -> dict[str, Any] | None:
     if job.get("error"):
         data["error"] = job["error"]
     finished = job.get("completed_at")
-    stamp = finished.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" if finished else _stamp()
-    return {"id": "0-1", "type": type_, "job_id": job["_id"], "timestamp": stamp, "data": data}
+    when = finished.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" if finished else stamp()
+    return {"id": "0-1", "type": type_, "job_id": job["_id"], "timestamp": when, "data": data}

@@ -70,6 +70,9 @@ class Settings:
     event_retention_events: int = 1000  # events kept per job stream (10x per user stream)
     event_retention_seconds: int = 604_800  # a job's events expire this long after the last
     sse_heartbeat_seconds: float = 15.0  # comment line on idle event streams
+    webhook_timeout_seconds: float = 10.0
+    webhook_retry_base_seconds: float = 10.0  # attempt n waits base * 2^(n-1)
+    webhook_max_attempts: int = 8
     scrapy_concurrency: int = 2
     playwright_concurrency: int = 1
     playwright_pages_per_job: int = 2

@@ -3,11 +3,13 @@
 SCRAPE = "scrapemaster.scrape"
 RECONCILE = "scrapemaster.reconcile"
 CHECK_PROXIES = "scrapemaster.check_proxies"
+DELIVER_WEBHOOK = "scrapemaster.deliver_webhook"
 
 QUEUE_SCRAPY = "scrapy"
 QUEUE_PLAYWRIGHT = "playwright"
 QUEUE_MAINTENANCE = "maintenance"
-QUEUES = (QUEUE_SCRAPY, QUEUE_PLAYWRIGHT, QUEUE_MAINTENANCE)
+QUEUE_WEBHOOKS = "webhooks"
+QUEUES = (QUEUE_SCRAPY, QUEUE_PLAYWRIGHT, QUEUE_MAINTENANCE, QUEUE_WEBHOOKS)
 
 
 def celery_priority(job_priority: int) -> int:

@@ -12,7 +12,10 @@ from shared.settings import Settings, get_settings
 def create_celery(settings: Settings | None = None) -> Celery:
     """A Celery app configured from `settings` (default: the environment)."""
     settings = settings or get_settings()
-    app = Celery("scrapemaster", include=["workers.tasks.scrape", "workers.tasks.maintenance"])
+    app = Celery(
+        "scrapemaster",
+        include=["workers.tasks.scrape", "workers.tasks.maintenance", "workers.tasks.webhooks"],
+    )
     app.conf.update(
         broker_url=settings.redis_url,
         broker_connection_retry_on_startup=True,

@@ -22,6 +22,7 @@ from shared.jobspec import JobSpec
 from shared.proxies import ProxyRepository
 from shared.results import ItemSink
 from shared.settings import get_settings
+from workers import delivery
 
 logger = logging.getLogger(__name__)
 _engines: dict[str, Any] = {}
@@ -132,12 +133,13 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         user_agent=settings.user_agent,
     )
     owner = job.get("owner_id")
-    event_log().append(
+    started = event_log().append(
         job_id,
         owner,
         events.STARTED,
         {"status": jobs.RUNNING, "attempt": job["attempts"], "engine": engine_name},
     )
+    delivery.dispatch(job, started)
     sink = ItemSink(
         database,
         job_id,
@@ -259,7 +261,7 @@ def _record(
 
     def terminal(type_: str, data: dict[str, Any]) -> None:
         # after the final counters are stored, so it is the job's last event and carries them
-        event_log().append(job_id, job.get("owner_id"), type_, data)
+        delivery.dispatch(job, event_log().append(job_id, job.get("owner_id"), type_, data))
 
     if sink.cancelled.is_set():
         log("INFO", "stopped: cancelled while running")

@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
-from api import schemas
+from api import schemas, schemas_webhooks
 from api.security import auth_required, current_user
 from api.services import auth
 from shared.errors import ValidationFailed
@@ -89,3 +89,15 @@ class ApiKey(MethodView):
     def delete(self, key_id):
         """Revoke an API key; it stops working at once."""
         auth.revoke_api_key(current_user(), key_id)
+
+
+@blp.route("/webhook-secret")
+class WebhookSecret(MethodView):
+    decorators = [auth_required]
+
+    @blp.response(200, schemas_webhooks.WebhookSecret)
+    def post(self):
+        """Create or rotate the secret that signs deliveries to jobs' own webhook_url."""
+        from api.services import webhooks
+
+        return webhooks.rotate_account_secret(current_user())

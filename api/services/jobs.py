@@ -83,9 +83,12 @@ def cancel(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
         )
         if changed is not None:
             jobs.log(db(), job_id, "INFO", f"cancelled by {user['username']}")
-            event_log().append(
+            event = event_log().append(
                 job_id, changed.get("owner_id"), events.CANCELLED, events.counters_of(changed)
             )
+            from api.services import webhooks
+
+            webhooks.dispatch(changed, event)
             return changed
     job = _change(job_id, user, "cancel", completed_at=jobs.now())
     jobs.log(db(), job_id, "INFO", f"cancelled by {user['username']}")

@@ -43,7 +43,12 @@ def test_fuzzing_every_operation_gives_no_server_error(fuzz_app):
     ).get_json()["access_token"]
     admin = {"Authorization": f"Bearer {token}"}  # reaches the admin-only operations too
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", fuzz_app)
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [
+        operation
+        for operation in (result.ok() for result in schema.get_all_operations())
+        # event streams never end by design: their auth and inputs are tested in test_events
+        if not operation.path.endswith("/events")
+    ]
     sent, failures = [0], []
     for mode, operation in itertools.product(
         (GenerationMode.POSITIVE, GenerationMode.NEGATIVE), operations
@@ -100,7 +105,12 @@ def test_another_users_resources_answer_404_or_403_on_every_operation(fuzz_app):
     job = client.post("/api/v1/jobs", json={"url": "http://127.0.0.1:9/"}, headers=owner)
     key = client.post("/api/v1/auth/api-keys", json={"name": "mine"}, headers=owner)
     proxy = client.post("/api/v1/proxies", json={"url": "http://127.0.0.1:3128"}, headers=admin)
+    hook = client.post(
+        "/api/v1/webhooks", json={"webhook_url": "http://127.0.0.1:9/hook"}, headers=owner
+    )
     ids = {
+        "hook_id": hook.get_json()["id"],
+        "delivery_id": "any",
         "job_id": job.get_json()["id"],
         "key_id": key.get_json()["id"],
         "proxy_id": proxy.get_json()["id"],
@@ -115,9 +125,8 @@ def test_another_users_resources_answer_404_or_403_on_every_operation(fuzz_app):
             if method not in item:
                 continue
             url = _fill(path, ids)
-            answer = client.open(
-                url, method=method.upper(), json=bodies.get(method), headers=intruder
-            )
+            body = {"enabled": False} if "/webhooks/" in path else bodies.get(method)
+            answer = client.open(url, method=method.upper(), json=body, headers=intruder)
             assert answer.status_code in (403, 404), (method, path, answer.status_code)
             assert answer.get_json()["type"] in ("forbidden", "not_found")
             checked += 1

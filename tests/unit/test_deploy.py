@@ -8,7 +8,15 @@ from pathlib import Path
 import yaml
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-APP_SERVICES = {"api", "worker-scrapy", "worker-playwright", "worker-maintenance", "beat", "flower"}
+APP_SERVICES = {
+    "api",
+    "worker-scrapy",
+    "worker-playwright",
+    "worker-maintenance",
+    "worker-webhooks",
+    "beat",
+    "flower",
+}
 
 
 def compose() -> dict:

@@ -1,0 +1,214 @@
+"""Webhooks: subscriptions, signed deliveries and their attempts log, in MongoDB.
+
+A delivery is one event for one receiver; each attempt of it is a row in `webhook_deliveries`
+(what `GET /webhooks/{id}/deliveries` lists). Every attempt of a delivery carries the same
+event id (`X-ScrapeMaster-Event-Id`), so receivers can drop duplicates, and a signature
+`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">` (the stdlib hmac), so they can
+refuse forgeries and replays. Sending is the `webhooks` queue's task (workers/tasks/webhooks.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from pymongo import DESCENDING, ReturnDocument
+from pymongo.database import Database
+
+from shared import events
+from shared.jobs import now
+
+SUBSCRIBABLE = (events.STARTED, events.COMPLETED, events.FAILED, events.CANCELLED, "job.changed")
+DEFAULT_EVENTS = [events.STARTED, events.COMPLETED, events.FAILED, events.CANCELLED]
+PING = "ping"
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+JOB_HOOK = "job"  # webhook_id of deliveries to a job's own webhook_url
+
+
+def new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """The X-ScrapeMaster-Signature value of `body`."""
+    stamp = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={stamp},v1={digest}"
+
+
+def verify(secret: str, body: bytes, header: str, tolerance: int = 300) -> bool:
+    """What a receiver does: the signature matches and is recent."""
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    try:
+        stamp = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    expected = sign(secret, body, stamp).split("v1=", 1)[1]
+    return abs(time.time() - stamp) <= tolerance and hmac.compare_digest(
+        expected, parts.get("v1", "")
+    )
+
+
+def payload(event: dict[str, Any]) -> dict[str, Any]:
+    """The body of a delivery, from an event object (API.md § Webhooks)."""
+    data = event.get("data") or {}
+    return {
+        "id": event["id"],
+        "event": event["type"],
+        "job_id": event.get("job_id"),
+        "status": data.get("status"),
+        "items_scraped": data.get("items_scraped"),
+        "pages_crawled": data.get("pages_crawled"),
+        "error": data.get("error"),
+        "timestamp": event.get("timestamp"),
+    }
+
+
+def body_of(event: dict[str, Any]) -> bytes:
+    return json.dumps(payload(event), separators=(",", ":"), default=str).encode()
+
+
+class WebhookRepository:
+    """Webhooks of users, account secrets and the deliveries log."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.hooks = db.webhooks
+        self.deliveries = db.webhook_deliveries
+
+    def create(self, owner_id: str, url: str, kinds: list[str], secret: str | None) -> dict:
+        doc = {
+            "_id": uuid.uuid4().hex,
+            "owner_id": owner_id,
+            "webhook_url": url,
+            "events": list(dict.fromkeys(kinds or DEFAULT_EVENTS)),
+            "secret": secret or new_secret(),
+            "enabled": True,
+            "created_at": now(),
+        }
+        self.hooks.insert_one(doc)
+        return doc
+
+    def get(self, hook_id: str, owner_id: str) -> dict | None:
+        return self.hooks.find_one({"_id": hook_id, "owner_id": owner_id})
+
+    def of_owner(self, owner_id: str) -> list[dict]:
+        return list(self.hooks.find({"owner_id": owner_id}).sort("created_at", DESCENDING))
+
+    def update(self, hook_id: str, owner_id: str, changes: dict[str, Any]) -> dict | None:
+        return self.hooks.find_one_and_update(
+            {"_id": hook_id, "owner_id": owner_id},
+            {"$set": changes},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    def delete(self, hook_id: str, owner_id: str) -> bool:
+        return bool(self.hooks.delete_one({"_id": hook_id, "owner_id": owner_id}).deleted_count)
+
+    def account_secret(self, owner_id: str, rotate: bool = False) -> str:
+        """The secret that signs deliveries to jobs' own webhook_url; made when first needed."""
+        user = self.db.users.find_one({"_id": owner_id}, {"webhook_secret": 1}) or {}
+        if user.get("webhook_secret") and not rotate:
+            return str(user["webhook_secret"])
+        secret = new_secret()
+        self.db.users.update_one({"_id": owner_id}, {"$set": {"webhook_secret": secret}})
+        return secret
+
+    # -- deliveries --------------------------------------------------------------------------
+
+    def plan(self, job: dict[str, Any], event: dict[str, Any]) -> list[str]:
+        """Create the first attempt of every delivery `event` calls for; their ids."""
+        ids = []
+        owner = job.get("owner_id")
+        for hook in self.hooks.find({"owner_id": owner, "enabled": True, "events": event["type"]}):
+            ids.append(self._first_attempt(hook["_id"], hook["webhook_url"], owner, event))
+        if job.get("webhook_url") and event["type"] in events.TERMINAL:
+            ids.append(self._first_attempt(JOB_HOOK, job["webhook_url"], owner, event))
+        return ids
+
+    def _first_attempt(self, hook_id: str, url: str, owner: Any, event: dict[str, Any]) -> str:
+        delivery_id = uuid.uuid4().hex
+        self.deliveries.insert_one(
+            {
+                "_id": f"{delivery_id}:1",
+                "delivery_id": delivery_id,
+                "webhook_id": hook_id,
+                "owner_id": owner,
+                "url": url,
+                "event_id": event["id"],
+                "event": event["type"],
+                "job_id": event.get("job_id"),
+                "body": body_of(event).decode(),
+                "attempt": 1,
+                "state": PENDING,
+                "status_code": None,
+                "error": None,
+                "duration_ms": None,
+                "timestamp": now(),
+                "next_retry_at": None,
+            }
+        )
+        return f"{delivery_id}:1"
+
+    def attempt(self, attempt_id: str) -> dict | None:
+        return self.deliveries.find_one({"_id": attempt_id})
+
+    def record(self, attempt_id: str, **fields: Any) -> None:
+        self.deliveries.update_one({"_id": attempt_id}, {"$set": fields})
+
+    def next_attempt(self, previous: dict[str, Any], delay: float) -> str:
+        """The retry of `previous`, due after `delay` seconds; same event id and body."""
+        number = int(previous["attempt"]) + 1
+        attempt_id = f"{previous['delivery_id']}:{number}"
+        doc = {
+            **previous,
+            "_id": attempt_id,
+            "attempt": number,
+            "state": PENDING,
+            "status_code": None,
+            "error": None,
+            "duration_ms": None,
+            "timestamp": now() + timedelta(seconds=delay),
+            "next_retry_at": None,
+        }
+        self.deliveries.insert_one(doc)
+        return attempt_id
+
+    def redeliver(self, previous: dict[str, Any]) -> str:
+        """A new delivery (a fresh attempt count) of the same event, asked for by its owner."""
+        delivery_id = uuid.uuid4().hex
+        attempt_id = f"{delivery_id}:1"
+        self.deliveries.insert_one(
+            {
+                **previous,
+                "_id": attempt_id,
+                "delivery_id": delivery_id,
+                "attempt": 1,
+                "state": PENDING,
+                "status_code": None,
+                "error": None,
+                "duration_ms": None,
+                "timestamp": now(),
+                "next_retry_at": None,
+            }
+        )
+        return attempt_id
+
+    def log(self, hook_id: str, owner_id: str, limit: int = 100) -> list[dict]:
+        return list(
+            self.deliveries.find({"webhook_id": hook_id, "owner_id": owner_id})
+            .sort("timestamp", DESCENDING)
+            .limit(limit)
+        )
+
+    def secret_for(self, attempt: dict[str, Any]) -> str:
+        if attempt["webhook_id"] == JOB_HOOK:
+            return self.account_secret(attempt["owner_id"])
+        hook = self.hooks.find_one({"_id": attempt["webhook_id"]}, {"secret": 1}) or {}
+        return str(hook.get("secret") or "")

@@ -1,0 +1,108 @@
+"""Sending one webhook attempt: signed POST through the target policy, recorded, retried."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from datetime import timedelta
+from typing import Any
+
+import requests
+
+from shared import db as dbmod
+from shared import tasks
+from shared.jobs import now
+from shared.settings import get_settings
+from shared.targets import BlockedTarget, TargetPolicy
+from shared.webhooks import DELIVERED, FAILED, PENDING, WebhookRepository, sign
+
+logger = logging.getLogger(__name__)
+_sessions: dict[int, requests.Session] = {}
+
+
+def _session() -> requests.Session:
+    """This process's HTTP session: it connects only where the target policy allows."""
+    pid = os.getpid()
+    if pid not in _sessions:
+        _sessions.clear()
+        _sessions[pid] = TargetPolicy.from_settings(get_settings()).session()
+    return _sessions[pid]
+
+
+def send(attempt_id: str, delay: float = 0) -> None:
+    """Queue the attempt on the `webhooks` queue (never a crawl worker's)."""
+    from workers import celery
+
+    celery.send_task(
+        tasks.DELIVER_WEBHOOK,
+        args=[attempt_id],
+        queue=tasks.QUEUE_WEBHOOKS,
+        countdown=delay or None,
+    )
+
+
+def deliver(attempt_id: str) -> str:
+    """POST one attempt; its state afterwards (delivered, failed, or gone)."""
+    settings = get_settings()
+    repo = WebhookRepository(dbmod.database(settings))
+    attempt = repo.attempt(attempt_id)
+    if attempt is None or attempt["state"] != PENDING:
+        return "gone"  # delivered already (a re-delivered message), or deleted
+    body = attempt["body"].encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": settings.user_agent,
+        "X-ScrapeMaster-Event": attempt["event"],
+        "X-ScrapeMaster-Event-Id": attempt["event_id"],  # the same on every attempt
+        "X-ScrapeMaster-Delivery": attempt["delivery_id"],
+        "X-ScrapeMaster-Signature": sign(repo.secret_for(attempt), body),
+    }
+    started = time.monotonic()
+    status: int | None = None
+    final = False
+    try:
+        answer = _session().post(
+            attempt["url"],
+            data=body,
+            headers=headers,
+            timeout=settings.webhook_timeout_seconds,
+            allow_redirects=False,
+        )
+        status = answer.status_code
+        error = None if 200 <= status < 300 else f"HTTP {status}"
+    except BlockedTarget as exc:
+        error, final = f"blocked target: {exc}", True  # no retry can change that
+    except requests.Timeout:
+        error = f"no answer within {settings.webhook_timeout_seconds:g} s"
+    except requests.RequestException as exc:
+        error = f"could not connect: {type(exc).__name__}"
+    fields: dict[str, Any] = {
+        "status_code": status,
+        "error": error,
+        "duration_ms": round((time.monotonic() - started) * 1000, 1),
+        "timestamp": now(),
+    }
+    if error is None:
+        repo.record(attempt_id, state=DELIVERED, **fields)
+        return DELIVERED
+    if final or attempt["attempt"] >= settings.webhook_max_attempts:
+        repo.record(attempt_id, state=FAILED, **fields)
+        logger.warning("webhook %s: %s; giving up", attempt["delivery_id"], error)
+        return FAILED
+    delay = settings.webhook_retry_base_seconds * 2 ** (attempt["attempt"] - 1)
+    repo.record(attempt_id, state=FAILED, next_retry_at=now() + timedelta(seconds=delay), **fields)
+    send(repo.next_attempt(attempt, delay), delay)
+    return FAILED
+
+
+def dispatch(job: dict[str, Any], event: dict[str, Any] | None) -> None:
+    """Deliveries of `event` to the owner's webhooks and the job's own webhook_url."""
+    if event is None:
+        return  # Redis is down: no event, and no queue to send through
+    try:
+        repo = WebhookRepository(dbmod.database(get_settings()))
+        for attempt_id in repo.plan(job, event):
+            send(attempt_id)
+    except Exception:  # webhooks must never fail the crawl that triggered them
+        logger.exception("job %s: webhooks for %s not queued", job.get("_id"), event["type"])
