@@ -8,7 +8,7 @@ import time
 from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import errors, json_guard
+from api import errors, json_guard, websocket
 from api.blueprints import auth, events, jobs, monitoring, proxies, results, webhooks
 from api.extensions import jwt, make_celery_client
 from api.limits import create_limiter
@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     ):
         api.register_blueprint(blueprint)
     errors.register_error_handlers(app)
+    websocket.register(app)
     app.extensions["scrapemaster_limiter"] = create_limiter(app, settings)
 
     @app.before_request

@@ -162,23 +162,11 @@ class Stack:
         return " ready." in self.logs[name].read_text(errors="replace")
 
     def start_api(self) -> None:
-        proc = self.spawn(
-            "api",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "api.wsgi:app",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                "1",
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "8",
-            ],
-        )
+        from api.__main__ import gunicorn_args
+        from shared.settings import Settings
+
+        argv = gunicorn_args(Settings(), f"127.0.0.1:{self.port}", workers=1)
+        proc = self.spawn("api", argv)
 
         def healthy() -> bool:
             if proc.poll() is not None:

@@ -113,3 +113,46 @@ def test_the_callers_stream_carries_its_own_jobs_only(live):
                     fields[key] = value
             live.wait_job(theirs["id"], bob)
     assert {e["job_id"] for e in seen} == {mine["id"]}
+
+
+def test_a_websocket_client_sees_its_own_jobs_events_and_none_of_another_users(live):
+    from simple_websocket import Client
+
+    alice, bob = live.register(), live.register()
+    token = alice["Authorization"].split()[1]
+    ws_url = live.url("/ws").replace("http://", "ws://") + f"?token={token}"
+    ws = Client.connect(ws_url)
+    try:
+        with SiteServer(pages=1) as site:
+            theirs = live.submit(bob, **crawl(site))
+            mine = live.submit(alice, **crawl(site))
+            seen = []
+            while not seen or seen[-1]["type"] != "job.completed":
+                frame = ws.receive(timeout=30)
+                assert frame is not None, "no event within 30 s"
+                seen.append(json.loads(frame))
+            live.wait_job(theirs["id"], bob)
+    finally:
+        ws.close()
+    assert {e["job_id"] for e in seen} == {mine["id"]}
+    assert seen[0]["type"] == "job.started"
+    bad = requests.get(live.url("/ws") + "?token=forged", timeout=10)
+    assert bad.status_code == 401 and bad.json()["type"] == "unauthorized"
+
+
+def test_an_eleventh_websocket_of_one_user_is_refused(live):
+    from simple_websocket import Client, ConnectionClosed
+
+    headers = live.register()
+    token = headers["Authorization"].split()[1]
+    ws_url = live.url("/ws").replace("http://", "ws://") + f"?token={token}"
+    open_ones = [Client.connect(ws_url) for _ in range(10)]
+    try:
+        extra = Client.connect(ws_url)
+        with pytest.raises(ConnectionClosed):
+            extra.receive(timeout=10)
+            extra.receive(timeout=10)
+        assert extra.close_reason == 1008
+    finally:
+        for ws in open_ones:
+            ws.close()
