@@ -52,6 +52,6 @@ def open_clients(**_: object) -> None:
 
 @worker_process_shutdown.connect
 def close_engines(**_: object) -> None:
-    from workers import execution
+    from workers import engines
 
-    execution.shutdown_engines()
+    engines.shutdown_engines()

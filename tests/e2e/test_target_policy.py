@@ -12,7 +12,7 @@ import requests
 
 from shared import tasks
 from shared.jobs import JobRepository
-from tests.helpers import Stack
+from tests.helpers import Stack, wait_for
 from tests.sites.server import SiteServer
 from tests.tripwire import Tripwire
 
@@ -50,7 +50,9 @@ def policy_stack(redis_url, mongo_url, tmp_path_factory, site, queue: str):
 
 @pytest.fixture(scope="module")
 def guarded(redis_url, mongo_url, tmp_path_factory, site):
-    yield from policy_stack(redis_url, mongo_url, tmp_path_factory, site, "scrapy")
+    for stack in policy_stack(redis_url, mongo_url, tmp_path_factory, site, "scrapy"):
+        stack.start_worker("webhooks")
+        yield stack
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +186,32 @@ def test_the_allow_listed_site_still_renders(browser_guarded, site):
     )
     done = browser_guarded.wait_job(job["id"], headers, timeout=90)
     assert done["status"] == "completed" and done["items_scraped"] == 30, done
+
+
+def test_a_webhook_to_a_blocked_address_is_refused_and_never_sent(guarded, wire, site):
+    headers = guarded.register()
+    literal = requests.post(
+        guarded.url("/webhooks"), json={"webhook_url": wire.url}, headers=headers, timeout=10
+    )
+    assert literal.status_code == 422 and "webhook_url" in literal.json()["errors"]
+    # a receiver whose name resolves to a blocked address, as a stored webhook could
+    me = requests.get(guarded.url("/auth/me"), headers=headers, timeout=10).json()
+    from shared.webhooks import WebhookRepository
+
+    hook = WebhookRepository(guarded.database()).create(
+        me["id"], f"http://localhost:{wire.port}/hook", ["job.completed"], None
+    )
+    job = guarded.submit(
+        headers, url=site.url_for("/catalog/"), engine="scrapy", config={"obey_robots": False}
+    )
+    guarded.wait_job(job["id"], headers)
+
+    def attempt() -> list:
+        answer = requests.get(
+            guarded.url(f"/webhooks/{hook['_id']}/deliveries"), headers=headers, timeout=10
+        )
+        return [row for row in answer.json() if row["state"] == "failed"]
+
+    failed = wait_for(attempt, 30, message="the delivery attempt")
+    assert "blocked target" in failed[0]["error"] and failed[0]["next_retry_at"] is None
+    assert wire.hits == 0

@@ -174,18 +174,18 @@ def test_the_reconciler_notices_a_restarted_broker(tmp_path):
     import redis as redis_lib
 
     from shared import embedded
-    from workers import execution
+    from workers import reconcile
 
     port = embedded.free_port()
     service = embedded.start_redis(tmp_path / "r", port)
     try:
         client = redis_lib.Redis.from_url(service.url)
-        execution._broker.clear()
-        assert execution._broker_restarted(client) is False  # first look
-        assert execution._broker_restarted(client) is False  # same server
+        reconcile._broker.clear()
+        assert reconcile._broker_restarted(client) is False  # first look
+        assert reconcile._broker_restarted(client) is False  # same server
         service.stop()
         service = embedded.start_redis(tmp_path / "r", port)
         # a new Redis lost every waiting message: pending jobs are re-sent at once
-        assert execution._broker_restarted(client) is True
+        assert reconcile._broker_restarted(client) is True
     finally:
         service.stop()

@@ -5,16 +5,16 @@ from __future__ import annotations
 from celery import shared_task
 
 from shared import tasks
-from workers import execution
+from workers import reconcile as upkeep
 
 
 @shared_task(name=tasks.RECONCILE, ignore_result=True)
 def reconcile() -> dict[str, int]:
     """Re-enqueue pending jobs with no message in the broker and running jobs whose worker died."""
-    return execution.reconcile()
+    return upkeep.reconcile()
 
 
 @shared_task(name=tasks.CHECK_PROXIES, ignore_result=True)
 def check_proxies() -> dict[str, int]:
     """Probe banned and cooling proxies; recovered ones become active again."""
-    return execution.check_proxies()
+    return upkeep.check_proxies()

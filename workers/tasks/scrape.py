@@ -9,7 +9,7 @@ from celery import Task, shared_task
 from pymongo.errors import ConnectionFailure
 
 from shared import tasks
-from workers import execution
+from workers import engines, execution
 
 STORE_RETRY_SECONDS = 5
 
@@ -25,7 +25,7 @@ def scrape(self: Task, job_id: str) -> None:
         # rather than drop the task. A run cut short is taken over once its heartbeat is stale.
         logging.getLogger(__name__).warning("job %s: store unavailable (%s); retrying", job_id, exc)
         raise self.retry(countdown=STORE_RETRY_SECONDS) from None
-    stuck = execution.stuck_engine()
+    stuck = engines.stuck_engine()
     if stuck:
         # The job is recorded (failed: timeout). Leave this process: the pool starts a fresh
         # one; the message, re-delivered because its worker is gone, finds the job finished.
