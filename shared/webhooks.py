@@ -162,43 +162,32 @@ class WebhookRepository:
     def record(self, attempt_id: str, **fields: Any) -> None:
         self.deliveries.update_one({"_id": attempt_id}, {"$set": fields})
 
-    def next_attempt(self, previous: dict[str, Any], delay: float) -> str:
-        """The retry of `previous`, due after `delay` seconds; same event id and body."""
-        number = int(previous["attempt"]) + 1
-        attempt_id = f"{previous['delivery_id']}:{number}"
-        doc = {
-            **previous,
-            "_id": attempt_id,
-            "attempt": number,
-            "state": PENDING,
-            "status_code": None,
-            "error": None,
-            "duration_ms": None,
-            "timestamp": now() + timedelta(seconds=delay),
-            "next_retry_at": None,
-        }
-        self.deliveries.insert_one(doc)
-        return attempt_id
-
-    def redeliver(self, previous: dict[str, Any]) -> str:
-        """A new delivery (a fresh attempt count) of the same event, asked for by its owner."""
-        delivery_id = uuid.uuid4().hex
-        attempt_id = f"{delivery_id}:1"
+    def _again(self, previous: dict[str, Any], delivery_id: str, number: int, delay: float) -> str:
+        """A pending attempt `number` of `delivery_id`, with `previous`'s event and body."""
+        attempt_id = f"{delivery_id}:{number}"
         self.deliveries.insert_one(
             {
                 **previous,
                 "_id": attempt_id,
                 "delivery_id": delivery_id,
-                "attempt": 1,
+                "attempt": number,
                 "state": PENDING,
                 "status_code": None,
                 "error": None,
                 "duration_ms": None,
-                "timestamp": now(),
+                "timestamp": now() + timedelta(seconds=delay),
                 "next_retry_at": None,
             }
         )
         return attempt_id
+
+    def next_attempt(self, previous: dict[str, Any], delay: float) -> str:
+        """The retry of `previous`, due after `delay` seconds; same event id and body."""
+        return self._again(previous, previous["delivery_id"], int(previous["attempt"]) + 1, delay)
+
+    def redeliver(self, previous: dict[str, Any]) -> str:
+        """A new delivery (a fresh attempt count) of the same event, asked for by its owner."""
+        return self._again(previous, uuid.uuid4().hex, 1, 0)
 
     def log(self, hook_id: str, owner_id: str, limit: int = 100) -> list[dict]:
         return list(

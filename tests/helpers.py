@@ -62,6 +62,21 @@ def processes_of(var_dir: Path, needle: bytes = b"") -> list[int]:
     return found
 
 
+def catalog_crawl(site: Any) -> dict:
+    """POST /jobs body: the demo catalog, one item per product, page after page (one at a time)."""
+    return {
+        "url": site.url_for("/catalog/"),
+        "engine": "scrapy",
+        "selectors": {"sku": "./@data-sku"},
+        "config": {
+            "item_selector": "div.product",
+            "follow_links": True,
+            "link_selector": "li.next a",
+            "concurrency": 1,
+        },
+    }
+
+
 def register_user(client: Any, username: str | None = None, password: str = "s3cret-pass") -> dict:
     """Register and log in a user through a Flask test client; its auth headers."""
     username = username or f"u{uuid.uuid4().hex[:10]}"

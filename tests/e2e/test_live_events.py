@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from tests.helpers import Stack, wait_for
+from tests.helpers import catalog_crawl as crawl
 from tests.sites.server import SiteServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -44,20 +45,6 @@ def read_events(stack: Stack, job_id: str, headers: dict, last_id: str | None = 
                 key, value = line.split(": ", 1)
                 fields[key] = value
     return found
-
-
-def crawl(site: SiteServer) -> dict:
-    return {
-        "url": site.url_for("/catalog/"),
-        "engine": "scrapy",
-        "selectors": {"sku": "./@data-sku"},
-        "config": {
-            "item_selector": "div.product",
-            "follow_links": True,
-            "link_selector": "li.next a",
-            "concurrency": 1,
-        },
-    }
 
 
 def test_a_client_reads_a_job_to_its_end_and_resumes_exactly(live):

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from tests.helpers import Stack, wait_for
+from tests.helpers import catalog_crawl as crawl
 from tests.sites.server import SiteServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -25,20 +26,6 @@ def own_stack(redis_url, mongo_url, tmp_path_factory):
         yield stack
     finally:
         stack.stop()
-
-
-def crawl(site: SiteServer) -> dict:
-    return {
-        "url": site.url_for("/catalog/"),
-        "engine": "scrapy",
-        "selectors": {"sku": "./@data-sku"},
-        "config": {
-            "item_selector": "div.product",
-            "follow_links": True,
-            "link_selector": "li.next a",
-            "concurrency": 1,
-        },
-    }
 
 
 def post(stack: Stack, path: str, headers: dict) -> requests.Response:
@@ -96,5 +83,5 @@ def test_deleting_a_running_job_leaves_nothing_even_from_its_last_batch(own_stac
         )
     db = own_stack.database()
     wait_for(lambda: db.results.count_documents({"job_id": job["id"]}) == 0, 10, message="purge")
-    assert db.logs.count_documents({"job_id": job["id"]}) == 0
+    wait_for(lambda: db.logs.count_documents({"job_id": job["id"]}) == 0, 10, message="logs")
     assert db.jobs.count_documents({"_id": job["id"]}) == 0
