@@ -53,6 +53,7 @@ class _State:
             self.frontier.append((url, depth))
 
 
+CLOSE_WAIT = 10.0  # seconds a tab or the job's tabs get to close after a stop
 _DOM_SIZE = "() => document.documentElement ? document.documentElement.outerHTML.length : 0"
 
 
@@ -190,7 +191,9 @@ class PlaywrightEngine:
             # Cancel, timeout or crash: abandon pages in flight; closing the context ends them.
             for worker in workers:
                 worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            # bounded: a tab that will not close must not hold the job (the context is closed
+            # next, which ends whatever is left)
+            await asyncio.wait(workers, timeout=CLOSE_WAIT)
 
     async def _worker(
         self, context: Any, robots: _Robots | None, spec: JobSpec, sink: Sink, state: _State
@@ -230,8 +233,8 @@ class PlaywrightEngine:
                     state.wake.set()
         finally:
             if page is not None:
-                with contextlib.suppress(Exception):
-                    await page.close()
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(page.close(), CLOSE_WAIT)
 
     async def _visit(
         self, page: Any, network: Any, url: str, spec: JobSpec, sink: Sink, state: _State
