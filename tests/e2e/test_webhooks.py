@@ -76,21 +76,25 @@ def test_a_failed_delivery_is_retried_with_the_same_event_id_and_a_valid_signatu
     headers = hooks_stack.register()
     receiver = Receiver(codes=[500])
     try:
-        made = requests.post(
-            hooks_stack.url("/webhooks"),
-            json={"webhook_url": receiver.url, "events": ["job.completed"]},
-            headers=headers,
-            timeout=10,
-        )
-        assert made.status_code == 201, made.text
-        hook = made.json()
-        secret = hook["secret"]
-        with SiteServer(pages=1) as site:
-            job = hooks_stack.submit(headers, **one_page(site))
-            hooks_stack.wait_job(job["id"], headers)
-        wait_for(lambda: len(receiver.calls) >= 2, 30, message="the retry")
+        check_retry_signature_log_and_redelivery(hooks_stack, headers, receiver)
     finally:
         receiver.close()
+
+
+def check_retry_signature_log_and_redelivery(stack: Stack, headers: dict, receiver) -> None:
+    made = requests.post(
+        stack.url("/webhooks"),
+        json={"webhook_url": receiver.url, "events": ["job.completed"]},
+        headers=headers,
+        timeout=10,
+    )
+    assert made.status_code == 201, made.text
+    hook = made.json()
+    secret = hook["secret"]
+    with SiteServer(pages=1) as site:
+        job = stack.submit(headers, **one_page(site))
+        stack.wait_job(job["id"], headers)
+    wait_for(lambda: len(receiver.calls) >= 2, 30, message="the retry")
     (first, body1), (second, body2) = receiver.calls[:2]
     assert first["X-ScrapeMaster-Event-Id"] == second["X-ScrapeMaster-Event-Id"]
     assert first["X-ScrapeMaster-Event"] == "job.completed"
@@ -103,7 +107,7 @@ def test_a_failed_delivery_is_retried_with_the_same_event_id_and_a_valid_signatu
 
     def logged() -> list:
         answer = requests.get(
-            hooks_stack.url(f"/webhooks/{hook['id']}/deliveries"), headers=headers, timeout=10
+            stack.url(f"/webhooks/{hook['id']}/deliveries"), headers=headers, timeout=10
         )
         rows = answer.json()
         return rows if [r["state"] for r in rows] == ["delivered", "failed"] else []
@@ -112,9 +116,18 @@ def test_a_failed_delivery_is_retried_with_the_same_event_id_and_a_valid_signatu
     assert [r["attempt"] for r in rows] == [2, 1]
     assert rows[1]["status_code"] == 500 and rows[1]["next_retry_at"]
     assert len({r["event_id"] for r in rows}) == 1
-    other = hooks_stack.register()
+    other = stack.register()
     for path in (f"/webhooks/{hook['id']}", f"/webhooks/{hook['id']}/deliveries"):
-        assert requests.get(hooks_stack.url(path), headers=other, timeout=10).status_code == 404
+        assert requests.get(stack.url(path), headers=other, timeout=10).status_code == 404
+    # redeliver on request: a new delivery of the same event (same event id)
+    again = requests.post(
+        stack.url(f"/webhooks/{hook['id']}/deliveries/{rows[1]['id']}/redeliver"),
+        headers=headers,
+        timeout=10,
+    )
+    assert again.status_code == 202 and again.json()["state"] == "pending"
+    wait_for(lambda: len(receiver.calls) >= 3, 20, message="the redelivery")
+    assert receiver.calls[2][0]["X-ScrapeMaster-Event-Id"] == first["X-ScrapeMaster-Event-Id"]
 
 
 def test_a_hanging_receiver_times_out_while_crawls_go_on(hooks_stack):
