@@ -39,7 +39,10 @@ _offline_public_suffixes()
 def crawl_settings(spec: JobSpec) -> dict[str, Any]:
     """Scrapy settings for one job; nothing is shared with the next job's crawler."""
     cfg = spec.config
-    middlewares: dict[str, int] = {}
+    middlewares: dict[str, int | None] = {
+        "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
+        "scrapers.proxies.MetaOnlyProxyMiddleware": 750,
+    }
     if (cfg.get("proxy") or "none") != "none":
         # before HttpProxyMiddleware (750), which applies meta["proxy"]
         middlewares["scrapers.proxies.ProxyMiddleware"] = 740
