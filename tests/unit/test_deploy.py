@@ -105,3 +105,13 @@ def test_procfile_lists_the_processes_that_compose_runs():
             queue = words[words.index("-Q") + 1]
             compose_words = services[name]["command"]
             assert compose_words[compose_words.index("-Q") + 1] == queue, name
+
+
+def test_the_readme_and_docs_link_only_to_files_in_the_repository():
+    root = DEPLOY.parent
+    for doc in (root / "README.md", *sorted((root / "docs").glob("*.md"))):
+        for target in re.findall(r"\]\(([^)#]+)\)", doc.read_text()):
+            if target.startswith(("http://", "https://")):
+                continue
+            assert (doc.parent / target).resolve().is_relative_to(root), (doc.name, target)
+            assert (doc.parent / target).exists(), (doc.name, target)
