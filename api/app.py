@@ -9,7 +9,16 @@ from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import errors, json_guard, websocket
-from api.blueprints import auth, events, jobs, monitoring, proxies, results, webhooks
+from api.blueprints import (
+    auth,
+    events,
+    jobs,
+    monitoring,
+    proxies,
+    results,
+    schedules,
+    webhooks,
+)
 from api.extensions import jwt, make_celery_client
 from api.limits import create_limiter
 from api.services.auth import ensure_admin
@@ -108,6 +117,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         monitoring.blp,
         proxies.blp,
         webhooks.blp,
+        schedules.blp,
     ):
         api.register_blueprint(blueprint)
     errors.register_error_handlers(app)

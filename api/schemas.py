@@ -13,7 +13,7 @@ from shared import jobs
 from shared.jobspec import BOUNDS, WAIT_UNTIL, url_problem
 from shared.proxies import PROXY_STATUSES, proxy_url_problem
 from shared.selectors import compile_selector
-from shared.targets import BlockedTarget, TargetPolicy, header_problem
+from shared.targets import BlockedTarget, TargetPolicy, has_credentials, header_problem
 
 
 def _settings():
@@ -71,7 +71,7 @@ class HttpUrl(fields.String):
         if problem:
             raise ValidationError(f"Not a valid URL: {problem}.")
         text = text.strip()
-        if "@" in text.split("//", 1)[-1].split("/", 1)[0]:
+        if has_credentials(text):
             raise ValidationError(
                 "Credentials in URLs are not accepted: send them in an Authorization header "
                 "(config.headers)."
@@ -217,6 +217,9 @@ class JobOut(ma.Schema):
     started_at = UTCDateTime(allow_none=True)
     completed_at = UTCDateTime(allow_none=True)
     duration_seconds = fields.Float(allow_none=True)
+    schedule_id = fields.String(
+        allow_none=True, metadata={"description": "the schedule that started the job"}
+    )
 
 
 MAX_SKIP = 1_000_000_000  # MongoDB takes 8-byte integers; a bigger skip answers 422, not 500
@@ -229,6 +232,7 @@ class JobListArgs(ma.Schema):
     per_page = fields.Integer(validate=validate.Range(1, 100))
     status = fields.String(validate=validate.OneOf(jobs.STATUSES))
     engine = fields.String(validate=validate.OneOf(jobs.ENGINES))
+    schedule_id = fields.String(validate=validate.Length(1, 64))
     sort_by = fields.String(
         load_default="created_at", validate=validate.OneOf(["created_at", "status", "priority"])
     )

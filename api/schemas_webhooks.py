@@ -8,24 +8,23 @@ from marshmallow import fields, validate
 from api.schemas import HttpUrl, UTCDateTime
 from shared.webhooks import SUBSCRIBABLE
 
-EventList = fields.List(
-    fields.String(validate=validate.OneOf(SUBSCRIBABLE)), validate=validate.Length(1, 10)
-)
+
+def _event_list() -> fields.List:
+    """Event types to subscribe to (a new field per schema: marshmallow binds fields)."""
+    return fields.List(
+        fields.String(validate=validate.OneOf(SUBSCRIBABLE)), validate=validate.Length(1, 10)
+    )
 
 
 class WebhookCreate(ma.Schema):
     webhook_url = HttpUrl(required=True, metadata={"example": "https://your-app.example/hook"})
-    events = fields.List(
-        fields.String(validate=validate.OneOf(SUBSCRIBABLE)), validate=validate.Length(1, 10)
-    )
+    events = _event_list()
     secret = fields.String(validate=validate.Length(16, 200), load_default=None)
 
 
 class WebhookUpdate(ma.Schema):
     webhook_url = HttpUrl()
-    events = fields.List(
-        fields.String(validate=validate.OneOf(SUBSCRIBABLE)), validate=validate.Length(1, 10)
-    )
+    events = _event_list()
     enabled = fields.Boolean()
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, g, request
-from flask_jwt_extended import decode_token, get_jwt, get_jwt_identity, verify_jwt_in_request
+from flask_jwt_extended import decode_token, get_jwt, verify_jwt_in_request
 
 from shared.errors import Forbidden, Unauthorized
 
@@ -52,12 +52,18 @@ def authenticate() -> dict[str, Any]:
         user = _user_from_api_key(api_key)
     else:
         verify_jwt_in_request()
-        if get_jwt().get("type") != "access":
-            raise Unauthorized("An access token is required")
-        user = _db().users.find_one({"_id": get_jwt_identity()})
-        if user is None or not user.get("active", True):
-            raise Unauthorized("User no longer exists")
+        user = _user_from_claims(get_jwt())
     g.user = user
+    return user
+
+
+def _user_from_claims(claims: dict[str, Any]) -> dict[str, Any]:
+    """The active user an access token's claims name; 401 otherwise."""
+    if claims.get("type") != "access":
+        raise Unauthorized("An access token is required")
+    user = _db().users.find_one({"_id": claims.get("sub")})
+    if user is None or not user.get("active", True):
+        raise Unauthorized("User no longer exists")
     return user
 
 
@@ -76,11 +82,7 @@ def authenticate_stream() -> dict[str, Any]:
             claims = decode_token(token)
         except Exception:  # expired, forged, malformed: all mean "not authenticated"
             raise Unauthorized("Invalid or expired token") from None
-        if claims.get("type") != "access":
-            raise Unauthorized("An access token is required")
-        user = _db().users.find_one({"_id": claims.get("sub")})
-        if user is None or not user.get("active", True):
-            raise Unauthorized("User no longer exists")
+        user = _user_from_claims(claims)
     g.user = user
     return user
 

@@ -43,10 +43,11 @@ def pct(values: list[float], q: float) -> float:
 def event_latency(stack: Stack, headers: dict, site: str, jobs: int) -> dict:
     """ms from the worker's job.completed stamp to an SSE client reading it."""
     latencies: list[float] = []
-    done = threading.Event()
+    done, listening = threading.Event(), threading.Event()
 
     def listen() -> None:
         with requests.get(stack.url("/events"), headers=headers, stream=True, timeout=120) as r:
+            listening.set()  # the API answered: events from now on reach this client
             for line in r.iter_lines(decode_unicode=True):
                 if line.startswith("data: "):
                     event = json.loads(line[6:])
@@ -58,7 +59,7 @@ def event_latency(stack: Stack, headers: dict, site: str, jobs: int) -> dict:
                             return
 
     threading.Thread(target=listen, daemon=True).start()
-    time.sleep(1)  # the stream is open before the first job
+    listening.wait(30)
     for page in range(jobs):
         stack.submit(headers, **one_page_job(site, page % 5 + 1))
     done.wait(120)

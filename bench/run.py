@@ -609,6 +609,10 @@ def main(argv: list[str] | None = None) -> int:
         import events
 
         return events.main(argv[2:])
+    if argv[:2] == ["--only", "changes"]:  # schedules' change detection (bench/changes.py)
+        import changes
+
+        return changes.main(argv[2:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--latency-jobs", type=int, default=40)
@@ -617,8 +621,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         choices=("scrapy", "latency", "playwright"),
-        help="run one part; `--only chaos|events [their options]` run bench/chaos.py or "
-        "bench/events.py",
+        help="run one part; `--only chaos|events|changes [their options]` run bench/chaos.py, "
+        "bench/events.py or bench/changes.py",
     )
     parser.add_argument(
         "--pw-pages", type=int, default=60, help="playwright: JS catalog pages per crawl"

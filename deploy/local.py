@@ -26,7 +26,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -263,7 +263,6 @@ class Child:
     backoff: float = 1.0
     restart_at: float | None = None
     restarts: int = 0
-    output: list[threading.Thread] = field(default_factory=list)
 
     def start(self, reaper: Reaper) -> None:
         self.proc = subprocess.Popen(

@@ -6,6 +6,8 @@ import logging
 import time
 from typing import Any, Protocol
 
+from scrapy.downloadermiddlewares.httpproxy import HttpProxyMiddleware
+
 from shared.proxies import NO_PROXIES, is_ban
 
 logger = logging.getLogger(__name__)
@@ -136,19 +138,11 @@ class ProxyMiddleware:
         return retry
 
 
-def _meta_only_proxy_middleware() -> type:
-    from scrapy.downloadermiddlewares.httpproxy import HttpProxyMiddleware
+class MetaOnlyProxyMiddleware(HttpProxyMiddleware):
+    """Scrapy's proxy middleware without the environment's http_proxy/https_proxy: a crawl goes
+    through a proxy only when the job's rotation chose a pool proxy (meta["proxy"]). An
+    environment proxy would connect for us, and the target policy would see only it."""
 
-    class MetaOnlyProxyMiddleware(HttpProxyMiddleware):
-        """Scrapy's proxy middleware without the environment's http_proxy/https_proxy: a crawl
-        goes through a proxy only when the job's rotation chose a pool proxy (meta["proxy"]).
-        An environment proxy would connect for us, and the target policy would see only it."""
-
-        def __init__(self, auth_encoding: str | None = "latin-1") -> None:
-            super().__init__(auth_encoding)
-            self.proxies = {}
-
-    return MetaOnlyProxyMiddleware
-
-
-MetaOnlyProxyMiddleware = _meta_only_proxy_middleware()
+    def __init__(self, auth_encoding: str | None = "latin-1") -> None:
+        super().__init__(auth_encoding)
+        self.proxies = {}

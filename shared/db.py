@@ -66,6 +66,15 @@ def ensure_indexes(db: Database) -> None:
     db.webhooks.create_index([("owner_id", 1), ("created_at", -1)])
     db.webhook_deliveries.create_index([("webhook_id", 1), ("timestamp", -1)])
     db.proxies.create_index([("status", 1), ("last_used_at", 1)])
+    db.jobs.create_index([("schedule_id", 1), ("status", 1)])
+    db.schedules.create_index([("owner_id", 1), ("created_at", -1)])
+    db.schedules.create_index([("enabled", 1), ("next_run", 1)])
+    # one run per (schedule, slot): whoever inserts it first starts the job
+    db.schedule_runs.create_index([("schedule_id", 1), ("slot", 1)], unique=True)
+    db.schedule_runs.create_index([("owner_id", 1), ("scheduled_for", -1)])
+    db.schedule_runs.create_index([("status", 1), ("job_created", 1)])
+    db.schedule_runs.create_index("job_id")
+    db.schedule_changes.create_index([("run_id", 1), ("kind", 1), ("key", 1)])
 
 
 def ping(settings: Settings | None = None, timeout_ms: int = 1000) -> bool:

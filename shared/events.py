@@ -25,10 +25,11 @@ LOG = "job.log"
 COMPLETED = "job.completed"
 FAILED = "job.failed"
 CANCELLED = "job.cancelled"
-TYPES = (STARTED, PROGRESS, LOG, COMPLETED, FAILED, CANCELLED)
+CHANGED = "job.changed"  # a scheduled run's items differ from the previous run's
+TYPES = (STARTED, PROGRESS, LOG, COMPLETED, FAILED, CANCELLED, CHANGED)
 TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
 TERMINAL_BY_STATUS = {"completed": COMPLETED, "failed": FAILED, "cancelled": CANCELLED}
-COUNTERS = ("status", "progress", "items_scraped", "pages_crawled", "items_failed")
+COUNTERS = ("status", "progress", "items_scraped", "pages_crawled", "items_failed", "schedule_id")
 PREFIX = "scrapemaster:events"
 
 
@@ -40,14 +41,21 @@ def user_stream(owner_id: str) -> str:
     return f"{PREFIX}:user:{owner_id}"
 
 
-def stamp() -> str:
-    moment = datetime.now(UTC)
+def stamp(moment: datetime | None = None) -> str:
+    """ISO-8601 UTC with milliseconds and a Z, as every timestamp of the API."""
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def counters_of(job: dict[str, Any]) -> dict[str, Any]:
-    """The figures an event carries, from a job document (or a sink's counters)."""
+    """The figures an event carries, from a job document (or a sink's counters); a scheduled
+    job's events name its schedule."""
     return {key: job.get(key) for key in COUNTERS if key in job}
+
+
+def about(job: dict[str, Any]) -> dict[str, Any]:
+    """What every event of `job` says besides its figures: the schedule that started it."""
+    return {"schedule_id": job["schedule_id"]} if job.get("schedule_id") else {}
 
 
 class EventLog:
@@ -78,37 +86,50 @@ class EventLog:
     ) -> dict[str, Any] | None:
         """Add one event to the job's stream and its owner's; the event (its id is the job
         stream's), or None when Redis is unreachable (the job goes on; MongoDB holds it)."""
-        fields: dict[Any, Any] = {
-            "type": type_,
-            "job_id": job_id,
-            "timestamp": stamp(),
-            "data": json.dumps(data, default=str),
-        }
-        try:
-            pipe = self.client.pipeline(transaction=False)
+        added = self.append_many(job_id, owner_id, [(type_, data)])
+        return added[0] if added else None
+
+    def append_many(
+        self, job_id: str, owner_id: str | None, items: list[tuple[str, dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """Add several events of one job in one round trip; the events, [] when Redis is down."""
+        if not items:
+            return []
+        when = stamp()
+        pipe = self.client.pipeline(transaction=False)
+        for type_, data in items:
+            fields: dict[Any, Any] = {
+                "type": type_,
+                "job_id": job_id,
+                "timestamp": when,
+                "data": json.dumps(data, default=str),
+            }
             pipe.xadd(job_stream(job_id), fields, maxlen=self.retention_events, approximate=True)
-            pipe.expire(job_stream(job_id), self.retention_seconds)
             if owner_id:
-                pipe.xadd(
-                    user_stream(owner_id),
-                    fields,
-                    maxlen=self.retention_events * 10,
-                    approximate=True,
-                )
-                pipe.expire(user_stream(owner_id), self.retention_seconds)
+                stream = user_stream(owner_id)
+                pipe.xadd(stream, fields, maxlen=self.retention_events * 10, approximate=True)
+        pipe.expire(job_stream(job_id), self.retention_seconds)
+        if owner_id:
+            pipe.expire(user_stream(owner_id), self.retention_seconds)
+        try:
             results = pipe.execute()
         except redis.RedisError:
-            logger.warning("job %s: event %s not recorded (Redis unavailable)", job_id, type_)
-            return None
-        first = results[0]
-        event_id = first.decode() if isinstance(first, bytes) else str(first)
-        return {
-            "id": event_id,
-            "type": type_,
-            "job_id": job_id,
-            "timestamp": fields["timestamp"],
-            "data": data,
-        }
+            logger.warning("job %s: %d events not recorded (Redis unavailable)", job_id, len(items))
+            return []
+        step = 2 if owner_id else 1
+        added = []
+        for index, (type_, data) in enumerate(items):
+            raw = results[index * step]
+            added.append(
+                {
+                    "id": raw.decode() if isinstance(raw, bytes) else str(raw),
+                    "type": type_,
+                    "job_id": job_id,
+                    "timestamp": when,
+                    "data": data,
+                }
+            )
+        return added
 
     def read(
         self, stream: str, after: str, block_ms: int | None = None, count: int = 200
@@ -161,5 +182,7 @@ def terminal_from_job(job: dict[str, Any]) -> dict[str, Any] | None:
     if job.get("error"):
         data["error"] = job["error"]
     finished = job.get("completed_at")
-    when = finished.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" if finished else stamp()
+    if finished is not None and finished.tzinfo is None:
+        finished = finished.replace(tzinfo=UTC)
+    when = stamp(finished)
     return {"id": "0-1", "type": type_, "job_id": job["_id"], "timestamp": when, "data": data}

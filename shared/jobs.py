@@ -87,9 +87,18 @@ class JobRepository:
         self.db = db
         self.jobs = db.jobs
 
-    def create(self, owner_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+    def create(
+        self,
+        owner_id: str,
+        spec: dict[str, Any],
+        job_id: str | None = None,
+        schedule_id: str | None = None,
+        schedule_run_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Insert a pending job from a POST /jobs body; a scheduled job names its schedule
+        and run (and its id was chosen with the run, so creating it twice is a duplicate)."""
         doc = {
-            "_id": new_id(),
+            "_id": job_id or new_id(),
             "owner_id": owner_id,
             "url": spec["url"],
             "urls": spec.get("urls") or [spec["url"]],
@@ -115,6 +124,9 @@ class JobRepository:
             "duration_seconds": None,
             "queue": queue_for(spec.get("engine", "auto")),
         }
+        if schedule_id is not None:
+            doc["schedule_id"] = schedule_id
+            doc["schedule_run_id"] = schedule_run_id
         self.jobs.insert_one(doc)
         return doc
 
@@ -192,6 +204,9 @@ class JobRepository:
         return purged
 
 
-def log(db: Database, job_id: str, level: str, message: str) -> None:
-    """Append one line to a job's log (shown by GET /jobs/{id}/logs)."""
-    db.logs.insert_one({"job_id": job_id, "timestamp": now(), "level": level, "message": message})
+def log(db: Database, job_id: str, level: str, message: str, run_id: str | None = None) -> None:
+    """Append one line to a job's log (shown by GET /jobs/{id}/logs); `run_id`: the run that
+    wrote it, so a run that loses its job can take its lines back (ItemSink.purge)."""
+    db.logs.insert_one(
+        {"job_id": job_id, "run_id": run_id, "timestamp": now(), "level": level, "message": message}
+    )

@@ -75,6 +75,11 @@ class Settings:
     webhook_timeout_seconds: float = 10.0
     webhook_retry_base_seconds: float = 10.0  # attempt n waits base * 2^(n-1)
     webhook_max_attempts: int = 8
+    max_webhooks_per_user: int = 20  # every event fans out to each of them
+    max_schedules_per_user: int = 100
+    schedule_min_interval_seconds: int = 60  # closest two runs of one schedule may be
+    schedule_misfire_seconds: int = 300  # after downtime, a slot this late still fires
+    scheduler_tick_seconds: float = 2.0  # how often the scheduler looks for due schedules
     scrapy_concurrency: int = 2
     playwright_concurrency: int = 1
     playwright_pages_per_job: int = 2

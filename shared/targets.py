@@ -285,11 +285,20 @@ def header_problem(name: str) -> str | None:
     return None
 
 
+def has_credentials(url: str) -> bool:
+    """Whether `url` carries a user name or password (`http://user:pass@host/`)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.username is not None or parts.password is not None
+
+
 def redact_url(url: str) -> str:
     """`url` without credentials, for error messages and logs."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
+    if not has_credentials(url):
         return url
+    parts = urlsplit(url)
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"

@@ -39,3 +39,8 @@ def scrape_options(job: dict) -> dict:
         "queue": job.get("queue") or (QUEUE_PLAYWRIGHT if engine == "playwright" else QUEUE_SCRAPY),
         "priority": celery_priority(int(job.get("priority", 5))),
     }
+
+
+def webhook_options(attempt_id: str, delay: float = 0) -> dict:
+    """send_task keyword arguments of a webhook attempt (API and workers send them)."""
+    return {"args": [attempt_id], "queue": QUEUE_WEBHOOKS, "countdown": delay or None}

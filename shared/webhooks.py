@@ -24,7 +24,7 @@ from pymongo.database import Database
 from shared import events
 from shared.jobs import now
 
-SUBSCRIBABLE = (events.STARTED, events.COMPLETED, events.FAILED, events.CANCELLED, "job.changed")
+SUBSCRIBABLE = (events.STARTED, events.COMPLETED, events.FAILED, events.CANCELLED, events.CHANGED)
 DEFAULT_EVENTS = [events.STARTED, events.COMPLETED, events.FAILED, events.CANCELLED]
 PING = "ping"
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
@@ -67,6 +67,8 @@ def payload(event: dict[str, Any]) -> dict[str, Any]:
         "pages_crawled": data.get("pages_crawled"),
         "error": data.get("error"),
         "timestamp": event.get("timestamp"),
+        "schedule_id": data.get("schedule_id"),  # a scheduled job's schedule, else null
+        **({"changes": data["changes"], "run_id": data.get("run_id")} if "changes" in data else {}),
     }
 
 
@@ -127,34 +129,23 @@ class WebhookRepository:
         ids = []
         owner = job.get("owner_id")
         for hook in self.hooks.find({"owner_id": owner, "enabled": True, "events": event["type"]}):
-            ids.append(self._first_attempt(hook["_id"], hook["webhook_url"], owner, event))
+            ids.append(self.first_attempt(hook["_id"], hook["webhook_url"], owner, event))
         if job.get("webhook_url") and event["type"] in events.TERMINAL:
-            ids.append(self._first_attempt(JOB_HOOK, job["webhook_url"], owner, event))
+            ids.append(self.first_attempt(JOB_HOOK, job["webhook_url"], owner, event))
         return ids
 
-    def _first_attempt(self, hook_id: str, url: str, owner: Any, event: dict[str, Any]) -> str:
-        delivery_id = uuid.uuid4().hex
-        self.deliveries.insert_one(
-            {
-                "_id": f"{delivery_id}:1",
-                "delivery_id": delivery_id,
-                "webhook_id": hook_id,
-                "owner_id": owner,
-                "url": url,
-                "event_id": event["id"],
-                "event": event["type"],
-                "job_id": event.get("job_id"),
-                "body": body_of(event).decode(),
-                "attempt": 1,
-                "state": PENDING,
-                "status_code": None,
-                "error": None,
-                "duration_ms": None,
-                "timestamp": now(),
-                "next_retry_at": None,
-            }
-        )
-        return f"{delivery_id}:1"
+    def first_attempt(self, hook_id: str, url: str, owner: Any, event: dict[str, Any]) -> str:
+        """A new delivery of `event` to `url`: its first attempt, pending now."""
+        delivery = {
+            "webhook_id": hook_id,
+            "owner_id": owner,
+            "url": url,
+            "event_id": event["id"],
+            "event": event["type"],
+            "job_id": event.get("job_id"),
+            "body": body_of(event).decode(),
+        }
+        return self._again(delivery, uuid.uuid4().hex, 1, 0)
 
     def attempt(self, attempt_id: str) -> dict | None:
         return self.deliveries.find_one({"_id": attempt_id})
@@ -188,6 +179,9 @@ class WebhookRepository:
     def redeliver(self, previous: dict[str, Any]) -> str:
         """A new delivery (a fresh attempt count) of the same event, asked for by its owner."""
         return self._again(previous, uuid.uuid4().hex, 1, 0)
+
+    def count(self, owner_id: str) -> int:
+        return self.hooks.count_documents({"owner_id": owner_id})
 
     def log(self, hook_id: str, owner_id: str, limit: int = 100) -> list[dict]:
         return list(

@@ -98,3 +98,35 @@ def stack(redis_url, mongo_url, tmp_path_factory) -> Iterator[Stack]:
         yield s
     finally:
         s.stop()
+
+
+RACE_MODULE = "test_scheduler_race.py"
+_race = {"wanted": False}
+
+
+def pytest_collection_modifyitems(config, items):
+    """The scheduler race runs alongside the whole session: its test goes last."""
+    race = [item for item in items if item.path.name == RACE_MODULE]
+    if race:
+        _race["wanted"] = True
+        items[:] = [item for item in items if item.path.name != RACE_MODULE] + race
+
+
+@pytest.fixture(scope="session", autouse=True)
+def scheduler_race(request, tmp_path_factory):
+    """Two scheduler processes racing from the first test on (tests/scheduler_race.py)."""
+    if not _race["wanted"]:
+        yield None
+        return
+    from tests.scheduler_race import SchedulerRace
+
+    race = SchedulerRace(
+        request.getfixturevalue("redis_url"),
+        request.getfixturevalue("mongo_url"),
+        tmp_path_factory.mktemp("race"),
+    )
+    race.start()
+    try:
+        yield race
+    finally:
+        race.stop()

@@ -34,12 +34,7 @@ def send(attempt_id: str, delay: float = 0) -> None:
     """Queue the attempt on the `webhooks` queue (never a crawl worker's)."""
     from workers import celery
 
-    celery.send_task(
-        tasks.DELIVER_WEBHOOK,
-        args=[attempt_id],
-        queue=tasks.QUEUE_WEBHOOKS,
-        countdown=delay or None,
-    )
+    celery.send_task(tasks.DELIVER_WEBHOOK, **tasks.webhook_options(attempt_id, delay))
 
 
 def deliver(attempt_id: str) -> str:

@@ -90,7 +90,12 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         job_id,
         owner,
         events.STARTED,
-        {"status": jobs.RUNNING, "attempt": job["attempts"], "engine": engine_name},
+        {
+            "status": jobs.RUNNING,
+            "attempt": job["attempts"],
+            "engine": engine_name,
+            **events.about(job),
+        },
     )
     delivery.dispatch(job, started)
     sink = ItemSink(
@@ -104,26 +109,25 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         epoch=int(job.get("epoch") or 0),
         count_existing=_has_earlier_items(job),
         on_progress=lambda counters: event_log().append(
-            job_id, owner, events.PROGRESS, {**counters, "status": jobs.RUNNING}
+            job_id,
+            owner,
+            events.PROGRESS,
+            {**counters, "status": jobs.RUNNING, **events.about(job)},
         ),
-        on_log=lambda lines: [
-            event_log().append(
-                job_id, owner, events.LOG, {"level": line["level"], "message": line["message"]}
-            )
-            for line in lines
-        ],
+        on_log=lambda lines: event_log().append_many(
+            job_id,
+            owner,
+            [(events.LOG, {"level": line["level"], "message": line["message"]}) for line in lines],
+        ),
     )
     # written at once, not with the sink's next flush: a worker that dies in the first half
     # second must still leave this line
-    repo.db.logs.insert_one(
-        {
-            "job_id": job_id,
-            "run_id": job.get("run_id"),
-            "timestamp": jobs.now(),
-            "level": "INFO",
-            "message": f"started on {engine_name} by {job.get('worker')} "
-            f"(attempt {job['attempts']})",
-        }
+    jobs.log(
+        repo.db,
+        job_id,
+        "INFO",
+        f"started on {engine_name} by {job.get('worker')} (attempt {job['attempts']})",
+        job.get("run_id"),
     )
     proxy = str(spec.config.get("proxy") or "none")
     rotation = Rotation(
@@ -179,15 +183,7 @@ def _record(
     job_id, run_id = job["_id"], job.get("run_id")
 
     def log(level: str, message: str) -> None:
-        repo.db.logs.insert_one(
-            {
-                "job_id": job_id,
-                "run_id": run_id,
-                "timestamp": jobs.now(),
-                "level": level,
-                "message": message,
-            }
-        )
+        jobs.log(repo.db, job_id, level, message, run_id)
 
     if result.needs_javascript and job["engine"] == "auto":
         moved = repo.transition(
@@ -214,6 +210,7 @@ def _record(
 
     def terminal(type_: str, data: dict[str, Any]) -> None:
         # after the final counters are stored, so it is the job's last event and carries them
+        data = {**data, **events.about(job)}
         delivery.dispatch(job, event_log().append(job_id, job.get("owner_id"), type_, data))
 
     if sink.cancelled.is_set():

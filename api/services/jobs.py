@@ -9,10 +9,11 @@ from flask import current_app
 from pymongo import ASCENDING, DESCENDING
 
 from api.security import is_admin
-from api.services import db, event_log
+from api.services import db, event_log, webhooks
 from shared import events, jobs, tasks
 from shared.errors import Conflict, NotFound
 from shared.jobs import JobRepository
+from shared.schedules import ScheduleRepository
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def get(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
 
 def list_jobs(user: dict[str, Any], args: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
     query = _scope(user)
-    for key in ("status", "engine"):
+    for key in ("status", "engine", "schedule_id"):
         if args.get(key):
             query[key] = args[key]
     order = ASCENDING if args["sort_order"] == "asc" else DESCENDING
@@ -86,8 +87,6 @@ def cancel(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
             event = event_log().append(
                 job_id, changed.get("owner_id"), events.CANCELLED, events.counters_of(changed)
             )
-            from api.services import webhooks
-
             webhooks.dispatch(changed, event)
             return changed
     job = _change(job_id, user, "cancel", completed_at=jobs.now())
@@ -109,8 +108,15 @@ def retry(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
         queue=jobs.queue_for(job["engine"]),
     )
     jobs.log(db(), job_id, "INFO", f"retried by {user['username']} (attempt {job['attempts']})")
+    _follow(job)
     enqueue(job)
     return job
+
+
+def _follow(job: dict[str, Any]) -> None:
+    """A scheduled job runs again: its history row follows it to the new outcome."""
+    if job.get("schedule_id"):
+        ScheduleRepository(db()).reopen(job["_id"])
 
 
 def reset(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
@@ -132,6 +138,7 @@ def reset(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
     )
     db().results.delete_many({"job_id": job_id})
     jobs.log(db(), job_id, "INFO", f"reset by {user['username']}: results cleared")
+    _follow(job)
     enqueue(job)
     return job
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import current_app
 
-from api.services import db
+from api.services import db, settings
 from shared import tasks
-from shared.errors import NotFound
+from shared.errors import Conflict, NotFound
 from shared.events import stamp
 from shared.webhooks import PING, WebhookRepository
 
@@ -19,7 +19,7 @@ def repo() -> WebhookRepository:
 
 def send(attempt_id: str) -> None:
     current_app.extensions["scrapemaster_celery"].send_task(
-        tasks.DELIVER_WEBHOOK, args=[attempt_id], queue=tasks.QUEUE_WEBHOOKS
+        tasks.DELIVER_WEBHOOK, **tasks.webhook_options(attempt_id)
     )
 
 
@@ -38,6 +38,9 @@ def _own(hook_id: str, user: dict[str, Any]) -> dict[str, Any]:
 
 
 def create(user: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    limit = settings().max_webhooks_per_user
+    if repo().count(user["_id"]) >= limit:
+        raise Conflict(f"At most {limit} webhooks per user (MAX_WEBHOOKS_PER_USER)")
     return repo().create(user["_id"], body["webhook_url"], body.get("events") or [], body["secret"])
 
 
@@ -91,7 +94,7 @@ def ping(hook_id: str, user: dict[str, Any]) -> dict[str, str]:
         "timestamp": stamp(),
         "data": {},
     }
-    attempt_id = repo()._first_attempt(hook["_id"], hook["webhook_url"], user["_id"], event)
+    attempt_id = repo().first_attempt(hook["_id"], hook["webhook_url"], user["_id"], event)
     send(attempt_id)
     return {"id": attempt_id, "state": "pending"}
 

@@ -108,7 +108,13 @@ def test_another_users_resources_answer_404_or_403_on_every_operation(fuzz_app):
     hook = client.post(
         "/api/v1/webhooks", json={"webhook_url": "http://127.0.0.1:9/hook"}, headers=owner
     )
+    schedule = client.post(
+        "/api/v1/schedules",
+        json={"name": "mine", "cron": "0 * * * *", "job": {"url": "http://127.0.0.1:9/"}},
+        headers=owner,
+    )
     ids = {
+        "schedule_id": schedule.get_json()["id"],
         "hook_id": hook.get_json()["id"],
         "delivery_id": "any",
         "job_id": job.get_json()["id"],
@@ -125,7 +131,11 @@ def test_another_users_resources_answer_404_or_403_on_every_operation(fuzz_app):
             if method not in item:
                 continue
             url = _fill(path, ids)
-            body = {"enabled": False} if "/webhooks/" in path else bodies.get(method)
+            body = (
+                {"enabled": False}
+                if "/webhooks/" in path or "/schedules/" in path
+                else bodies.get(method)
+            )
             answer = client.open(url, method=method.upper(), json=body, headers=intruder)
             assert answer.status_code in (403, 404), (method, path, answer.status_code)
             assert answer.get_json()["type"] in ("forbidden", "not_found")
@@ -133,5 +143,7 @@ def test_another_users_resources_answer_404_or_403_on_every_operation(fuzz_app):
     assert checked >= 14
     # and the owner's things are all still there
     assert client.get(f"/api/v1/jobs/{ids['job_id']}", headers=owner).status_code == 200
+    mine = client.get(f"/api/v1/schedules/{ids['schedule_id']}", headers=owner).get_json()
+    assert mine["enabled"] is True
     keys = client.get("/api/v1/auth/api-keys", headers=owner).get_json()
     assert [k["id"] for k in keys] == [ids["key_id"]]

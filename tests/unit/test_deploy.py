@@ -15,6 +15,7 @@ APP_SERVICES = {
     "worker-maintenance",
     "worker-webhooks",
     "beat",
+    "scheduler",
     "flower",
 }
 

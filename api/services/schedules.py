@@ -1,0 +1,119 @@
+"""Schedules for the API: CRUD with validation, run now, history and changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.security import is_admin
+from api.services import db, settings
+from api.services.jobs import enqueue
+from shared import changes, jobs
+from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.schedules import ScheduleError, ScheduleRepository, check
+from shared.scheduling import Scheduler
+
+
+def repo() -> ScheduleRepository:
+    return ScheduleRepository(db())
+
+
+def _owner(user: dict[str, Any]) -> str | None:
+    """Whose schedules `user` sees: an admin sees all, a user their own."""
+    return None if is_admin(user) else user["_id"]
+
+
+def _own(schedule_id: str, user: dict[str, Any]) -> dict[str, Any]:
+    found = repo().get(schedule_id, _owner(user))
+    if found is None:
+        raise NotFound(f"Schedule {schedule_id} not found")
+    return found
+
+
+def _check(cron: str, timezone: str) -> None:
+    try:
+        check(cron, timezone, settings().schedule_min_interval_seconds, jobs.now())
+    except ScheduleError as exc:
+        raise ValidationFailed(exc.message, errors={exc.field: [exc.message]}) from exc
+
+
+def create(user: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    _check(body["cron"], body["timezone"])
+    limit = settings().max_schedules_per_user
+    if repo().count(user["_id"]) >= limit:
+        raise Conflict(f"At most {limit} schedules per user (MAX_SCHEDULES_PER_USER)")
+    return repo().create(user["_id"], body, jobs.now())
+
+
+def list_of(user: dict[str, Any]) -> list[dict[str, Any]]:
+    return repo().of_owner(_owner(user))
+
+
+def get(schedule_id: str, user: dict[str, Any]) -> dict[str, Any]:
+    return _own(schedule_id, user)
+
+
+def update(schedule_id: str, user: dict[str, Any], changes_: dict[str, Any]) -> dict[str, Any]:
+    schedule = _own(schedule_id, user)
+    if not changes_:
+        return schedule
+    if {"cron", "timezone"} & changes_.keys():
+        _check(
+            changes_.get("cron", schedule["cron"]), changes_.get("timezone", schedule["timezone"])
+        )
+    updated = repo().update(schedule, changes_, jobs.now())
+    if updated is None:
+        raise NotFound(f"Schedule {schedule_id} not found")
+    return updated
+
+
+def delete(schedule_id: str, user: dict[str, Any]) -> None:
+    """The schedule goes; its history and jobs stay."""
+    repo().delete(_own(schedule_id, user)["_id"])
+
+
+def run_now(schedule_id: str, user: dict[str, Any]) -> dict[str, Any]:
+    schedule = _own(schedule_id, user)
+    run = Scheduler(db(), enqueue).run_now(schedule)
+    return {"job_id": run["job_id"], "run_id": run["_id"], "status": "queued"}
+
+
+def history(user: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    rows, total = repo().history(
+        _owner(user), args.get("schedule_id"), args.get("status"), args["limit"], args["skip"]
+    )
+    return {"runs": rows, "total": total, "limit": args["limit"], "skip": args["skip"]}
+
+
+def changes_of(schedule_id: str, user: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    """Changes of one run of a schedule (default: its newest compared run). The schedule may
+    be deleted: its history stays readable."""
+    owner = _owner(user)
+    if args.get("run"):
+        run = repo().run(args["run"], owner)
+        if run is None or run["schedule_id"] != schedule_id:
+            raise NotFound(f"Run {args['run']} of schedule {schedule_id} not found")
+    else:
+        query: dict[str, Any] = {"schedule_id": schedule_id, "changes": {"$ne": None}}
+        if owner is not None:
+            query["owner_id"] = owner
+        run = repo().runs.find_one(query, sort=[("completed_at", -1)])
+        if run is None:
+            if repo().get(schedule_id, owner) is None and not repo().runs.find_one(
+                {"schedule_id": schedule_id, **({"owner_id": owner} if owner else {})}
+            ):
+                raise NotFound(f"Schedule {schedule_id} not found")
+            return _page(None, [], 0, args)
+    rows, total = changes.listing(db(), run["_id"], args.get("kind"), args["skip"], args["limit"])
+    return _page(run, rows, total, args)
+
+
+def _page(run: dict[str, Any] | None, rows: list, total: int, args: dict[str, Any]) -> dict:
+    return {
+        "run_id": run and run["_id"],
+        "compared_with": run and run.get("compared_with"),
+        "counts": run and run.get("changes"),
+        "changes": rows,
+        "total": total,
+        "limit": args["limit"],
+        "skip": args["skip"],
+    }
