@@ -29,6 +29,9 @@ class EventStream:
     30 s) with `Last-Event-ID` set to the last event it yielded, so the server sends exactly
     what came after: nothing lost, nothing repeated. After `max_retries` failures in a row it
     raises ConnectionFailed. A job's stream ends after the job's terminal event.
+
+    The first connection is made at once, so `/events` ("from now on") misses nothing that
+    happens after the stream was created, and a bad job id or token raises right here.
     """
 
     def __init__(
@@ -51,6 +54,7 @@ class EventStream:
         self._max_retries = max_retries
         self._fixed_delay = reconnect_delay
         self._server_delay = 2.0
+        self._answer: httpx.Response | None = self._open()
         self._events = self._run()
 
     def __iter__(self) -> Iterator[Event]:
@@ -62,6 +66,9 @@ class EventStream:
     def close(self) -> None:
         """Drop the connection (also on leaving a `with` block)."""
         self._events.close()
+        if self._answer is not None:  # never iterated
+            self._answer.close()
+            self._answer = None
 
     def __enter__(self) -> EventStream:
         return self
@@ -83,8 +90,10 @@ class EventStream:
         while True:
             received = 0
             problem: str
-            connection = self._connection()
+            connection = None
             try:
+                answer, self._answer = self._answer or self._open(), None
+                connection = self._connection(answer)
                 for event in connection:
                     received += 1
                     failures = 0
@@ -103,7 +112,8 @@ class EventStream:
                     raise
                 problem = exc.describe()
             finally:
-                connection.close()  # at once, also when the caller stops iterating
+                if connection is not None:
+                    connection.close()  # at once, also when the caller stops iterating
             if not received:
                 failures += 1
             if failures > self._max_retries:
@@ -113,22 +123,26 @@ class EventStream:
             time.sleep(self._delay(max(failures, 1)))
             self.reconnects += 1
 
-    def _connection(self) -> Generator[Event, None, None]:
+    def _open(self) -> httpx.Response:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
         if self.last_event_id:
             headers["Last-Event-ID"] = self.last_event_id
-        with self._t.stream("GET", self._path, headers=headers, timeout=self._timeout) as answer:
-            try:
-                for message in EventSource(answer).iter_sse():
-                    if message.retry is not None:
-                        self._server_delay = max(0.0, message.retry / 1000)
-                    if not message.data:
-                        continue  # the retry preamble
-                    event = _decode(message.data)
-                    self.last_event_id = message.id or event.get("id") or self.last_event_id
-                    yield event
-            except SSEError as exc:
-                raise ScrapeMasterError(f"{self._path} is not an event stream: {exc}") from None
+        return self._t.send("GET", self._path, stream=True, headers=headers, timeout=self._timeout)
+
+    def _connection(self, answer: httpx.Response) -> Generator[Event, None, None]:
+        try:
+            for message in EventSource(answer).iter_sse():
+                if message.retry is not None:
+                    self._server_delay = max(0.0, message.retry / 1000)
+                if not message.data:
+                    continue  # the retry preamble
+                event = _decode(message.data)
+                self.last_event_id = message.id or event.get("id") or self.last_event_id
+                yield event
+        except SSEError as exc:
+            raise ScrapeMasterError(f"{self._path} is not an event stream: {exc}") from None
+        finally:
+            answer.close()
 
     def _job_ended(self) -> bool:
         job = self._t.call("GET", f"/jobs/{seg(self._job_id or '')}")  # deleted: NotFound
