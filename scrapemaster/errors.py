@@ -47,6 +47,8 @@ class ApiError(ScrapeMasterError):
         meta = " ".join(str(p) for p in (self.status, self.type) if p)
         if self.request_id:
             meta += f", request {self.request_id}"
+        if self.retry_after is not None:
+            meta += f", retry after {self.retry_after:g} s"
         return f"{text} [{meta}]"
 
 

@@ -32,6 +32,21 @@ def submit(ctx: click.Context, state: State, wait: bool, as_json: bool, **spec_o
         output.emit_json(job) if as_json else output.line(job["id"])
         return
     output.note(f"submitted job {job['id']}")
+    ctx.exit(_follow_to_end(state, job, as_json))
+
+
+@click.command(name="wait")
+@click.argument("job_id", metavar="JOB")
+@json_option
+@pass_state
+@click.pass_context
+def wait_for(ctx: click.Context, state: State, job_id: str, as_json: bool):
+    """Follow a job's live progress until it ends; exit 1 if it failed or was cancelled."""
+    ctx.exit(_follow_to_end(state, state.client.jobs.get(job_id), as_json))
+
+
+def _follow_to_end(state: State, job: Job, as_json: bool) -> int:
+    """Live progress, then the closing line (or the job's JSON); the exit code."""
     final = watch.follow(state.client, job)
     text, code = watch.summary(final)
     if as_json:
@@ -40,7 +55,7 @@ def submit(ctx: click.Context, state: State, wait: bool, as_json: bool, **spec_o
         output.line(text)
     else:
         output.note(text)
-    ctx.exit(code)
+    return code
 
 
 @click.command()
@@ -140,7 +155,7 @@ def stats(state: State, as_json: bool):
         output.emit_json(counts)
     else:
         order = ["total", *STATUSES]
-        output.fields([(k, str(counts.get(k, 0))) for k in order])  # type: ignore[misc]
+        output.fields([(k, str(counts.get(k, 0))) for k in order])
 
 
 def _action(name: str, doc: str):
@@ -224,4 +239,4 @@ def logs(state: State, job_id: str, follow: bool, level: str | None, limit: int,
                 break
 
 
-COMMANDS = [submit, status, list_jobs, stats, cancel, retry, reset, delete, logs]
+COMMANDS = [submit, wait_for, status, list_jobs, stats, cancel, retry, reset, delete, logs]
