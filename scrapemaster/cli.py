@@ -63,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = cli.main(args=argv, prog_name="scrapemaster", standalone_mode=False)
         return code if isinstance(code, int) else 0
+    except click.exceptions.NoArgsIsHelpError as exc:  # `scrapemaster`, `scrapemaster schedules`
+        if exc.ctx is not None:
+            click.echo(exc.ctx.get_help())
+        return 0
     except click.UsageError as exc:
         return _fail(_usage(exc), USAGE)
     except click.ClickException as exc:

@@ -33,7 +33,10 @@ class Relay:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        with contextlib.suppress(OSError):
+            self._server.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the thread
         self._server.close()
+        self._thread.join(5)
         self.cut()
 
     def _accept(self) -> None:

@@ -13,12 +13,24 @@ import httpx
 import pytest
 
 from scrapemaster import Client, NotFound, Unauthorized, ValidationFailed
-from tests.helpers import catalog_crawl
+from tests.helpers import Stack, catalog_crawl
 from tests.relay import Relay
 from tests.sites.server import SiteServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PASSWORD = "s3cret-pass"
+
+
+@pytest.fixture(scope="module")
+def stack(redis_url, mongo_url, tmp_path_factory):
+    """The API and a scrapy worker; short SSE heartbeats, so the server soon lets go of the
+    streams a test cut (and the client reads keep-alive comments)."""
+    s = Stack(redis_url, mongo_url, f"cl_{uuid.uuid4().hex[:8]}", tmp_path_factory.mktemp("cl"))
+    try:
+        s.start(api=True, queues=("scrapy",), SSE_HEARTBEAT_SECONDS="1")
+        yield s
+    finally:
+        s.stop()
 
 
 @pytest.fixture(scope="module")
