@@ -55,7 +55,9 @@ class Jobs:
         return JobList(found, total, skip, limit, links)
 
     def iterate(self, *, page_size: int = 100, **filters: Any) -> Iterator[Job]:
-        """Every job the filters match, fetching one page at a time as you go."""
+        """Every job the filters match, fetching one page at a time as you go (pages are
+        counted by position: jobs created meanwhile shift them, so sort ascending to walk a
+        list that grows)."""
         skip = 0
         while True:
             page = self.list(skip=skip, limit=page_size, **filters)
@@ -105,9 +107,10 @@ class Jobs:
 
     def wait(self, job_id: str, on_event: Callable[[Event], None] | None = None) -> Job:
         """Follow the job's events until it ends; the finished job."""
-        for event in self._events.job(job_id):
-            if on_event:
-                on_event(event)
-            if event.get("type") in TERMINAL_EVENTS:
-                break
+        with self._events.job(job_id) as stream:
+            for event in stream:
+                if on_event:
+                    on_event(event)
+                if event.get("type") in TERMINAL_EVENTS:
+                    break
         return self.get(job_id)

@@ -41,11 +41,12 @@ def _plain(state: dict[str, Any]) -> str:
 def follow(client: Client, job: Job) -> Job:
     """Show the job's progress until it ends; the finished job (re-read from the API)."""
     job_id = job["id"]
+    # the job's stream replays its events from the first, so the figures start from nothing
     state: dict[str, Any] = {
-        "status": job.get("status", "pending"),
-        "progress": job.get("progress") or 0,
-        "pages_crawled": job.get("pages_crawled") or 0,
-        "items_scraped": job.get("items_scraped") or 0,
+        "status": "pending",
+        "progress": 0,
+        "pages_crawled": 0,
+        "items_scraped": 0,
     }
     stream = client.events.job(job_id)
     try:
@@ -88,10 +89,9 @@ def _bar(stream: Any, state: dict[str, Any], job_id: str) -> None:
 
 
 def _lines(stream: Any, state: dict[str, Any]) -> None:
-    output.note(_plain(state))
-    shown, at = _plain(state), time.monotonic()
+    shown, at = "", 0.0
     for event in stream:
-        before = shown.split()[0]
+        before = state["status"]
         _figures(state, event)
         text, now = _plain(state), time.monotonic()
         final = event.get("type") in TERMINAL_EVENTS
@@ -102,10 +102,16 @@ def _lines(stream: Any, state: dict[str, Any]) -> None:
             break
 
 
+def _count(n: int | None, noun: str) -> str:
+    return f"{n or 0} {noun}{'' if n == 1 else 's'}"
+
+
 def summary(job: Job) -> tuple[str, int]:
     """The one closing line and the exit code: 0 completed, 1 failed or cancelled."""
     status = job.get("status", "?")
-    counts = f"{job.get('pages_crawled') or 0} pages, {job.get('items_scraped') or 0} items"
+    counts = (
+        f"{_count(job.get('pages_crawled'), 'page')}, {_count(job.get('items_scraped'), 'item')}"
+    )
     took = job.get("duration_seconds")
     timing = f" in {took:.1f} s" if isinstance(took, int | float) else ""
     if status == "completed":
