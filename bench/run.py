@@ -52,7 +52,7 @@ import spy  # noqa: E402
 from common import one_page_job, service_job  # noqa: E402
 from procstats import Sampler, snapshot, tree  # noqa: E402
 
-from shared import embedded  # noqa: E402
+from shared import embedded, items  # noqa: E402
 from tests.helpers import Stack  # noqa: E402
 
 TERMINAL = ("completed", "failed", "cancelled")
@@ -352,7 +352,7 @@ def run_service_crawl(
             spy.stop(proc)
     timing = job["_bench"]
     elapsed = timing["elapsed_s"]
-    stored = svc.stack.database().results.count_documents({"job_id": job["id"]})
+    stored = items.count(svc.stack.database(), job["id"])
     result = {
         "job_id": job["id"],
         "status": job["status"],

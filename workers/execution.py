@@ -15,7 +15,7 @@ from typing import Any
 from scrapers.engine import CrawlResult
 from scrapers.proxies import Rotation
 from shared import db as dbmod
-from shared import events, jobs, tasks
+from shared import events, items, jobs, tasks
 from shared.jobs import JobRepository
 from shared.jobspec import JobSpec
 from shared.proxies import ProxyRepository
@@ -194,7 +194,7 @@ def _final_counters(repo: JobRepository, job: dict[str, Any], counters: dict[str
     if epoch:
         repo.db.results.delete_many({"job_id": job["_id"], "epoch": {"$ne": epoch}})
     if epoch or _has_earlier_items(job):
-        counters["items_scraped"] = repo.db.results.count_documents({"job_id": job["_id"]})
+        counters["items_scraped"] = items.renumber(repo.db, job["_id"])
 
 
 def _record(
