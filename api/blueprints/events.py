@@ -92,7 +92,8 @@ def _user_events(user: dict[str, Any], after: str) -> Iterator[str]:
     block_ms = int(settings().sse_heartbeat_seconds * 1000)
     if after == "$":
         after = log.last_id(stream)  # from now on, and no event lost between two reads
-    yield "retry: 2000\n\n"
+    # the position as an id: a client cut off before the first event resumes from here too
+    yield f"retry: 2000\nid: {after}\n\n"
     while True:
         batch = log.read(stream, after, block_ms=block_ms)
         for event in batch:
