@@ -74,6 +74,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
         )
+    # paths as API.md has them (/api/v1/jobs); with strict_slashes off, /api/v1/jobs/ still
+    # matches the same rule, and the OpenAPI document lists only the first
     app.url_map.strict_slashes = False
     app.config.update(
         SETTINGS=settings,

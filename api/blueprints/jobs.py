@@ -34,7 +34,7 @@ def _link_header(skip: int, limit: int, total: int) -> str:
     return ", ".join(links)
 
 
-@blp.route("/")
+@blp.route("")
 class Jobs(MethodView):
     decorators = [auth_required]
 

@@ -12,7 +12,7 @@ from api.services import proxies
 blp = Blueprint("proxies", __name__, url_prefix="/api/v1/proxies", description="Proxy pool")
 
 
-@blp.route("/")
+@blp.route("")
 class Proxies(MethodView):
     decorators = [admin_required]
 
