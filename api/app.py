@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import errors, json_guard, websocket
+from api import docs, errors, json_guard, websocket
 from api.blueprints import (
     auth,
     events,
@@ -67,7 +68,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or get_settings()
     set_settings(settings)
     _configure_logging(settings)
-    app = Flask("scrapemaster")
+    # root_path: api/ (templates/ and static/ of the dashboard), whatever else is importable
+    # under the name "scrapemaster"
+    app = Flask("scrapemaster", root_path=str(Path(__file__).resolve().parent))
     if settings.trusted_proxies:
         # Only behind a reverse proxy that sets X-Forwarded-For: otherwise a client could forge
         # the header and pick its own address (and a fresh per-IP rate-limit budget).
@@ -90,9 +93,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
         OPENAPI_REDOC_PATH="/redoc",
-        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js",
+        **docs.config(),  # Swagger UI and ReDoc from local files: the docs work offline
         API_SPEC_OPTIONS={
             "components": {
                 "securitySchemes": {
@@ -123,6 +125,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     ):
         api.register_blueprint(blueprint)
     errors.register_error_handlers(app)
+    docs.register(app)
     websocket.register(app)
     app.extensions["scrapemaster_limiter"] = create_limiter(app, settings)
 

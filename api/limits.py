@@ -37,7 +37,7 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
 
     def exempt() -> bool:
         return request.path.endswith("/health") or request.path.startswith(
-            ("/api/docs", "/api/redoc", "/api/openapi.json")
+            ("/api/docs", "/api/redoc", "/api/openapi.json", "/static/")
         )
 
     limiter = Limiter(
