@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import docs, errors, json_guard, websocket
+from api import docs, errors, json_guard, openapi, websocket
 from api.blueprints import (
     auth,
     events,
@@ -111,7 +111,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["scrapemaster_events"] = EventLog.from_settings(settings)
     jwt.init_app(app)
     _register_jwt_errors()
-    api = errors.ScrapeMasterApi(app)
+    api = errors.ScrapeMasterApi(
+        app, spec_kwargs={"extra_plugins": [openapi.ErrorResponsesPlugin(app)]}
+    )
     app.extensions["scrapemaster_api"] = api
     for blueprint in (
         auth.blp,
