@@ -15,6 +15,7 @@ from api.blueprints import (
     events,
     jobs,
     monitoring,
+    preview,
     proxies,
     results,
     schedules,
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["scrapemaster_api"] = api
     for blueprint in (
         auth.blp,
+        preview.blp,  # before jobs: /jobs/preview is not a job id
         jobs.blp,
         events.blp,
         results.blp,

@@ -28,6 +28,7 @@ TYPES = {
     422: "validation_error",
     429: "rate_limited",
     503: "unavailable",
+    504: "unavailable",
 }
 
 

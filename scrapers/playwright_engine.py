@@ -320,6 +320,7 @@ class PlaywrightEngine:
         state.pages_ok += 1
         sink.page(final, status)
         selector = extract.parse(html, final)
+        extract.observe(sink, final, selector)
         budget = extract.page_budget(spec)
         items = extract.extract_items(selector, spec.selectors, cfg.get("item_selector"), budget)
         for note in sorted(budget.notes):

@@ -177,6 +177,7 @@ def _spider_class(
             if not hasattr(response, "selector"):  # not text: nothing to extract
                 sink.log("WARNING", f"skipped non-HTML response {response.url}")
                 return
+            extract.observe(sink, response.url, response.selector)
             budget = extract.page_budget(spec)
             items = extract.extract_items(response.selector, spec.selectors, item_selector, budget)
             for note in sorted(budget.notes):

@@ -4,6 +4,7 @@ SCRAPE = "scrapemaster.scrape"
 RECONCILE = "scrapemaster.reconcile"
 CHECK_PROXIES = "scrapemaster.check_proxies"
 DELIVER_WEBHOOK = "scrapemaster.deliver_webhook"
+PREVIEW = "scrapemaster.preview"
 
 QUEUE_SCRAPY = "scrapy"
 QUEUE_PLAYWRIGHT = "playwright"
@@ -44,3 +45,14 @@ def scrape_options(job: dict) -> dict:
 def webhook_options(attempt_id: str, delay: float = 0) -> dict:
     """send_task keyword arguments of a webhook attempt (API and workers send them)."""
     return {"args": [attempt_id], "queue": QUEUE_WEBHOOKS, "countdown": delay or None}
+
+
+def preview_options(preview_id: str, body: dict, engine: str, wait_seconds: float) -> dict:
+    """send_task keyword arguments of a selector preview: on the engine's queue, ahead of every
+    job (a person waits for it), dropped unless a worker takes it within `wait_seconds`."""
+    return {
+        "args": [preview_id, body, engine],
+        "queue": QUEUE_PLAYWRIGHT if engine == "playwright" else QUEUE_SCRAPY,
+        "priority": celery_priority(9),
+        "expires": max(1.0, wait_seconds),
+    }

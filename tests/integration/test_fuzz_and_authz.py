@@ -23,9 +23,13 @@ def fuzz_app(settings):
 
     # the fuzzer logs in many times with made-up names: the lockout would answer 429 (fine,
     # but it would hide the login code from the fuzzer)
+    # (and no worker runs here: a selector preview answers 503 after its short pickup wait)
     return create_app(
         settings.with_(
-            login_lockout_enabled=False, admin_username="root", admin_password="admin-pass-1"
+            login_lockout_enabled=False,
+            admin_username="root",
+            admin_password="admin-pass-1",
+            preview_pickup_seconds=0.2,
         )
     )
 
