@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import docs, errors, json_guard, openapi, websocket
+from api import dashboard, docs, errors, json_guard, openapi, websocket
 from api.blueprints import (
     auth,
     events,
@@ -130,6 +130,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         api.register_blueprint(blueprint)
     errors.register_error_handlers(app)
     docs.register(app)
+    dashboard.register(app)
     websocket.register(app)
     app.extensions["scrapemaster_limiter"] = create_limiter(app, settings)
 
