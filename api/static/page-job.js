@@ -94,6 +94,8 @@
     if (job) show({ ...job, ...data, engine_used: data.engine || job.engine_used });
     loadResults();
     if (event.type !== "job.progress") { reload(); loadLogs(); }
+    // the job's last event: the server ends the stream; do not let EventSource reconnect
+    if (TERMINAL.includes(data.status) && event.type !== "job.progress" && stream) stream.close();
   }
 
   function follow() {
