@@ -367,7 +367,7 @@ class Health(ma.Schema):
 
 
 class ProxyUrl(fields.String):
-    """An http, https or socks5 proxy URL with host and port."""
+    """An http or https proxy URL with host and port (SOCKS is refused: Scrapy cannot use it)."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)

@@ -18,10 +18,11 @@ CATALOG = {
 
 @pytest.fixture(scope="module")
 def worker(redis_url, mongo_url, tmp_path_factory):
-    """A real scrapy worker (at most 3 items per preview) on its own Redis database."""
+    """A real scrapy worker (at most 3 items per preview, pages up to 100 kB) on its own Redis
+    database."""
     stack = Stack(redis_url, mongo_url, "preview_tests", tmp_path_factory.mktemp("preview"))
     try:
-        stack.start(api=False, queues=("scrapy",), PREVIEW_MAX_ITEMS="3")
+        stack.start(api=False, queues=("scrapy",), PREVIEW_MAX_ITEMS="3", MAX_PAGE_BYTES="100000")
         yield stack
     finally:
         stack.stop()
@@ -74,6 +75,16 @@ def test_preview_of_a_page_that_fails_says_why(served, catalog):
     assert missing.get_json()["status_code"] == 404
     assert missing.get_json()["error"]["type"] == "http_error"
     assert missing.get_json()["count"] == 0
+
+
+@pytest.mark.slow
+def test_a_page_over_max_page_bytes_is_dropped_by_the_static_engine_too(served):
+    client, headers = served
+    with SiteServer(pages=1, items_per_page=600) as big:  # about 150 kB
+        answer = preview(client, headers, url=big.url_for("/catalog/"), engine="scrapy")
+    assert answer.get_json()["error"]["type"] == "page_too_large"
+    assert "MAX_PAGE_BYTES=100000" in answer.get_json()["error"]["message"]
+    assert answer.get_json()["count"] == 0
 
 
 def test_preview_validates_its_body_as_a_job(client, auth):
