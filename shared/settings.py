@@ -146,6 +146,8 @@ class Settings:
                 raise SettingsError(f"ENV={self.env}: set MONGO_URL to a MongoDB server")
         if not 1 <= self.max_pages_cap <= 1_000_000:
             raise SettingsError("MAX_PAGES_CAP must be between 1 and 1000000")
+        if not 1 <= self.max_timeout_seconds <= 86_400:
+            raise SettingsError("MAX_TIMEOUT_SECONDS must be between 1 and 86400")
         if self.private_targets.strip().lower() not in ("", "block", "allow"):
             raise SettingsError("PRIVATE_TARGETS must be block or allow")
         try:
