@@ -147,7 +147,7 @@ def test_job_page_shows_results_exports_and_resets_live(page, stack, site, accou
     page.wait_for_selector("body[data-status='completed']")
     wait_for(lambda: page.locator("#results tbody tr").count() == 20, message="first results")
     assert page.inner_text("#results tbody tr:first-child").startswith(sku_for(1))
-    assert "completed: 5 pages, 50 items" in page.inner_text("#logs")
+    page.wait_for_selector("#logs li:has-text('completed: 5 pages, 50 items')")
     assert page.is_disabled("[data-action=retry]")  # retry is for failed or cancelled jobs
     assert page.is_disabled("[data-action=cancel]")
     with page.expect_download() as download:
@@ -166,7 +166,7 @@ def test_job_page_shows_results_exports_and_resets_live(page, stack, site, accou
         "statuses.indexOf('pending')"
     )
     assert page.inner_text("[data-fact=Items]") == "50"
-    assert "reset by" in page.inner_text("#logs")
+    page.wait_for_selector("#logs li:has-text('reset by')")  # the log follows, live too
     assert page.evaluate("window.sameDocument") is True
     assert page.guard.blocked == []
 
