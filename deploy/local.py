@@ -483,6 +483,7 @@ def _announce(
     else:
         say("ready")
     if "api" in names:
+        say(f"Web:     {base}/   (the dashboard)")
         say(f"API:     {base}/api/v1   (health: {base}/api/v1/health)")
         say(f"Docs:    {base}/api/docs  ·  {base}/api/redoc  ·  {base}/api/openapi.json")
     if "flower" in names:

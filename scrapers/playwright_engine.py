@@ -14,7 +14,7 @@ from scrapers import extract
 from scrapers.browser_pool import BrowserCrashed, get_pool
 from scrapers.egress import BLOCKED_HEADER, ERROR_HEADER
 from scrapers.engine import CrawlResult, Sink
-from scrapers.proxies import CONNECTION_BAN, Rotation
+from scrapers.proxies import CONNECTION_BAN, Rotation, browser_proxy
 from scrapers.rendering import (  # noqa: F401  (re-exported for bench/)
     NAV_TIMEOUT_CAP,
     POLL,
@@ -123,7 +123,7 @@ class PlaywrightEngine:
                 state.fatal = dict(NO_PROXIES)
                 sink.log("ERROR", NO_PROXIES["message"])
                 return self._result(state)
-            options["proxy"] = {"server": proxy_url}
+            options["proxy"] = browser_proxy(proxy_url)
         try:
             async with pool.lease() as lease:
                 leased = True
@@ -320,6 +320,7 @@ class PlaywrightEngine:
         state.pages_ok += 1
         sink.page(final, status)
         selector = extract.parse(html, final)
+        extract.observe(sink, final, selector)
         budget = extract.page_budget(spec)
         items = extract.extract_items(selector, spec.selectors, cfg.get("item_selector"), budget)
         for note in sorted(budget.notes):

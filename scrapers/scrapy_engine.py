@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +18,8 @@ from shared.proxies import NO_PROXIES
 from shared.targets import BLOCKED_TARGET, redact_url
 
 logger = logging.getLogger(__name__)
+# how Scrapy words a download cut at DOWNLOAD_MAXSIZE (before or while the body arrives)
+_MAX_SIZE = re.compile(r"larger than (?:the )?download max size \((\d+)\)")
 
 # Scrapy logs every request at DEBUG and its stats at INFO; the job log gets what matters.
 for _name in ("scrapy", "scrapy.core", "scrapy.middleware", "scrapy.extensions", "protego"):
@@ -117,7 +120,14 @@ def describe_failure(failure: Any) -> dict[str, str]:
         if "robots" in text.lower():
             return {"type": "robots_forbidden", "message": f"forbidden by robots.txt: {url}"}
         return {"type": "ignored", "message": f"{text}: {url}"}
-    return {"type": "fetch_error", "message": f"{failure.getErrorMessage()} ({url})"}
+    text = failure.getErrorMessage()
+    too_large = _MAX_SIZE.search(text)
+    if too_large:  # DOWNLOAD_MAXSIZE cancelled it (declared or streamed size)
+        return {
+            "type": "page_too_large",
+            "message": f"page larger than MAX_PAGE_BYTES={too_large.group(1)}, skipped: {url}",
+        }
+    return {"type": "fetch_error", "message": f"{text} ({url})"}
 
 
 class _State:
@@ -177,6 +187,7 @@ def _spider_class(
             if not hasattr(response, "selector"):  # not text: nothing to extract
                 sink.log("WARNING", f"skipped non-HTML response {response.url}")
                 return
+            extract.observe(sink, response.url, response.selector)
             budget = extract.page_budget(spec)
             items = extract.extract_items(response.selector, spec.selectors, item_selector, budget)
             for note in sorted(budget.notes):

@@ -21,9 +21,27 @@ blp = Blueprint("events", __name__, url_prefix="/api/v1", description="Live job 
 
 _EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 _SSE_DOC = {
+    "parameters": [
+        {
+            "in": "query",
+            "name": "token",
+            "schema": {"type": "string"},
+            "description": "an access token or API key (EventSource cannot send headers)",
+        },
+        {
+            "in": "query",
+            "name": "last_event_id",
+            "schema": {"type": "string", "pattern": r"^\d{1,20}-\d{1,20}$"},
+            "description": "resume after this event id (as the Last-Event-ID header)",
+        },
+        {"in": "header", "name": "Last-Event-ID", "schema": {"type": "string"}},
+    ],
     "responses": {
-        "200": {"description": "text/event-stream: `id:`, `event:` and `data:` lines per event"}
-    }
+        "200": {
+            "description": "`id:`, `event:` and `data:` lines per event",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
 }
 
 
