@@ -72,6 +72,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     # root_path: api/ (templates/ and static/ of the dashboard), whatever else is importable
     # under the name "scrapemaster"
     app = Flask("scrapemaster", root_path=str(Path(__file__).resolve().parent))
+    # answers keep the order fields were written in (a job's selectors, an item's fields):
+    # Flask 2.3+ ignores JSON_SORT_KEYS and sorts unless told here
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     if settings.trusted_proxies:
         # Only behind a reverse proxy that sets X-Forwarded-For: otherwise a client could forge
         # the header and pick its own address (and a fresh per-IP rate-limit budget).
