@@ -43,11 +43,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m deploy.sim", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--workers", type=int, default=3, help="worker hosts, added one at a time")
+    parser.add_argument("--workers", type=int, default=4, help="worker hosts, added one at a time")
     parser.add_argument("--jobs", type=int, default=24, help="jobs per throughput round")
     parser.add_argument("--pages", type=int, default=10, help="catalog pages per job")
     parser.add_argument("--items-per-page", type=int, default=20)
-    parser.add_argument("--delay", type=float, default=0.1, help="the site's seconds per page")
+    parser.add_argument("--delay", type=float, default=0.05, help="the site's seconds per page")
     parser.add_argument("--short", action="store_true", help="2 hosts, a small workload (tests)")
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--keep", action="store_true", help="keep the logs' directory")

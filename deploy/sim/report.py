@@ -27,7 +27,7 @@ def scale_table(phases: list[dict[str, Any]]) -> str:
     head = ["worker hosts", "jobs/s", "pages/s", "items/s", "jobs per host"]
     head += ["CPU data: redis / mongo", "api", "ops"]
     head += [f"worker-{k}" for k in range(1, workers + 1)]
-    head += ["site", "client", "all hosts", "machine busy", "every job once"]
+    head += ["site", "client", "all hosts", "core-s per job", "machine busy", "every job once"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for p in phases:
         programs = p["cores_by_program"]
@@ -46,6 +46,7 @@ def scale_table(phases: list[dict[str, Any]]) -> str:
             _cores(p, f"worker-{k}") if k <= p["workers"] else "–" for k in range(1, workers + 1)
         ]
         cells += [_cores(p, "site"), _cores(p, "client"), f"{p['cores_ours']:.2f}"]
+        cells += [f"{p['cores_ours'] / max(1e-9, p['jobs_per_second']):.2f}"]
         cells += [f"{p['cores_machine']:.2f}", _once(p)]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
@@ -69,8 +70,8 @@ def fault_table(loss: dict[str, Any] | None, redis: dict[str, Any] | None) -> st
     if redis:
         while_ = f"{redis['running_at_restart']} running, {redis['pending_at_restart']} waiting"
         recovery = (
-            f"first job whose message was lost running again after "
-            f"{redis['first_lost_message_job_started_after_s']} s; "
+            f"{redis['messages_lost']} queued messages lost with it; those jobs re-sent and "
+            f"running again after {redis['lost_message_jobs_running_again_after_s']} s; "
             f"all jobs done {redis['all_completed_after_s']} s after the restart"
         )
         rows.append(
