@@ -148,8 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     except NetError as exc:
         say(f"cannot build the hosts: {exc}")
         return 2
-    except Exception:
-        say(f"failed; logs kept in {workdir}")
+    except BaseException:
+        say(f"failed or interrupted; logs kept in {workdir}")
         raise
     results["seconds"] = round(time.monotonic() - started, 1)
     workload = f"{args.jobs} jobs × {args.pages} pages × {args.items_per_page} items"
