@@ -155,7 +155,11 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         purged = sink.purge(current)
         logger.info("job %s: run %s lost the job; %d items purged", job_id, sink.run_id, purged)
         return 0
-    stopped_for_shutdown = guard.tripped and result.finish_reason == "cancelled"
+    # stopped for this worker's shutdown (Scrapy names the stop "cancelled" or "stopped",
+    # whichever of its checks saw it first): hand back, unless the crawl ended on its own terms
+    stopped_for_shutdown = guard.tripped and not (
+        result.error or result.needs_javascript or result.finish_reason == "item_limit"
+    )
     if (
         stopped_for_shutdown
         and not sink.cancelled.is_set()
