@@ -16,6 +16,8 @@ from typing import Any
 import pymongo
 import requests
 
+from shared import items
+
 
 def host_of(worker: str | None) -> str:
     """`scrapy@worker-2:1234` (node@host:pid, written by the claim) → `worker-2`."""
@@ -150,10 +152,7 @@ class Client:
                 audit.first_created = created
             if completed and (audit.last_completed is None or completed > audit.last_completed):
                 audit.last_completed = completed
-            skus = [
-                r["data"]["sku"]
-                for r in self.db.results.find({"job_id": job["_id"]}, {"data.sku": 1})
-            ]
+            skus = [r["data"]["sku"] for r in items.iterate(self.db, job["_id"])]
             audit.items_stored += len(skus)
             audit.duplicates += len(skus) - len(set(skus))
             audit.missing += len(expected - set(skus))

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from shared import items
 from tests.helpers import Stack, wait_for
 from tests.helpers import catalog_crawl as crawl
 from tests.sites.server import SiteServer
@@ -43,7 +44,7 @@ def running_on(stack: Stack, job_id: str, name: str, items: int) -> bool:
 
 def assert_stored_once(stack: Stack, job_id: str, expected: int) -> dict:
     db = stack.database()
-    skus = [r["data"]["sku"] for r in db.results.find({"job_id": job_id})]
+    skus = [r["data"]["sku"] for r in items.iterate(db, job_id)]
     assert len(skus) == len(set(skus)) == expected, (len(skus), len(set(skus)))
     finals = db.logs.count_documents({"job_id": job_id, "message": {"$regex": "^completed"}})
     assert finals == 1
