@@ -237,7 +237,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(args.seed)
     workdir = Path(args.workdir or f"/tmp/scrapemaster-chaos-{uuid.uuid4().hex[:8]}")
     workdir.mkdir(parents=True, exist_ok=True)
-    env = {"JOB_STALE_SECONDS": str(args.stale), "RECONCILE_AFTER_SECONDS": str(args.reconcile)}
+    env = {
+        "JOB_STALE_SECONDS": str(args.stale),
+        "RECONCILE_AFTER_SECONDS": str(args.reconcile),
+        "RESEND_AFTER_SECONDS": str(args.reconcile),
+    }
     service = Service(workdir, env)
     site = SiteServer(pages=args.pages, items_per_page=10, delay=args.page_delay).start()
     chromium_before = chromium_count()
@@ -315,7 +319,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 action = rng.choice(["cancel", "retry", "delete", "reset"])
                 if action == "delete":
                     answer = call("DELETE", f"{service.base}/jobs/{job_id}", headers=headers)
-                    if answer is not None and answer.status_code == 204:
+                    # 404: an attempt that the outage cut off (answered 503 or not at all) had
+                    # deleted it, and the retry found it gone
+                    if answer is not None and answer.status_code in (204, 404):
                         deleted.add(job_id)
                 else:
                     call("POST", f"{service.base}/jobs/{job_id}/{action}", headers=headers)
@@ -387,7 +393,9 @@ def audit(
             continue
         statuses[doc["status"]] = statuses.get(doc["status"], 0) + 1
         if doc["status"] not in TERMINAL:
-            stuck.append((job_id, doc["status"]))
+            lines = [line["message"] for line in db.logs.find({"job_id": job_id})][-6:]
+            seen = {k: doc.get(k) for k in ("queue", "attempts", "updated_at", "unsent", "run_id")}
+            stuck.append((job_id, doc["status"], seen, lines))
             continue
         skus = [r.get("data", {}).get("sku") for r in results]
         duplicated += len(skus) - len(set(skus))

@@ -79,6 +79,17 @@ def normalize_priority(value: str | int | None) -> int:
 CAS_ATTEMPTS = 50  # re-reads of a job whose counted figures moved under a transition
 
 
+def resend_at(moment: datetime, resends: int = 0) -> datetime:
+    """When a job that entered `pending` at `moment` is sent again if nobody took it: its
+    message may sit with a worker that was killed (Redis keeps such a message for its
+    visibility timeout, an hour and more). Doubling after each resend, so a long backlog
+    adds few duplicates; a job sent twice runs once."""
+    from shared.settings import get_settings
+
+    seconds = get_settings().resend_after_seconds * 2 ** min(resends, 6)
+    return moment + timedelta(seconds=seconds)
+
+
 def apply_update(doc: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     """The document that `update` ($set/$inc of top-level fields) makes of `doc`."""
     after = dict(doc)
@@ -146,6 +157,7 @@ class JobRepository:
             "completed_at": None,
             "duration_seconds": None,
             "queue": queue_for(spec.get("engine", "auto")),
+            "resend_at": resend_at(created),
         }
         if schedule_id is not None:
             doc["schedule_id"] = schedule_id
@@ -214,20 +226,24 @@ class JobRepository:
         extra = {"run_id": run_id} if run_id is not None else None
         return self.transition(job_id, action, extra_filter=extra, current=current, **fields)
 
-    def store_counters(self, job_id: str, run_id: str, counters: dict[str, Any]) -> bool:
+    def store_counters(self, job_id: str, run_id: str | None, counters: dict[str, Any]) -> bool:
         """A run's final figures on the job it still owns but that left `running` under it
-        (a user cancelled meanwhile). False when the run no longer owns the job."""
+        (a user cancelled meanwhile); with `run_id` None, whoever owns it (the reconciler
+        settling a cancelled job whose run died first). False when the run no longer owns
+        the job."""
         from shared.counters import pins
 
         doc = self.get(job_id)
         for _ in range(CAS_ATTEMPTS):
-            if doc is None or doc.get("run_id") != run_id:
+            if doc is None or (run_id is not None and doc.get("run_id") != run_id):
                 return False
             pinned = pins(doc, doc["status"], counters)
-            query = {"_id": job_id, "run_id": run_id, "status": doc["status"], **pinned}
-            update = {"$set": dict(counters)}
+            query = {"_id": job_id, "run_id": doc.get("run_id"), "status": doc["status"], **pinned}
+            update: dict[str, Any] = {"$set": dict(counters), "$unset": {"unsettled": ""}}
             if self.jobs.update_one(query, update).matched_count:
-                self.counters.moved(doc, apply_update(doc, update))
+                after = apply_update(doc, update)
+                after.pop("unsettled", None)
+                self.counters.moved(doc, after)
                 return True
             doc = self.get(job_id)
         raise RuntimeError(f"job {job_id}: final counters lost {CAS_ATTEMPTS} races in a row")
@@ -288,6 +304,9 @@ def _update_for(action: str, fields: dict[str, Any]) -> dict[str, Any]:
         update["$set"].setdefault("started_at", now())
         update["$set"].setdefault("heartbeat_at", now())
         update["$set"].setdefault("run_id", new_id())  # this run owns the job from now on
+    if target(action) == PENDING:
+        update["$set"]["resend_at"] = resend_at(update["$set"]["updated_at"])
+        update["$set"]["resends"] = 0
     if action in {"requeue", "handoff", "retry"}:
         update["$set"]["run_id"] = None  # the run that had it may no longer write
     if action in {"retry", "requeue", "reclaim"}:

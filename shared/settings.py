@@ -97,6 +97,7 @@ class Settings:
     login_failure_limit_user: str = "5 per 15 minutes"
     login_failure_limit_ip: str = "20 per 15 minutes"
     reconcile_after_seconds: int = 60
+    resend_after_seconds: int = 300  # a job pending this long is sent again (then 2x, 4x, ...)
     reconcile_interval_seconds: float = 10.0
     counter_check_seconds: float = 600.0  # how often beat recounts the job counters
     job_retention_days: float = 0.0  # finished jobs older than this go, with items and logs

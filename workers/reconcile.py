@@ -8,7 +8,7 @@ from datetime import timedelta
 import redis
 
 from shared import db as dbmod
-from shared import jobs, tasks
+from shared import items, jobs, tasks
 from shared.counters import JobCounters
 from shared.jobs import JobRepository
 from shared.proxies import ProxyRepository
@@ -19,14 +19,22 @@ from workers.execution import send
 _broker: dict[str, str] = {}
 
 
-def _broker_restarted(client: redis.Redis) -> bool:
-    """True when Redis restarted since this process last looked (its run_id changed)."""
+def _broker_restarted(client: redis.Redis, db=None) -> bool:
+    """True when Redis restarted since the last look (its run_id changed). With `db`, the
+    last run id seen is kept in MongoDB, so a reconciler process that was itself restarted
+    (or a second one) still notices."""
     try:
         run_id = str(client.info("server").get("run_id"))
     except redis.RedisError:
         return False
-    previous = _broker.get("run_id")
-    _broker["run_id"] = run_id
+    if db is None:
+        previous = _broker.get("run_id")
+        _broker["run_id"] = run_id
+    else:
+        seen = db.meta.find_one({"_id": "broker"}) or {}
+        previous = seen.get("run_id")
+        if previous != run_id:
+            db.meta.update_one({"_id": "broker"}, {"$set": {"run_id": run_id}}, upsert=True)
     return previous is not None and previous != run_id
 
 
@@ -50,7 +58,7 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
     database = dbmod.database(settings)
     repo = JobRepository(database)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
-    restarted = _broker_restarted(client)
+    restarted = _broker_restarted(client, database)
     # a running job's heartbeat comes every PROGRESS_INTERVAL_SECONDS: past this, it is orphaned
     stale = jobs.now() - timedelta(seconds=settings.job_stale_seconds)
     requeued = resent = 0
@@ -67,25 +75,47 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
         count = 0
         for job in found:
             send(job, job.get("queue") or tasks.QUEUE_SCRAPY)
+            resends = int(job.get("resends") or 0) + 1
+            moment = jobs.now()
             repo.jobs.update_one(
-                {"_id": job["_id"]}, {"$set": {"updated_at": jobs.now()}, "$unset": {"unsent": ""}}
+                {"_id": job["_id"], "status": jobs.PENDING},
+                {
+                    "$set": {
+                        "updated_at": moment,
+                        "resends": resends,
+                        "resend_at": jobs.resend_at(moment, resends),
+                    },
+                    "$unset": {"unsent": ""},
+                },
             )
             count += 1
         return count
 
-    fields = {"priority": 1, "queue": 1}
+    fields = {"priority": 1, "queue": 1, "resends": 1}
     if restarted:  # every message waiting in the old Redis is gone: re-send them all
         resent += resend(repo.jobs.find({"status": jobs.PENDING}, fields))
     else:
         resent += resend(repo.jobs.find({"unsent": True, "status": jobs.PENDING}, fields))
-        totals = JobCounters(database).by_status(JobCounters.cells(JobCounters(database).of(None)))
-        missing = _missing_messages(client, totals[jobs.PENDING], totals[jobs.RUNNING])
+        # pending past its deadline: its message may be held by a worker that was killed
+        due = {"status": jobs.PENDING, "resend_at": {"$lt": jobs.now()}}
+        resent += resend(repo.jobs.find(due, fields))
+        # counted, not read from the counters: recovery must not hang on their exactness
+        # (pending and running jobs are the backlog, not the history: an index range each)
+        pending = repo.jobs.count_documents({"status": jobs.PENDING})
+        running = repo.jobs.count_documents({"status": jobs.RUNNING})
+        missing = _missing_messages(client, pending, running)
         if missing > 0:
             cutoff = jobs.now() - timedelta(seconds=grace_seconds)
             longest = repo.jobs.find(
                 {"status": jobs.PENDING, "updated_at": {"$lt": cutoff}}, fields
             ).sort("updated_at", 1)
             resent += resend(longest.limit(missing))
+    # a job cancelled while running whose run died before storing its final figures
+    for job in repo.jobs.find({"unsettled": True}, {"status": 1, "updated_at": 1}):
+        if job.get("status") == jobs.CANCELLED and (job.get("updated_at") or stale) < stale:
+            repo.store_counters(
+                job["_id"], None, {"items_scraped": items.count(database, job["_id"])}
+            )
     # a worker that lost its job to a delete may have flushed items after it: purge them
     purged = repo.purge_deleted(settings.max_timeout_seconds + settings.job_stale_seconds * 3)
     return {"requeued": requeued, "resent": resent, "purged": purged}

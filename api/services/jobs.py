@@ -127,8 +127,11 @@ def cancel(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
             )
             webhooks.dispatch(changed, event)
             return changed
-    job = _change(job_id, user, "cancel", completed_at=jobs.now())
+    # a running job: its run stores the final figures as it stops; should it die first,
+    # the reconciler counts what it stored (`unsettled`)
+    job = _change(job_id, user, "cancel", completed_at=jobs.now(), unsettled=True)
     jobs.log(db(), job_id, "INFO", f"cancelled by {user['username']}")
+    job.pop("unsettled", None)
     return job
 
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 import redis
 
+from shared import db as dbmod
 from shared import items, jobs, tasks
 from shared.counters import JobCounters
 from shared.jobs import JobRepository
@@ -31,8 +32,7 @@ def upkeep(settings, monkeypatch):
     client.flushdb()
     set_settings(settings)
     monkeypatch.setattr(workers, "celery", create_celery(settings))
-    reconcile._broker.clear()
-    reconcile._broker_restarted(client)  # the first look only notes the server
+    reconcile._broker_restarted(client, dbmod.database(settings))  # the first look notes it
     yield reconcile
     client.flushdb()
 
@@ -68,9 +68,7 @@ def test_pending_jobs_are_resent_only_when_the_broker_holds_fewer_messages(db, s
         sender.send_task(tasks.SCRAPE, **tasks.scrape_options(job))
     assert upkeep.reconcile(grace_seconds=0)["resent"] == 0
     # two messages lost: the two longest-waiting pending jobs are sent again
-    redis.Redis.from_url(settings.redis_url).flushdb()
-    upkeep._broker.clear()
-    upkeep._broker_restarted(redis.Redis.from_url(settings.redis_url))
+    redis.Redis.from_url(settings.redis_url).flushdb()  # the same server, emptied
     sender.send_task(tasks.SCRAPE, **tasks.scrape_options(made[2]))
     assert upkeep.reconcile(grace_seconds=0)["resent"] == 2
     assert _waiting(settings) == 3
@@ -101,8 +99,6 @@ def test_a_full_account_cannot_submit(settings):
     client = create_app(replace(settings, max_stored_items_per_user=15)).test_client()
     auth = register_user(client)
     job = client.post("/api/v1/jobs", json=SPEC, headers=auth).get_json()
-    from shared import db as dbmod
-
     _finish(JobRepository(dbmod.database(settings)), job["id"], 20)
     refused = client.post("/api/v1/jobs", json=SPEC, headers=auth)
     assert (
@@ -110,3 +106,39 @@ def test_a_full_account_cannot_submit(settings):
     )
     client.post(f"/api/v1/jobs/{job['id']}/reset", headers=auth)
     assert client.post("/api/v1/jobs", json=SPEC, headers=auth).status_code == 201
+
+
+def test_a_restarted_broker_is_noticed_even_by_a_restarted_reconciler(db, tmp_path):
+    from shared import embedded
+    from workers import reconcile
+
+    port = embedded.free_port()
+    service = embedded.start_redis(tmp_path / "r", port)
+    try:
+        client = redis.Redis.from_url(service.url)
+        assert reconcile._broker_restarted(client, db) is False  # first look: noted
+        assert reconcile._broker_restarted(client, db) is False  # the same server
+        service.stop()
+        service = embedded.start_redis(tmp_path / "r", port)
+        reconcile._broker.clear()  # a new maintenance process remembers nothing itself
+        assert reconcile._broker_restarted(client, db) is True
+        assert reconcile._broker_restarted(client, db) is False  # noticed once
+    finally:
+        service.stop()
+
+
+def test_a_job_pending_past_its_deadline_is_sent_again_then_less_often(db, settings, upkeep):
+    """Its message may be held by a worker that was killed (Redis keeps it for an hour)."""
+    repo = JobRepository(db)
+    job = repo.create("u3", SPEC)
+    held = redis.Redis.from_url(settings.redis_url)
+    held.hset("unacked", "tag-of-a-dead-worker", "{}")  # what a killed worker leaves
+    assert upkeep.reconcile(grace_seconds=0)["resent"] == 0  # not due yet, and not missing
+    first = jobs.now() - timedelta(seconds=1)
+    db.jobs.update_one({"_id": job["_id"]}, {"$set": {"resend_at": first}})
+    assert upkeep.reconcile(grace_seconds=3600)["resent"] == 1
+    again = repo.get(job["_id"])
+    assert again["resends"] == 1
+    gap = (again["resend_at"] - again["updated_at"]).total_seconds()
+    assert gap == pytest.approx(2 * settings.resend_after_seconds, abs=1)
+    assert upkeep.reconcile(grace_seconds=3600)["resent"] == 0
