@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from flask import Flask, g, request
+from pymongo import WriteConcern
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import dashboard, docs, errors, json_guard, openapi, websocket
@@ -109,7 +110,10 @@ def create_app(settings: Settings | None = None) -> Flask:
             "security": [{"bearerAuth": []}, {"apiKey": []}],
         },
     )
-    database = dbmod.database(settings)
+    # what the API acknowledges to a user (a job stored, cancelled, deleted …) is on disk when
+    # it answers: journaled writes, so a store that crashes right after keeps it. Workers
+    # write without waiting: a lost claim or progress write is redone by the recovery paths.
+    database = dbmod.database(settings).with_options(write_concern=WriteConcern(j=True))
     app.extensions["scrapemaster_db"] = database
     app.extensions["scrapemaster_celery"] = make_celery_client(settings)
     app.extensions["scrapemaster_events"] = EventLog.from_settings(settings)
