@@ -10,7 +10,15 @@ from flask import current_app, g
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from shared import jobs
-from shared.jobspec import BOUNDS, WAIT_UNTIL, url_problem
+from shared.jobspec import (
+    BOUNDS,
+    MAX_PATTERNS,
+    OUTPUT_FORMATS,
+    WAIT_UNTIL,
+    domain_problem,
+    pattern_problem,
+    url_problem,
+)
 from shared.proxies import PROXY_STATUSES, proxy_url_problem
 from shared.selectors import compile_selector
 from shared.targets import BlockedTarget, TargetPolicy, has_credentials, header_problem
@@ -95,6 +103,57 @@ class SelectorString(fields.String):
         return text.strip()
 
 
+class UrlPattern(fields.String):
+    """A glob over URLs (`*`, `?`, `[...]`): the path and query, or the whole URL when it
+    starts with http:// or https://."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        problem = pattern_problem(text)
+        if problem:
+            raise ValidationError(f"Not a valid URL pattern: {problem}.")
+        return text
+
+
+class DomainName(fields.String):
+    """A host name a crawl may follow links to (its subdomains included)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        problem = domain_problem(text)
+        if problem:
+            raise ValidationError(f"Not a valid domain: {problem}.")
+        return text.strip().lower().rstrip(".")
+
+
+class OutputFormats(fields.Field):
+    """Page content formats: one of markdown, text, html, or a list of them."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[str]:
+        chosen = [value] if isinstance(value, str) else value
+        if (
+            not isinstance(chosen, list)
+            or not chosen
+            or not all(isinstance(v, str) and v in OUTPUT_FORMATS for v in chosen)
+        ):
+            raise ValidationError(
+                f"Must be one of {', '.join(OUTPUT_FORMATS)}, or a non-empty list of them."
+            )
+        return list(dict.fromkeys(chosen))
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
+        return value
+
+
+def _pattern_list(description: str) -> fields.List:
+    return fields.List(
+        UrlPattern(),
+        allow_none=True,
+        validate=validate.Length(max=MAX_PATTERNS),
+        metadata={"description": description},
+    )
+
+
 def _bounded_int(name: str, **kwargs: Any) -> fields.Integer:
     low, high = BOUNDS[name]
     return fields.Integer(strict=True, validate=validate.Range(int(low), int(high)), **kwargs)
@@ -119,11 +178,31 @@ class JobConfig(ma.Schema):
         validate=validate.Length(max=50),
     )
     proxy = fields.String(validate=validate.Length(1, 2048))
+    include_patterns = _pattern_list("followed links must match one of these globs")
+    exclude_patterns = _pattern_list("followed links matching one of these globs are dropped")
+    allowed_domains = fields.List(
+        DomainName(),
+        allow_none=True,
+        validate=validate.Length(max=MAX_PATTERNS),
+        metadata={"description": "followed links stay on these hosts and their subdomains"},
+    )
+    sitemap = fields.Boolean(
+        metadata={"description": "the start URLs are sitemaps (or sitemap indexes)"}
+    )
+    output = OutputFormats(
+        allow_none=True,
+        metadata={"description": "each page's main content: markdown, text and/or html"},
+    )
 
     @validates_schema
     def within_settings(self, data: dict[str, Any], **kwargs: Any) -> None:
         settings = _settings()
         errors: dict[str, list[str]] = {}
+        if data.get("output") and data.get("item_selector"):
+            errors["output"] = [
+                "Page content output makes one item per page; it cannot be combined with "
+                "item_selector."
+            ]
         if data.get("max_pages", 0) > settings.max_pages_cap:
             errors["max_pages"] = [f"Must be between 1 and {settings.max_pages_cap}."]
         if data.get("timeout_seconds", 0) > settings.max_timeout_seconds:
@@ -195,6 +274,15 @@ class JobError(ma.Schema):
     message = fields.String()
 
 
+class AutoDecision(ma.Schema):
+    engine = fields.String(metadata={"description": "scrapy or playwright"})
+    reason = fields.String(metadata={"example": "static: 0 items; rendered: 10 → playwright"})
+    static_items = fields.Integer(allow_none=True)
+    rendered_items = fields.Integer(allow_none=True)
+    learned = fields.Boolean(metadata={"description": "taken from the site's memory"})
+    site = fields.String(metadata={"description": "host and path pattern it applies to"})
+
+
 class JobOut(ma.Schema):
     id = fields.String(attribute="_id")
     url = fields.String()
@@ -219,6 +307,17 @@ class JobOut(ma.Schema):
     duration_seconds = fields.Float(allow_none=True)
     schedule_id = fields.String(
         allow_none=True, metadata={"description": "the schedule that started the job"}
+    )
+    auto_decision = fields.Nested(
+        AutoDecision,
+        allow_none=True,
+        dump_default=None,
+        metadata={"description": "engine auto: what it chose, and why"},
+    )
+    warnings = fields.List(
+        fields.String(),
+        dump_default=list,
+        metadata={"description": "what the job could not do, e.g. selectors that matched nothing"},
     )
 
 
@@ -364,6 +463,31 @@ class ApiKeyCreated(ApiKeyOut):
 
 class Health(ma.Schema):
     status = fields.String()
+
+
+class AutoSitesArgs(ma.Schema):
+    skip = fields.Integer(load_default=0, validate=validate.Range(0, MAX_SKIP))
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+
+
+class AutoSite(ma.Schema):
+    site = fields.String(metadata={"example": "shop.example/js/*"})
+    host = fields.String()
+    pattern = fields.String()
+    engine = fields.String()
+    reason = fields.String()
+    static_items = fields.Integer(allow_none=True)
+    rendered_items = fields.Integer(allow_none=True)
+    decisions = fields.Integer(metadata={"description": "times it was measured"})
+    uses = fields.Integer(dump_default=0, metadata={"description": "jobs sent on by it"})
+    last_job_id = fields.String(allow_none=True)
+    decided_at = UTCDateTime()
+    expires_at = UTCDateTime()
+
+
+class AutoSitesOut(ma.Schema):
+    total = fields.Integer()
+    sites = fields.List(fields.Nested(AutoSite))
 
 
 class ProxyUrl(fields.String):

@@ -94,9 +94,11 @@ class JobRepository:
         job_id: str | None = None,
         schedule_id: str | None = None,
         schedule_run_id: str | None = None,
+        **initial: Any,
     ) -> dict[str, Any]:
         """Insert a pending job from a POST /jobs body; a scheduled job names its schedule
-        and run (and its id was chosen with the run, so creating it twice is a duplicate)."""
+        and run (and its id was chosen with the run, so creating it twice is a duplicate).
+        `initial` fields override the defaults (e.g. the queue `auto` learned for the site)."""
         doc = {
             "_id": job_id or new_id(),
             "owner_id": owner_id,
@@ -127,6 +129,7 @@ class JobRepository:
         if schedule_id is not None:
             doc["schedule_id"] = schedule_id
             doc["schedule_run_id"] = schedule_run_id
+        doc.update(initial)
         self.jobs.insert_one(doc)
         return doc
 

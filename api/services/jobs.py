@@ -9,8 +9,9 @@ from flask import current_app
 from pymongo import ASCENDING, DESCENDING
 
 from api.security import is_admin
-from api.services import db, event_log, webhooks
+from api.services import db, event_log, settings, webhooks
 from shared import events, jobs, tasks
+from shared.auto_memory import AutoMemory, learned_decision
 from shared.errors import Conflict, NotFound
 from shared.jobs import JobRepository
 from shared.schedules import ScheduleRepository
@@ -32,9 +33,24 @@ def enqueue(job: dict[str, Any]) -> None:
 
 
 def submit(spec: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any]:
-    job = repo().create(owner["_id"], spec)
+    memory = AutoMemory.from_settings(db(), settings())
+    learned = _learned(spec, memory)
+    job = repo().create(owner["_id"], spec, **learned)
+    if learned:
+        memory.used(spec["url"], job["_id"])
+        jobs.log(db(), job["_id"], "INFO", f"auto: {learned['auto_decision']['reason']}")
     enqueue(job)
     return job
+
+
+def _learned(spec: dict[str, Any], memory: AutoMemory) -> dict[str, Any]:
+    """An `auto` job on a site known to need the browser goes straight to its queue."""
+    if spec.get("engine", "auto") != "auto":
+        return {}
+    remembered = memory.recall(spec["url"])
+    if remembered is None or remembered["engine"] != "playwright":
+        return {}
+    return {"queue": tasks.QUEUE_PLAYWRIGHT, "auto_decision": learned_decision(remembered)}
 
 
 def _scope(user: dict[str, Any]) -> dict[str, Any]:
@@ -134,6 +150,9 @@ def reset(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
         items_failed=0,
         pages_crawled=0,
         engine_used=None,
+        auto_probe=None,
+        auto_decision=None,
+        warnings=[],
         queue=jobs.queue_for(job["engine"]),
     )
     db().results.delete_many({"job_id": job_id})
