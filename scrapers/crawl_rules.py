@@ -90,7 +90,9 @@ class LinkRules:
         return bool(self.include or self.exclude or self.domains)
 
     def why_not(self, url: str) -> str | None:
-        """None when `url` may be followed, else the rule that drops it."""
+        """None when `url` may be followed, else the rule that drops it (judged on the URL
+        as it would be fetched: no fragment, no tracking parameters)."""
+        url = clean_url(url)
         host = urlsplit(url).hostname or ""
         if self.domains and not _domain_ok(host, self.domains):
             return "allowed_domains"

@@ -132,19 +132,34 @@ def _content_items(
 
 
 class PageProblems:
-    """Problem kinds counted over a crawl, as the job's warnings."""
+    """Problem kinds counted over a crawl, and which fields ever got a value: the job's
+    warnings."""
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        self.filled = 0  # items with at least one value
+        self.fields: set[str] = set()
+        self.matched: set[str] = set()
 
     def add(self, outcome: PageOutcome) -> None:
         if outcome.problem:
             self.counts[outcome.problem] += 1
+        self.filled += outcome.filled
+        for item in outcome.items:
+            self.fields.update(item)
+            self.matched.update(name for name, value in item.items() if value is not None)
 
-    def warnings(self, spec: Any, pages_ok: int, items: int) -> list[str]:
+    def warnings(self, spec: Any, pages_ok: int) -> list[str]:
         found = [WARNINGS[kind].format(n=n) for kind, n in sorted(self.counts.items())]
+        if spec.config.get("output"):
+            return found
+        pages = pages_ok - self.counts["json"] - self.counts["deep_dom"]
         wanted = spec.selectors or spec.config.get("item_selector")
-        matched_on = pages_ok - self.counts["json"] - self.counts["deep_dom"]
-        if wanted and items == 0 and matched_on > 0:
-            found.insert(0, f"selectors matched nothing on {matched_on} page(s)")
+        if wanted and self.filled == 0 and pages > 0:
+            found.insert(0, f"selectors matched nothing on {pages} page(s)")
+        elif spec.selectors and self.filled:
+            never = sorted(set(spec.selectors) - self.matched)
+            if never:
+                names = ", ".join(never)
+                found.insert(0, f"the selectors of {names} matched nothing on {pages} page(s)")
         return found

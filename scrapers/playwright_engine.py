@@ -295,6 +295,6 @@ class PlaywrightEngine(PageVisits):
         elif state.pages_ok == 0 and state.errors and not state.stop_reason:
             result.error = state.errors[0]
         if state.stop_reason != "auto_static":
-            result.warnings = state.problems.warnings(spec, state.pages_ok, state.items)
+            result.warnings = state.problems.warnings(spec, state.pages_ok)
             result.warnings += list(dict.fromkeys(state.notes))
         return result

@@ -186,7 +186,7 @@ class ScrapyEngine:
                 "rendered_items": None,
             }
         if not state.needs_javascript:
-            result.warnings = state.problems.warnings(spec, state.pages_ok, state.items)
+            result.warnings = state.problems.warnings(spec, state.pages_ok)
             result.warnings += list(dict.fromkeys(state.notes))
             if spec.config.get("sitemap") and state.scheduled == 0 and not result.error:
                 result.warnings.append("the sitemaps listed no page that the job's rules allow")

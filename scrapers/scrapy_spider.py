@@ -47,14 +47,18 @@ def describe_failure(failure: Any) -> tuple[dict[str, str], str]:
         return failures.problem("connection_refused", url), raw
     if failure.check(tx.TimeoutError, tx.TCPTimedOutError, sx.DownloadTimeoutError):
         return failures.problem("timeout", url), raw
-    if failure.check(
+    lost = (
         tx.ConnectionLost,
         tx.ConnectionDone,
         tx.ConnectionAborted,
-        _newclient.ResponseNeverReceived,
-        _newclient.ResponseFailed,
+        _newclient.ResponseFailed,  # ResponseNeverReceived too
         sx.ResponseDataLossError,
-    ):
+    )
+    cause = failure.value.__cause__
+    wrapped = failure.check(sx.DownloadFailedError) and (
+        isinstance(cause, lost) or "Connection" in str(failure.value)
+    )
+    if failure.check(*lost) or wrapped:
         return failures.problem("connection_lost", url), raw
     if failure.check(IgnoreRequest):
         text = str(failure.value) or "request ignored"

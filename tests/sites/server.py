@@ -16,6 +16,8 @@ from types import FrameType, TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.sites import kinds
+
 HOST = "127.0.0.1"
 HTML_TYPE = "text/html; charset=utf-8"
 JSON_TYPE = "application/json; charset=utf-8"
@@ -356,6 +358,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(302, b"", headers={"Location": (query.get("to") or ["/"])[0]})
         elif segments == ["trap"]:
             self._trap((query.get("to") or ["/"])[0])
+        elif segments[:1] == ["kinds"]:
+            kinds.route(self, segments[1:])
         else:
             self._not_found()
 

@@ -72,7 +72,7 @@ def test_json_pages_are_refused_with_a_reason_not_an_exception():
     assert "JSON" in outcome.notes[0]
     problems = PageProblems()
     problems.add(outcome)
-    assert "JSON" in problems.warnings(spec(QUOTES), pages_ok=1, items=0)[0]
+    assert "JSON" in problems.warnings(spec(QUOTES), pages_ok=1)[0]
 
 
 def test_a_dom_too_deep_to_parse_says_so():
@@ -87,11 +87,13 @@ def test_reading_pathological_pages_is_linear():
         read_page(spec(QUOTES, item_selector="div.quote"), page, "http://s/")
 
 
-def test_zero_items_with_selectors_is_a_warning():
-    assert PageProblems().warnings(spec(QUOTES), pages_ok=4, items=0) == [
-        "selectors matched nothing on 4 page(s)"
-    ]
-    assert PageProblems().warnings(spec(QUOTES), pages_ok=4, items=3) == []
+def test_items_without_values_and_fields_that_never_matched_are_warnings():
+    job = spec({**QUOTES, "price": "span.price::text"}, item_selector="div.quote")
+    empty, full = PageProblems(), PageProblems()
+    empty.add(read_page(job, quotes_page(0), "http://s/"))
+    assert empty.warnings(job, pages_ok=1) == ["selectors matched nothing on 1 page(s)"]
+    full.add(read_page(job, quotes_page(3), "http://s/"))
+    assert full.warnings(job, pages_ok=1) == ["the selectors of price matched nothing on 1 page(s)"]
 
 
 ARTICLE = (
