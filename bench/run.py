@@ -613,6 +613,10 @@ def main(argv: list[str] | None = None) -> int:
         import changes
 
         return changes.main(argv[2:])
+    if argv[:2] == ["--only", "auto"]:  # the cost of auto's probe (bench/auto_cost.py)
+        import auto_cost
+
+        return auto_cost.main(argv[2:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--latency-jobs", type=int, default=40)
@@ -621,8 +625,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         choices=("scrapy", "latency", "playwright"),
-        help="run one part; `--only chaos|events|changes [their options]` run bench/chaos.py, "
-        "bench/events.py or bench/changes.py",
+        help="run one part; `--only chaos|events|changes|auto [their options]` run "
+        "bench/chaos.py, bench/events.py, bench/changes.py or bench/auto_cost.py",
     )
     parser.add_argument(
         "--pw-pages", type=int, default=60, help="playwright: JS catalog pages per crawl"
