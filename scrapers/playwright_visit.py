@@ -52,8 +52,8 @@ class State:
         # auto: decide on the first page rendered (compare with the static figures), or check
         # that a remembered decision still finds something
         self.compare_with = compare_with
-        self.check_first = check_first
-        self.deciding = compare_with is not None or check_first
+        self.deciding = compare_with is not None  # only then does one page go alone
+        self.checking = check_first
         self.decision: dict[str, Any] | None = None
         self.first_page: dict[str, Any] | None = None
 
@@ -173,7 +173,7 @@ class PageVisits:
         for note in outcome.notes:
             sink.log("WARNING", note)
         state.problems.add(outcome)
-        if state.deciding and not self._decide(state, outcome, final, sink):
+        if (state.deciding or state.checking) and not self._decide(state, outcome, final, sink):
             return []
         state.items += len(outcome.items)
         sink.items(final, outcome.items)
@@ -189,7 +189,7 @@ class PageVisits:
     def _decide(state: State, outcome: Any, url: str, sink: Sink) -> bool:
         """auto, on the first rendered page: False when the job goes back to the static
         engine (this page's items are then left to it)."""
-        state.deciding = False
+        state.deciding = state.checking = False
         rendered = figures(outcome, url)
         state.first_page = rendered
         if state.compare_with is not None:
