@@ -15,6 +15,7 @@ SENTENCES = {
     "timeout": "The server at {url} did not answer in time: the request timed out.",
     "connection_lost": "The connection to {url} was closed before a complete answer arrived.",
     "robots_forbidden": "The site's robots.txt forbids fetching {url} (config.obey_robots).",
+    "page_too_large": "The page at {url} is larger than MAX_PAGE_BYTES and was not read.",
     "fetch_error": "Could not fetch {url}.",
 }
 

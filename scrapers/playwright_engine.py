@@ -106,7 +106,6 @@ class PlaywrightEngine(PageVisits):
         pool = get_pool(self.settings)
         loop = asyncio.get_running_loop()
         timeout = int(spec.config["timeout_seconds"])
-        deadline = loop.time() + timeout
         leased = False
         proxy = await self._proxy(state, sink)
         try:
@@ -114,6 +113,7 @@ class PlaywrightEngine(PageVisits):
                 return self._result(spec, state)
             async with pool.lease() as lease:
                 leased = True
+                deadline = loop.time() + timeout  # from the browser on: a launch is not the job's
                 while True:
                     options = self._context_options(spec)
                     if proxy:

@@ -66,7 +66,9 @@ class State:
 
 
 def _too_large(url: str, spec: JobSpec) -> str:
-    return f"page larger than MAX_PAGE_BYTES={spec.max_page_bytes}, skipped: {url}"
+    return failures.sentence("page_too_large", url).replace(
+        "MAX_PAGE_BYTES", f"MAX_PAGE_BYTES ({spec.max_page_bytes} bytes)"
+    )
 
 
 class PageVisits:

@@ -58,6 +58,8 @@ def describe_failure(failure: Any) -> tuple[dict[str, str], str]:
     wrapped = failure.check(sx.DownloadFailedError) and (
         isinstance(cause, lost) or "Connection" in str(failure.value)
     )
+    if "larger than download max size" in str(failure.value):  # DOWNLOAD_MAXSIZE
+        return failures.problem("page_too_large", url), raw
     if failure.check(*lost) or wrapped:
         return failures.problem("connection_lost", url), raw
     if failure.check(IgnoreRequest):
