@@ -336,6 +336,23 @@ class JobListArgs(ma.Schema):
         load_default="created_at", validate=validate.OneOf(["created_at", "status", "priority"])
     )
     sort_order = fields.String(load_default="desc", validate=validate.OneOf(["asc", "desc"]))
+    after = fields.String(
+        validate=validate.Length(1, 64),
+        metadata={"description": "a job id: the page after it (keyset paging, any depth)"},
+    )
+    before = fields.String(
+        validate=validate.Length(1, 64),
+        metadata={"description": "a job id: the page before it"},
+    )
+
+    @ma.validates_schema
+    def _one_cursor(self, data, **kwargs):
+        if data.get("after") and data.get("before"):
+            raise ma.ValidationError("give after or before, not both", "before")
+        if (data.get("after") or data.get("before")) and data.get("sort_by", "created_at") != (
+            "created_at"
+        ):
+            raise ma.ValidationError("cursors page in creation order only", "sort_by")
 
 
 class BatchDelete(ma.Schema):

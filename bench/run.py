@@ -617,6 +617,10 @@ def main(argv: list[str] | None = None) -> int:
         import auto_cost
 
         return auto_cost.main(argv[2:])
+    if argv[:2] == ["--only", "soak"]:  # cost as the history grows (bench/soak.py)
+        import soak
+
+        return soak.main(argv[2:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--latency-jobs", type=int, default=40)

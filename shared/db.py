@@ -57,6 +57,13 @@ def ensure_indexes(db: Database) -> None:
     db.users.create_index("email", unique=True)
     db.jobs.create_index([("owner_id", 1), ("created_at", -1)])
     db.jobs.create_index([("status", 1), ("created_at", -1)])
+    # listings walk windows of these (shared/listing.py); the reconciler reads the last
+    db.jobs.create_index([("owner_id", 1), ("seq", 1)])
+    db.jobs.create_index([("owner_id", 1), ("status", 1), ("seq", 1)])
+    db.jobs.create_index([("owner_id", 1), ("schedule_id", 1), ("seq", 1)])
+    db.jobs.create_index("created_at")
+    db.jobs.create_index([("status", 1), ("updated_at", 1)])
+    db.jobs.create_index("unsent", sparse=True)
     db.results.create_index([("job_id", 1), ("seq", 1)])
     db.logs.create_index([("job_id", 1), ("timestamp", 1)])
     db.api_keys.create_index("key_hash", unique=True)
@@ -75,6 +82,9 @@ def ensure_indexes(db: Database) -> None:
     db.schedule_runs.create_index([("status", 1), ("job_created", 1)])
     db.schedule_runs.create_index("job_id")
     db.schedule_changes.create_index([("run_id", 1), ("kind", 1), ("key", 1)])
+    from shared.counters import migrate
+
+    migrate(db)
 
 
 def ping(settings: Settings | None = None, timeout_ms: int = 1000) -> bool:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 PENDING = "pending"
 RUNNING = "running"
@@ -75,17 +76,38 @@ def normalize_priority(value: str | int | None) -> int:
     return int(value)
 
 
+CAS_ATTEMPTS = 50  # re-reads of a job whose counted figures moved under a transition
+
+
+def apply_update(doc: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """The document that `update` ($set/$inc of top-level fields) makes of `doc`."""
+    after = dict(doc)
+    after.update(update.get("$set", {}))
+    for field, n in update.get("$inc", {}).items():
+        after[field] = (after.get(field) or 0) + n
+    return after
+
+
 def queue_for(engine: str) -> str:
     """The Celery queue that first receives a job of `engine` (auto starts on the cheap one)."""
     return "playwright" if engine == "playwright" else "scrapy"
 
 
 class JobRepository:
-    """Reads and writes job documents; status changes only through `transition`."""
+    """Reads and writes job documents; status changes only through `transition`.
+
+    Every write that changes what shared/counters.py counts (status, and the figures of a job
+    that is not running) is a conditional update pinned on the document as read, followed by
+    the exact counter delta. (`find_one_and_update` would do it in one round trip, but the
+    embedded SecantusDB scans the whole collection for every findAndModify.)
+    """
 
     def __init__(self, db: Database):
+        from shared.counters import JobCounters  # counters know the states defined here
+
         self.db = db
         self.jobs = db.jobs
+        self.counters = JobCounters(db)
 
     def create(
         self,
@@ -99,6 +121,7 @@ class JobRepository:
         """Insert a pending job from a POST /jobs body; a scheduled job names its schedule
         and run (and its id was chosen with the run, so creating it twice is a duplicate).
         `initial` fields override the defaults (e.g. the queue `auto` learned for the site)."""
+        created = now()
         doc = {
             "_id": job_id or new_id(),
             "owner_id": owner_id,
@@ -119,8 +142,8 @@ class JobRepository:
             "epoch": 0,
             "run_id": None,
             "error": None,
-            "created_at": now(),
-            "updated_at": now(),
+            "created_at": created,
+            "updated_at": created,
             "started_at": None,
             "completed_at": None,
             "duration_seconds": None,
@@ -130,32 +153,45 @@ class JobRepository:
             doc["schedule_id"] = schedule_id
             doc["schedule_run_id"] = schedule_run_id
         doc.update(initial)
-        self.jobs.insert_one(doc)
+        doc["seq"] = self.counters.created(doc)
+        try:
+            self.jobs.insert_one(doc)
+        except DuplicateKeyError:
+            self.counters.removed({**doc, "items_scraped": 0, "pages_crawled": 0}, created)
+            raise
         return doc
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         return self.jobs.find_one({"_id": job_id})
 
     def transition(
-        self, job_id: str, action: str, extra_filter: dict[str, Any] | None = None, **fields: Any
+        self,
+        job_id: str,
+        action: str,
+        extra_filter: dict[str, Any] | None = None,
+        current: dict[str, Any] | None = None,
+        **fields: Any,
     ) -> dict[str, Any] | None:
-        """Apply `action` atomically; the updated job, or None when its status forbids it."""
-        query: dict[str, Any] = {"_id": job_id, "status": {"$in": sorted(sources(action))}}
-        if extra_filter:
-            query.update(extra_filter)
-        update: dict[str, Any] = {"$set": {"status": target(action), "updated_at": now(), **fields}}
-        if action in {"claim", "reclaim"}:
-            update["$set"].setdefault("started_at", now())
-            update["$set"].setdefault("heartbeat_at", now())
-            update["$set"].setdefault("run_id", new_id())  # this run owns the job from now on
-        if action in {"requeue", "handoff", "retry"}:
-            update["$set"]["run_id"] = None  # the run that had it may no longer write
-        if action in {"retry", "requeue", "reclaim"}:
-            update["$inc"] = {"attempts": 1}  # a lost worker's job runs again: a new attempt
-        if action == "reset":
-            update["$set"]["run_id"] = None
-            update["$inc"] = {"epoch": 1}  # items of earlier runs are purged, never mixed in
-        return self.jobs.find_one_and_update(query, update, return_document=ReturnDocument.AFTER)
+        """Apply `action` atomically; the updated job, or None when its status (or
+        `extra_filter`) forbids it. `current`: the job as the caller last read it."""
+        from shared.counters import pins
+
+        doc = current if current is not None else self.get(job_id)
+        for _ in range(CAS_ATTEMPTS):
+            if doc is None or doc["status"] not in sources(action):
+                return None
+            update = _update_for(action, fields)
+            pinned = pins(doc, target(action), update["$set"])
+            query = {"_id": job_id, "status": doc["status"], **pinned, **(extra_filter or {})}
+            if self.jobs.update_one(query, update).matched_count:
+                after = apply_update(doc, update)
+                self.counters.moved(doc, after)
+                return after
+            fresh = self.get(job_id)
+            if fresh is not None and _same_state(fresh, doc, pinned):
+                return None  # unchanged where it counts: `extra_filter` refused it
+            doc = fresh
+        raise RuntimeError(f"job {job_id}: {action} lost {CAS_ATTEMPTS} races in a row")
 
     def finish(
         self,
@@ -163,27 +199,49 @@ class JobRepository:
         action: str,
         run_id: str | None = None,
         started_at: datetime | None = None,
+        current: dict[str, Any] | None = None,
         **fields: Any,
     ) -> dict[str, Any] | None:
         """complete/fail/cancel a job, stamping completed_at and duration_seconds; with
         `run_id`, only while that run still owns the job."""
         end = now()
         fields.setdefault("completed_at", end)
-        if started_at is None:
-            job = self.jobs.find_one({"_id": job_id}, {"started_at": 1})
-            started_at = job.get("started_at") if job else None
+        if current is None:
+            current = self.get(job_id)
+        if started_at is None and current is not None:
+            started_at = current.get("started_at")
         if started_at is not None:
             if started_at.tzinfo is None:
                 started_at = started_at.replace(tzinfo=UTC)
             fields.setdefault("duration_seconds", round((end - started_at).total_seconds(), 3))
         extra = {"run_id": run_id} if run_id is not None else None
-        return self.transition(job_id, action, extra_filter=extra, **fields)
+        return self.transition(job_id, action, extra_filter=extra, current=current, **fields)
+
+    def store_counters(self, job_id: str, run_id: str, counters: dict[str, Any]) -> bool:
+        """A run's final figures on the job it still owns but that left `running` under it
+        (a user cancelled meanwhile). False when the run no longer owns the job."""
+        from shared.counters import pins
+
+        doc = self.get(job_id)
+        for _ in range(CAS_ATTEMPTS):
+            if doc is None or doc.get("run_id") != run_id:
+                return False
+            pinned = pins(doc, doc["status"], counters)
+            query = {"_id": job_id, "run_id": run_id, "status": doc["status"], **pinned}
+            update = {"$set": dict(counters)}
+            if self.jobs.update_one(query, update).matched_count:
+                self.counters.moved(doc, apply_update(doc, update))
+                return True
+            doc = self.get(job_id)
+        raise RuntimeError(f"job {job_id}: final counters lost {CAS_ATTEMPTS} races in a row")
 
     def status_of(self, job_id: str) -> str | None:
         doc = self.jobs.find_one({"_id": job_id}, {"status": 1})
         return doc["status"] if doc else None
 
-    def delete(self, job_id: str, active: bool = False) -> None:
+    def delete(
+        self, job_id: str, active: bool = False, current: dict[str, Any] | None = None
+    ) -> None:
         """Delete the job, its items and its log. `active`: a worker may still be writing for
         it (it was pending, running or just cancelled), so leave a tombstone that the
         reconciler uses to purge whatever that worker writes afterwards."""
@@ -191,9 +249,26 @@ class JobRepository:
             self.db.deleted_jobs.update_one(
                 {"_id": job_id}, {"$set": {"deleted_at": now()}}, upsert=True
             )
-        self.jobs.delete_one({"_id": job_id})
+        self.remove(job_id, current)
         self.db.results.delete_many({"job_id": job_id})
         self.db.logs.delete_many({"job_id": job_id})
+
+    def remove(self, job_id: str, current: dict[str, Any] | None = None) -> bool:
+        """Delete the job document (not its items) and count it out; False when it is gone."""
+        from shared.counters import pins
+
+        doc = current if current is not None else self.get(job_id)
+        for _ in range(CAS_ATTEMPTS):
+            if doc is None:
+                return False
+            pinned = pins(doc, doc["status"], {})
+            if self.jobs.delete_one(
+                {"_id": job_id, "status": doc["status"], **pinned}
+            ).deleted_count:
+                self.counters.removed(doc, now())
+                return True
+            doc = self.get(job_id)
+        raise RuntimeError(f"job {job_id}: delete lost {CAS_ATTEMPTS} races in a row")
 
     def purge_deleted(self, horizon_seconds: float) -> int:
         """Remove items and log lines written for recently deleted jobs after their deletion
@@ -205,6 +280,40 @@ class JobRepository:
             purged += self.db.results.delete_many({"job_id": tomb["_id"]}).deleted_count
             self.db.logs.delete_many({"job_id": tomb["_id"]})
         return purged
+
+
+def _update_for(action: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The update document of `action` with the caller's `fields`."""
+    for name in fields:
+        assert "." not in name, f"transition fields are top-level: {name}"
+    update: dict[str, Any] = {"$set": {"status": target(action), "updated_at": now(), **fields}}
+    if action in {"claim", "reclaim"}:
+        update["$set"].setdefault("started_at", now())
+        update["$set"].setdefault("heartbeat_at", now())
+        update["$set"].setdefault("run_id", new_id())  # this run owns the job from now on
+    if action in {"requeue", "handoff", "retry"}:
+        update["$set"]["run_id"] = None  # the run that had it may no longer write
+    if action in {"retry", "requeue", "reclaim"}:
+        update["$inc"] = {"attempts": 1}  # a lost worker's job runs again: a new attempt
+    if action == "reset":
+        update["$set"]["run_id"] = None
+        update["$inc"] = {"epoch": 1}  # items of earlier runs are purged, never mixed in
+    return update
+
+
+def _same_state(fresh: dict[str, Any], read: dict[str, Any], pinned: dict[str, Any]) -> bool:
+    """Whether a job is where a transition found it, in status and pinned figures."""
+    return fresh["status"] == read["status"] and all(
+        fresh.get(field) == value for field, value in pinned.items()
+    )
+
+
+def mark_unsent(db: Database, job_id: str) -> None:
+    """A stored job whose task could not be sent (Redis down): the reconciler sends it."""
+    try:
+        db.jobs.update_one({"_id": job_id, "status": PENDING}, {"$set": {"unsent": True}})
+    except Exception:  # the store is down too: the count check of the reconciler finds it
+        logging.getLogger(__name__).warning("job %s: could not mark it unsent", job_id)
 
 
 def log(db: Database, job_id: str, level: str, message: str, run_id: str | None = None) -> None:

@@ -243,12 +243,12 @@ class ItemSink:
         counters = {**self.counters(), "progress": progress}
         try:
             self._flush_logs()
-            job = self.db.jobs.find_one_and_update(
+            # update_one, not find_one_and_update: SecantusDB scans for every findAndModify
+            written = self.db.jobs.update_one(
                 {**self.owner_filter(), "status": jobs.RUNNING},
                 {"$set": {**counters, "heartbeat_at": jobs.now()}},
-                projection={"status": 1},
             )
-            if job is None:  # cancelled, deleted, or now another run's: stop
+            if not written.matched_count:  # cancelled, deleted, or now another run's: stop
                 self.cancelled.set()
                 self.check_owner()
         except PyMongoError:

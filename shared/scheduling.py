@@ -12,7 +12,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
@@ -126,8 +125,9 @@ class Scheduler:
         if job is not None and job["status"] == jobs.PENDING:
             try:
                 self.enqueue(job)
-            except Exception:  # Redis down: the reconciler re-sends pending jobs
+            except Exception:  # Redis down: the reconciler re-sends unsent jobs
                 logger.warning("scheduled job %s saved but not enqueued", job["_id"])
+                jobs.mark_unsent(self.db, job["_id"])
 
     def recover(self, now: datetime) -> int:
         """Runs whose creator died between recording the run and creating its job."""
@@ -162,17 +162,16 @@ class Scheduler:
                 continue
             if job is None and now - (aware(run["created_at"]) or now) < UNSTARTED_GRACE:
                 continue  # just created: a lagging read is not a deleted job
-            claimed = self.repo.runs.find_one_and_update(
-                {
-                    "_id": run["_id"],
-                    "status": STARTED,
-                    "$or": [{"settling_until": None}, {"settling_until": {"$lt": now}}],
-                },
-                {"$set": {"settling_until": now + SETTLE_LEASE}},
-                return_document=ReturnDocument.AFTER,
+            # a lease, taken with update_one on a filter without top-level operators: the
+            # embedded store scans the collection for findAndModify and for `$or` filters
+            lease = {"settling_until": now + SETTLE_LEASE}
+            taken = self.repo.runs.update_one(
+                {"_id": run["_id"], "status": STARTED, "settling_until": {"$not": {"$gte": now}}},
+                {"$set": lease},
             )
-            if claimed is None:
+            if not taken.matched_count:
                 continue  # another scheduler is on it
+            claimed = {**run, **lease}
             try:
                 if job is None:
                     self._finish(claimed, CANCELLED, now, error="job deleted")

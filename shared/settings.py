@@ -95,6 +95,10 @@ class Settings:
     login_failure_limit_ip: str = "20 per 15 minutes"
     reconcile_after_seconds: int = 60
     reconcile_interval_seconds: float = 10.0
+    counter_check_seconds: float = 600.0  # how often beat recounts the job counters
+    job_retention_days: float = 0.0  # finished jobs older than this go, with items and logs
+    retention_interval_seconds: float = 600.0  # how often beat applies JOB_RETENTION_DAYS
+    max_stored_items_per_user: int = 0  # items one user may keep stored; 0: no limit
     beat_lock_timeout_seconds: float = 30.0  # a standby beat takes over this long after a death
     job_stale_seconds: int = 20
     proxy_cooldown_seconds: float = 60.0

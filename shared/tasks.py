@@ -10,6 +10,9 @@ QUEUE_PLAYWRIGHT = "playwright"
 QUEUE_MAINTENANCE = "maintenance"
 QUEUE_WEBHOOKS = "webhooks"
 QUEUES = (QUEUE_SCRAPY, QUEUE_PLAYWRIGHT, QUEUE_MAINTENANCE, QUEUE_WEBHOOKS)
+SCRAPE_QUEUES = (QUEUE_SCRAPY, QUEUE_PLAYWRIGHT)
+CHECK_COUNTERS = "scrapemaster.check_counters"
+APPLY_RETENTION = "scrapemaster.apply_retention"
 
 
 def celery_priority(job_priority: int) -> int:
@@ -44,3 +47,18 @@ def scrape_options(job: dict) -> dict:
 def webhook_options(attempt_id: str, delay: float = 0) -> dict:
     """send_task keyword arguments of a webhook attempt (API and workers send them)."""
     return {"args": [attempt_id], "queue": QUEUE_WEBHOOKS, "countdown": delay or None}
+
+
+def queue_lists(queue: str) -> list[str]:
+    """The Redis lists of one queue: kombu keeps one per priority step (`q`, `q:1` … `q:9`)."""
+    return [queue] + [f"{queue}:{step}" for step in range(1, 10)]
+
+
+def queue_depths(client, queues: tuple[str, ...] = QUEUES) -> dict[str, int]:
+    """Messages waiting per queue (a `redis.Redis`; LLEN only: nothing grows with the queue)."""
+    pipe = client.pipeline()
+    for queue in queues:
+        for name in queue_lists(queue):
+            pipe.llen(name)
+    lengths = iter(pipe.execute())
+    return {queue: sum(next(lengths) for _ in range(10)) for queue in queues}

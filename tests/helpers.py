@@ -62,6 +62,16 @@ def processes_of(var_dir: Path, needle: bytes = b"") -> list[int]:
     return found
 
 
+def force_status(db: Any, job_id: str, status: str, **fields: Any) -> None:
+    """Put a job in `status` by hand (tests that start from any state), then recount the job
+    counters as beat's check does after a write that bypassed the state machine."""
+    from shared.counters import JobCounters
+    from shared.jobs import now
+
+    db.jobs.update_one({"_id": job_id}, {"$set": {"status": status, **fields}})
+    JobCounters(db).repair(now(), settle_seconds=0)
+
+
 def catalog_crawl(site: Any) -> dict:
     """POST /jobs body: the demo catalog, one item per product, page after page (one at a time)."""
     return {

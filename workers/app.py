@@ -51,6 +51,22 @@ def create_celery(settings: Settings | None = None) -> Celery:
                     "expires": max(1.0, settings.reconcile_interval_seconds * 3),
                 },
             },
+            "check-counters": {
+                "task": tasks.CHECK_COUNTERS,
+                "schedule": settings.counter_check_seconds,
+                "options": {
+                    "queue": tasks.QUEUE_MAINTENANCE,
+                    "expires": max(1.0, settings.counter_check_seconds - 5),
+                },
+            },
+            "apply-retention": {
+                "task": tasks.APPLY_RETENTION,
+                "schedule": settings.retention_interval_seconds,
+                "options": {
+                    "queue": tasks.QUEUE_MAINTENANCE,
+                    "expires": max(1.0, settings.retention_interval_seconds - 5),
+                },
+            },
             "check-proxies": {
                 "task": tasks.CHECK_PROXIES,
                 "schedule": settings.proxy_check_interval_seconds,

@@ -47,7 +47,8 @@ def _claim(
     worker = f"{hostname}:{os.getpid()}"
     engine_used = "playwright" if queue == tasks.QUEUE_PLAYWRIGHT else "scrapy"
     fields = {"worker": worker, "queue": queue, "engine_used": engine_used}
-    job = repo.transition(job_id, "claim", extra_filter={"queue": queue}, **fields)
+    current = repo.get(job_id)
+    job = repo.transition(job_id, "claim", extra_filter={"queue": queue}, current=current, **fields)
     if job is not None:
         return job, 0
     current = repo.get(job_id)
@@ -56,7 +57,7 @@ def _claim(
     # A running job whose heartbeat is older than this has lost its worker.
     stale = jobs.now() - timedelta(seconds=stale_after)
     job = repo.transition(
-        job_id, "reclaim", extra_filter={"heartbeat_at": {"$lt": stale}}, **fields
+        job_id, "reclaim", extra_filter={"heartbeat_at": {"$lt": stale}}, current=current, **fields
     )
     if job is not None:
         jobs.log(repo.db, job_id, "WARNING", f"taken over from a lost worker by {worker}")
@@ -78,6 +79,13 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         return wait
 
     engine_name = "playwright" if queue == tasks.QUEUE_PLAYWRIGHT else "scrapy"
+    max_items = settings.max_items_per_job
+    if settings.max_stored_items_per_user:
+        # checked as the job starts: jobs of one user running at once share what is left
+        room = settings.max_stored_items_per_user - repo.counters.stored_items(job["owner_id"])
+        if room <= 0:
+            return _refuse_over_quota(repo, job, settings.max_stored_items_per_user)
+        max_items = min(max_items, room)
     memory = AutoMemory.from_settings(database, settings)
     auto_plan = auto_flow.plan(job, engine_name, memory)
     if auto_plan.route is not None:  # auto, learned: this site needs the other engine
@@ -85,7 +93,7 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         return 0
     spec = JobSpec.from_job(
         job,
-        max_items=settings.max_items_per_job,
+        max_items=max_items,
         max_page_bytes=settings.max_page_bytes,
         max_items_per_page=settings.max_items_per_page,
         max_field_bytes=settings.max_field_bytes,
@@ -110,7 +118,7 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         max_pages=int(spec.config["max_pages"]),
         batch_size=settings.item_batch_size,
         interval=settings.progress_interval_seconds,
-        max_items=settings.max_items_per_job,
+        max_items=max_items,
         run_id=job.get("run_id"),
         epoch=int(job.get("epoch") or 0),
         count_existing=_has_earlier_items(job),
@@ -164,6 +172,23 @@ def _logger(repo: JobRepository, job: dict[str, Any]) -> Any:
     return lambda level, message: jobs.log(repo.db, job["_id"], level, message, job.get("run_id"))
 
 
+def _refuse_over_quota(repo: JobRepository, job: dict[str, Any], quota: int) -> int:
+    """Fail a job whose owner has no room left under MAX_STORED_ITEMS_PER_USER."""
+    error = {
+        "type": "quota_exceeded",
+        "message": f"the account already stores {quota} items (MAX_STORED_ITEMS_PER_USER); "
+        "delete or reset jobs to make room",
+    }
+    done = repo.finish(job["_id"], "fail", job.get("run_id"), current=job, error=error)
+    if done is not None:
+        jobs.log(repo.db, job["_id"], "ERROR", f"failed: {error['message']}", job.get("run_id"))
+        data = {**events.counters_of(done), "error": error, **events.about(job)}
+        delivery.dispatch(
+            job, event_log().append(job["_id"], job.get("owner_id"), events.FAILED, data)
+        )
+    return 0
+
+
 def _has_earlier_items(job: dict[str, Any]) -> bool:
     """Whether items of an earlier run may be stored (else the sink needn't count them)."""
     return int(job.get("attempts") or 1) > 1 or bool(job.get("items_scraped"))
@@ -202,7 +227,7 @@ def _record(
 
     def cancelled() -> None:
         # a user cancelled while this run went on: its final counters, then the last event
-        if repo.jobs.update_one(sink.owner_filter(), {"$set": {**counters, **extra}}).matched_count:
+        if run_id is not None and repo.store_counters(job_id, run_id, {**counters, **extra}):
             terminal(events.CANCELLED, {**counters, "status": jobs.CANCELLED})
 
     def terminal(type_: str, data: dict[str, Any]) -> None:
@@ -215,17 +240,24 @@ def _record(
         cancelled()
         return
     if result.finish_reason == "item_limit":
-        log("WARNING", "stopped at MAX_ITEMS_PER_JOB")
+        log(
+            "WARNING",
+            f"stopped at {sink.max_items} items (MAX_ITEMS_PER_JOB, MAX_STORED_ITEMS_PER_USER)",
+        )
     started = job.get("started_at")
     if result.error:
-        done = repo.finish(job_id, "fail", run_id, started, error=result.error, **counters, **extra)
+        done = repo.finish(
+            job_id, "fail", run_id, started, current=job, error=result.error, **counters, **extra
+        )
         if done is not None:
             log("ERROR", f"failed: {result.error['message']}")
             terminal(events.FAILED, {**events.counters_of(done), "error": result.error})
         else:
             cancelled()  # cancelled at the last moment: still ours, so its counters are these
     else:
-        done = repo.finish(job_id, "complete", run_id, started, progress=100, **counters, **extra)
+        done = repo.finish(
+            job_id, "complete", run_id, started, current=job, progress=100, **counters, **extra
+        )
         if done is not None:
             pages, items = counters["pages_crawled"], counters["items_scraped"]
             log("INFO", f"completed: {pages} pages, {items} items")

@@ -3,44 +3,18 @@ purge what deleted jobs' workers wrote late, and probe proxies. Runs on the `mai
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import timedelta
 
 import redis
 
 from shared import db as dbmod
 from shared import jobs, tasks
+from shared.counters import JobCounters
 from shared.jobs import JobRepository
 from shared.proxies import ProxyRepository
 from shared.settings import get_settings
+from workers.engines import event_log
 from workers.execution import send
-
-
-def _queued_job_ids(client: redis.Redis) -> set[str]:
-    """Job ids of scrape messages waiting in any queue or reserved by a worker."""
-    found: set[str] = set()
-
-    def note(raw: bytes | str) -> None:
-        try:
-            message = json.loads(raw)
-            if isinstance(message, list):  # unacked entries: [message, exchange, routing_key]
-                message = message[0]
-            body = json.loads(base64.b64decode(message["body"]))
-            if message.get("headers", {}).get("task") == tasks.SCRAPE and body[0]:
-                found.add(str(body[0][0]))
-        except (ValueError, KeyError, IndexError, TypeError):
-            return
-
-    for queue in (tasks.QUEUE_SCRAPY, tasks.QUEUE_PLAYWRIGHT):
-        for step in range(10):
-            name = queue if step == 0 else f"{queue}:{step}"
-            for raw in client.lrange(name, 0, -1):
-                note(raw)
-    for raw in client.hvals("unacked"):
-        note(raw)
-    return found
-
 
 _broker: dict[str, str] = {}
 
@@ -56,38 +30,97 @@ def _broker_restarted(client: redis.Redis) -> bool:
     return previous is not None and previous != run_id
 
 
+def _missing_messages(client: redis.Redis, pending: int, running: int) -> int:
+    """How many pending jobs have no scrape message at least: pending jobs minus what waits
+    in the scrape queues and what workers hold unacknowledged (less the running jobs' own).
+    O(1) in Redis: LLEN and HLEN, never a read of the queues themselves."""
+    waiting = sum(tasks.queue_depths(client, tasks.SCRAPE_QUEUES).values())
+    held = int(client.hlen("unacked") or 0)
+    return pending - max(0, waiting + held - running)
+
+
 def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
-    """Re-enqueue pending jobs that have no message, and requeue running jobs whose worker died."""
+    """Requeue running jobs whose worker died, and re-send pending jobs whose message is gone:
+    every one after a Redis restart, the ones whose first send failed, and, when the broker
+    holds fewer messages than there are pending jobs, the longest-waiting ones. Claims are
+    idempotent, so a job sent twice runs once."""
     settings = get_settings()
     if grace_seconds is None:
         grace_seconds = settings.reconcile_after_seconds
-    repo = JobRepository(dbmod.database(settings))
+    database = dbmod.database(settings)
+    repo = JobRepository(database)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
-    if _broker_restarted(client):
-        grace_seconds = 0  # every message waiting in the old Redis is gone: re-send them all
-    queued = _queued_job_ids(client)
-    cutoff = jobs.now() - timedelta(seconds=grace_seconds)
+    restarted = _broker_restarted(client)
     # a running job's heartbeat comes every PROGRESS_INTERVAL_SECONDS: past this, it is orphaned
     stale = jobs.now() - timedelta(seconds=settings.job_stale_seconds)
     requeued = resent = 0
     for job in repo.jobs.find({"status": jobs.RUNNING, "heartbeat_at": {"$lt": stale}}):
         moved = repo.transition(
-            job["_id"], "requeue", extra_filter={"heartbeat_at": {"$lt": stale}}
+            job["_id"], "requeue", extra_filter={"heartbeat_at": {"$lt": stale}}, current=job
         )
         if moved is not None:
             jobs.log(repo.db, job["_id"], "WARNING", "worker lost: job re-queued")
             send(moved, moved.get("queue") or tasks.QUEUE_SCRAPY, resume=True)
             requeued += 1
-    for job in repo.jobs.find(
-        {"status": jobs.PENDING, "updated_at": {"$lt": cutoff}}, {"priority": 1, "queue": 1}
-    ):
-        if job["_id"] not in queued:
+
+    def resend(found) -> int:
+        count = 0
+        for job in found:
             send(job, job.get("queue") or tasks.QUEUE_SCRAPY)
-            repo.jobs.update_one({"_id": job["_id"]}, {"$set": {"updated_at": jobs.now()}})
-            resent += 1
+            repo.jobs.update_one(
+                {"_id": job["_id"]}, {"$set": {"updated_at": jobs.now()}, "$unset": {"unsent": ""}}
+            )
+            count += 1
+        return count
+
+    fields = {"priority": 1, "queue": 1}
+    if restarted:  # every message waiting in the old Redis is gone: re-send them all
+        resent += resend(repo.jobs.find({"status": jobs.PENDING}, fields))
+    else:
+        resent += resend(repo.jobs.find({"unsent": True, "status": jobs.PENDING}, fields))
+        totals = JobCounters(database).by_status(JobCounters.cells(JobCounters(database).of(None)))
+        missing = _missing_messages(client, totals[jobs.PENDING], totals[jobs.RUNNING])
+        if missing > 0:
+            cutoff = jobs.now() - timedelta(seconds=grace_seconds)
+            longest = repo.jobs.find(
+                {"status": jobs.PENDING, "updated_at": {"$lt": cutoff}}, fields
+            ).sort("updated_at", 1)
+            resent += resend(longest.limit(missing))
     # a worker that lost its job to a delete may have flushed items after it: purge them
     purged = repo.purge_deleted(settings.max_timeout_seconds + settings.job_stale_seconds * 3)
     return {"requeued": requeued, "resent": resent, "purged": purged}
+
+
+def check_counters() -> dict[str, int]:
+    """Recount the job counters and correct the ones a dead process left off by one."""
+    database = dbmod.database(get_settings())
+    counters = JobCounters(database)
+    corrected = counters.repair(jobs.now())
+    counters.prune_hours(jobs.now())
+    return {"corrected": len(corrected)}
+
+
+def apply_retention(batch: int = 200) -> dict[str, int]:
+    """Delete finished jobs whose last change is older than JOB_RETENTION_DAYS, with their
+    items, logs and events (Scrapyd's `jobs_to_keep`, by age). Off when the setting is 0."""
+    settings = get_settings()
+    if settings.job_retention_days <= 0:
+        return {"deleted": 0}
+    repo = JobRepository(dbmod.database(settings))
+    cutoff = jobs.now() - timedelta(days=settings.job_retention_days)
+    deleted = 0
+    for status in sorted(jobs.TERMINAL):
+        while True:
+            old = list(
+                repo.jobs.find({"status": status, "updated_at": {"$lt": cutoff}}).limit(batch)
+            )
+            for job in old:
+                repo.delete(job["_id"], current=job)
+                event_log().delete_job(job["_id"])
+                deleted += 1
+            if len(old) < batch:
+                break
+    return {"deleted": deleted}
 
 
 def check_proxies() -> dict[str, int]:

@@ -15,22 +15,29 @@ from api.services import jobs
 blp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs", description="Scraping jobs")
 
 
-def _link_header(skip: int, limit: int, total: int) -> str:
+def _link_header(args: dict, page) -> str:
+    """first/prev/next/last: keyset cursors (`after`/`before`: the same cost on any page)
+    for prev and next, `skip` for last (read from the far end, so also cheap)."""
     base = request.base_url
+    limit = args["limit"]
     params = {
-        k: v for k, v in request.args.items() if k not in ("skip", "limit", "page", "per_page")
+        k: v
+        for k, v in request.args.items()
+        if k not in ("skip", "limit", "page", "per_page", "after", "before")
     }
 
-    def url(at: int) -> str:
-        return f"{base}?{urlencode({**params, 'skip': at, 'limit': limit})}"
+    def url(**at) -> str:
+        return f"{base}?{urlencode({**params, **at, 'limit': limit})}"
 
+    total = page.total
     last = max(0, (total - 1) // limit * limit) if total else 0
-    links = [f'<{url(0)}>; rel="first"']
-    if skip > 0:
-        links.append(f'<{url(max(0, skip - limit))}>; rel="prev"')
-    if skip + limit < total:
-        links.append(f'<{url(skip + limit)}>; rel="next"')
-    links.append(f'<{url(last)}>; rel="last"')
+    links = [f'<{url()}>; rel="first"']
+    at_start = not args.get("after") and not args.get("before") and args["skip"] == 0
+    if page.jobs and not at_start:
+        links.append(f'<{url(before=page.jobs[0]["_id"])}>; rel="prev"')
+    if page.jobs and page.more_after:
+        links.append(f'<{url(after=page.jobs[-1]["_id"])}>; rel="next"')
+    links.append(f'<{url(skip=last)}>; rel="last"')
     return ", ".join(links)
 
 
@@ -45,12 +52,9 @@ class Jobs(MethodView):
         if "per_page" in args or "page" in args:
             args["limit"] = args.get("per_page", args["limit"])
             args["skip"] = (args.get("page", 1) - 1) * args["limit"]
-        found, total = jobs.list_jobs(current_user(), args)
-        headers = {
-            "X-Total-Count": str(total),
-            "Link": _link_header(args["skip"], args["limit"], total),
-        }
-        return found, 200, headers
+        page = jobs.list_jobs(current_user(), args)
+        headers = {"X-Total-Count": str(page.total), "Link": _link_header(args, page)}
+        return page.jobs, 200, headers
 
     @blp.arguments(schemas.JobCreate)
     @blp.response(201, schemas.JobOut)

@@ -12,8 +12,10 @@ from api.security import is_admin
 from api.services import db, event_log, settings, webhooks
 from shared import events, jobs, tasks
 from shared.auto_memory import AutoMemory, learned_decision
-from shared.errors import Conflict, NotFound
+from shared.counters import JobCounters
+from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.jobs import JobRepository
+from shared.listing import CursorNotFound, JobListing, Page
 from shared.schedules import ScheduleRepository
 
 logger = logging.getLogger(__name__)
@@ -30,9 +32,18 @@ def enqueue(job: dict[str, Any]) -> None:
         celery.send_task(tasks.SCRAPE, **tasks.scrape_options(job))
     except Exception:  # kombu raises many connection errors; the job is safe in MongoDB
         logger.warning("job %s saved but not enqueued; the reconciler will retry", job["_id"])
+        jobs.mark_unsent(db(), job["_id"])
 
 
 def submit(spec: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any]:
+    quota = settings().max_stored_items_per_user
+    if quota:
+        stored = JobCounters(db()).stored_items(owner["_id"])
+        if stored >= quota:
+            raise Conflict(
+                f"Stored items quota reached ({stored} of {quota}, MAX_STORED_ITEMS_PER_USER): "
+                "delete or reset jobs to make room"
+            )
     memory = AutoMemory.from_settings(db(), settings())
     learned = _learned(spec, memory)
     job = repo().create(owner["_id"], spec, **learned)
@@ -65,25 +76,48 @@ def get(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
     return job
 
 
-def list_jobs(user: dict[str, Any], args: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
-    query = _scope(user)
-    for key in ("status", "engine", "schedule_id"):
-        if args.get(key):
-            query[key] = args[key]
-    order = ASCENDING if args["sort_order"] == "asc" else DESCENDING
-    sort = [(args["sort_by"], order)]
+def list_jobs(user: dict[str, Any], args: dict[str, Any]) -> Page:
+    """One page of the caller's jobs (everyone's for an admin), from windows of an index."""
+    owner = None if is_admin(user) else user["_id"]
+    filters = {key: args[key] for key in ("status", "engine", "schedule_id") if args.get(key)}
+    descending = args["sort_order"] != "asc"
     if args["sort_by"] != "created_at":
-        sort.append(("created_at", DESCENDING))
-    total = db().jobs.count_documents(query)
+        return _sorted_page(owner, filters, args, descending)
+    try:
+        return JobListing(db()).page(
+            owner,
+            filters,
+            descending=descending,
+            skip=args["skip"],
+            limit=args["limit"],
+            after=args.get("after"),
+            before=args.get("before"),
+        )
+    except CursorNotFound as exc:
+        field = "after" if args.get("after") else "before"
+        message = f"no job {exc.args[0]} to page from"
+        raise ValidationFailed(f"Invalid input: {field}", {field: [message]}) from None
+
+
+def _sorted_page(
+    owner: str | None, filters: dict[str, Any], args: dict[str, Any], descending: bool
+) -> Page:
+    """Orders other than creation: the store sorts every matching job (documented)."""
+    query = {} if owner is None else {"owner_id": owner}
+    query.update(filters)
+    order = DESCENDING if descending else ASCENDING
+    sort = [(args["sort_by"], order), ("created_at", DESCENDING)]
+    total = JobListing(db()).total(owner, filters)
     cursor = db().jobs.find(query).sort(sort).skip(args["skip"]).limit(args["limit"])
-    return list(cursor), total
+    found = list(cursor)
+    return Page(found, total, args["skip"] + len(found) < total)
 
 
 def _change(job_id: str, user: dict[str, Any], action: str, **fields: Any) -> dict[str, Any]:
     job = get(job_id, user)
     if not jobs.allowed(action, job["status"]):
         raise Conflict(f"Cannot {action} a job that is {job['status']}")
-    changed = repo().transition(job_id, action, **fields)
+    changed = repo().transition(job_id, action, current=job, **fields)
     if changed is None:  # the status moved between the read and the update
         current = repo().status_of(job_id)
         raise Conflict(f"Cannot {action} a job that is {current}")
@@ -96,7 +130,11 @@ def cancel(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
         # no worker has it: this is its last event. (A running job's worker writes it,
         # after its final counters.)
         changed = repo().transition(
-            job_id, "cancel", extra_filter={"status": jobs.PENDING}, completed_at=jobs.now()
+            job_id,
+            "cancel",
+            extra_filter={"status": jobs.PENDING},
+            current=job,
+            completed_at=jobs.now(),
         )
         if changed is not None:
             jobs.log(db(), job_id, "INFO", f"cancelled by {user['username']}")
@@ -181,22 +219,28 @@ def update(job_id: str, user: dict[str, Any], changes: dict[str, Any]) -> dict[s
     if not fields:
         return job
     fields["updated_at"] = jobs.now()
-    updated = db().jobs.find_one_and_update(
-        {"_id": job_id, "status": jobs.PENDING}, {"$set": fields}, return_document=True
-    )
-    if updated is None:
+    # update_one, not find_one_and_update: SecantusDB scans for every findAndModify
+    if (
+        not db()
+        .jobs.update_one({"_id": job_id, "status": jobs.PENDING}, {"$set": fields})
+        .matched_count
+    ):
         raise Conflict("The job started before the change could be applied")
+    updated = jobs.apply_update(job, {"$set": fields})
     if "priority" in fields and fields["priority"] != job["priority"]:
         enqueue(updated)  # the first message is a no-op for whichever worker gets it second
     return updated
 
 
 def delete(job_id: str, user: dict[str, Any]) -> None:
-    job = get(job_id, user)
+    job: dict[str, Any] | None = get(job_id, user)
+    assert job is not None
     active = job["status"] in (jobs.PENDING, jobs.RUNNING)
     if active:
-        repo().transition(job_id, "cancel", completed_at=jobs.now())  # the worker stops
-    repo().delete(job_id, active=active or job["status"] == jobs.CANCELLED)
+        # the worker stops; the delete below counts the job out from where this leaves it
+        job = repo().transition(job_id, "cancel", current=job, completed_at=jobs.now())
+    cancelled = (job or {}).get("status") == jobs.CANCELLED
+    repo().delete(job_id, active=active or cancelled, current=job)
     event_log().delete_job(job_id)
 
 
@@ -223,12 +267,9 @@ def retry_failed(user: dict[str, Any]) -> dict[str, int]:
 
 
 def stats(user: dict[str, Any]) -> dict[str, int]:
-    counts = {status: 0 for status in jobs.STATUSES}
-    for row in db().jobs.aggregate(
-        [{"$match": _scope(user)}, {"$group": {"_id": "$status", "n": {"$sum": 1}}}]
-    ):
-        if row["_id"] in counts:
-            counts[row["_id"]] = row["n"]
+    counters = JobCounters(db())
+    docs = counters.of(None if is_admin(user) else user["_id"])
+    counts = counters.by_status(counters.cells(docs))
     return {"total": sum(counts.values()), **counts}
 
 

@@ -17,11 +17,11 @@ from api.services import db, settings
 from shared import db as dbmod
 from shared import jobs, tasks
 from shared.auto_memory import AutoMemory
+from shared.counters import JobCounters
 from shared.errors import Unavailable
 
 logger = logging.getLogger(__name__)
 PING_TIMEOUT = 1.0
-DURATION_BUCKETS = (1, 5, 15, 60, 300, 900, 3600)
 
 
 def _scope(user: dict[str, Any] | None) -> dict[str, Any]:
@@ -29,24 +29,18 @@ def _scope(user: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def stats(user: dict[str, Any]) -> dict[str, Any]:
-    scope = _scope(user)
-    counts = {status: 0 for status in jobs.STATUSES}
-    items = 0
-    for row in db().jobs.aggregate(
-        [
-            {"$match": scope},
-            {"$group": {"_id": "$status", "n": {"$sum": 1}, "items": {"$sum": "$items_scraped"}}},
-        ]
-    ):
-        if row["_id"] in counts:
-            counts[row["_id"]] = row["n"]
-        items += row.get("items") or 0
-    since = jobs.now() - timedelta(hours=24)
+    """From the counters (shared/counters.py), plus the running jobs' own figures."""
+    owner = None if is_admin(user) else user["_id"]
+    counters = JobCounters(db())
+    docs = counters.of(owner)
+    cells = counters.cells(docs)
+    counts = counters.by_status(cells)
+    items = counters.stored_sum(cells, "items") + counters.running_sum(owner, "items_scraped")
     finished = counts[jobs.COMPLETED] + counts[jobs.FAILED]
     return {
         "status_counts": counts,
         "total_items_scraped": items,
-        "jobs_last_24h": db().jobs.count_documents({**scope, "created_at": {"$gte": since}}),
+        "jobs_last_24h": _created_last_day(counters, docs, owner),
         "success_rate": round(counts[jobs.COMPLETED] / finished, 4) if finished else None,
         "total_jobs": sum(counts.values()),
     }
@@ -56,6 +50,17 @@ def auto_sites(skip: int, limit: int) -> dict[str, Any]:
     """What `auto` remembers per site (admin): engine, reason, figures, expiry."""
     docs, total = AutoMemory.from_settings(db(), settings()).listing(limit=limit, skip=skip)
     return {"total": total, "sites": [{"site": d["_id"], **d} for d in docs]}
+
+
+def _created_last_day(counters: JobCounters, docs: list[dict[str, Any]], owner: str | None) -> int:
+    """Whole hours from the hour buckets; the part of the hour 24 h ago counted exactly."""
+    now = jobs.now()
+    since = now - timedelta(hours=24)
+    next_hour = since.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    query: dict[str, Any] = {"created_at": {"$gte": since, "$lt": next_hour}}
+    if owner is not None:
+        query = {"owner_id": owner, **query}
+    return counters.created_since(docs, next_hour) + db().jobs.count_documents(query)
 
 
 def _redis() -> redis.Redis:
@@ -119,21 +124,9 @@ def ready() -> tuple[dict[str, Any], int]:
     return {"status": "ready"}, 200
 
 
-def queue_depths(client: redis.Redis) -> dict[str, int]:
-    """Messages waiting per engine queue, over all of kombu's priority sub-queues."""
-    depths = {}
-    for queue in tasks.QUEUES:
-        names = [queue] + [f"{queue}:{step}" for step in range(1, 10)]
-        pipe = client.pipeline()
-        for name in names:
-            pipe.llen(name)
-        depths[queue] = sum(pipe.execute())
-    return depths
-
-
 def queues() -> dict[str, Any]:
     try:
-        waiting = queue_depths(_redis())
+        waiting = tasks.queue_depths(_redis())
     except redis.RedisError as exc:
         from shared.errors import Unavailable
 
@@ -158,57 +151,36 @@ class _JobsCollector(Collector):
     """Reads the figures from MongoDB and Redis at scrape time, so every API process agrees."""
 
     def collect(self):
-        database = db()
+        counters = JobCounters(db())
+        docs = counters.of(None)
+        cells = counters.cells(docs)
         by_status = GaugeMetricFamily("scrapemaster_jobs", "Jobs by status", labels=["status"])
-        items = CounterMetricFamily("scrapemaster_items_scraped", "Items scraped by all jobs")
-        pages = CounterMetricFamily("scrapemaster_pages_crawled", "Pages crawled by all jobs")
-        counts = {s: 0 for s in jobs.STATUSES}
-        total_items = total_pages = 0
-        for row in database.jobs.aggregate(
-            [
-                {
-                    "$group": {
-                        "_id": "$status",
-                        "n": {"$sum": 1},
-                        "items": {"$sum": "$items_scraped"},
-                        "pages": {"$sum": "$pages_crawled"},
-                    }
-                }
-            ]
-        ):
-            counts[row["_id"]] = row["n"]
-            total_items += row.get("items") or 0
-            total_pages += row.get("pages") or 0
-        for status, n in counts.items():
+        for status, n in counters.by_status(cells).items():
             by_status.add_metric([status], n)
-        items.add_metric([], total_items)
-        pages.add_metric([], total_pages)
         yield by_status
+        items = CounterMetricFamily("scrapemaster_items_scraped", "Items scraped by all jobs")
+        items.add_metric(
+            [], counters.stored_sum(cells, "items") + counters.running_sum(None, "items_scraped")
+        )
         yield items
+        pages = CounterMetricFamily("scrapemaster_pages_crawled", "Pages crawled by all jobs")
+        pages.add_metric(
+            [], counters.stored_sum(cells, "pages") + counters.running_sum(None, "pages_crawled")
+        )
         yield pages
-        durations = [
-            d["duration_seconds"]
-            for d in database.jobs.find(
-                {"status": {"$in": list(jobs.TERMINAL)}, "duration_seconds": {"$ne": None}},
-                {"duration_seconds": 1},
-            )
-        ]
-        buckets, running = [], 0
-        for bound in DURATION_BUCKETS:
-            running = sum(1 for d in durations if d <= bound)
-            buckets.append((str(float(bound)), running))
-        buckets.append(("+Inf", len(durations)))
+        # a histogram kept as runs finish: nothing here grows with the store
+        buckets, total, _count = counters.durations(docs)
         yield HistogramMetricFamily(
             "scrapemaster_job_duration_seconds",
-            "Duration of finished jobs",
+            "Duration of finished job runs",
             buckets=buckets,
-            sum_value=sum(durations),
+            sum_value=total,
         )
         depth = GaugeMetricFamily(
             "scrapemaster_queue_depth", "Messages waiting per queue", labels=["queue"]
         )
         try:
-            for queue, n in queue_depths(_redis()).items():
+            for queue, n in tasks.queue_depths(_redis()).items():
                 depth.add_metric([queue], n)
         except redis.RedisError:
             pass

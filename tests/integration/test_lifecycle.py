@@ -6,7 +6,7 @@ import pytest
 
 from api.app import create_app
 from shared.jobs import STATUSES
-from tests.helpers import register_user
+from tests.helpers import force_status, register_user
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ AFTER = {"cancel": "cancelled", "retry": "pending", "reset": "pending"}
 
 def make_job(client, auth, db, status="pending", **fields):
     job = client.post("/api/v1/jobs", json=JOB, headers=auth).get_json()
-    db.jobs.update_one({"_id": job["id"]}, {"$set": {"status": status, **fields}})
+    force_status(db, job["id"], status, **fields)
     return job["id"]
 
 

@@ -1,0 +1,250 @@
+"""Soak: does the service stay fast as its history grows?
+
+    .venv/bin/python bench/run.py --only soak [--soak-total 3000] [--burst 50] [--every 500]
+                                              [--seed-jobs 20000] [--seed-items 1000000]
+
+1. Curve: one user submits `--soak-total` one-page jobs in bursts of `--burst`, each burst
+   waited for; every `--every` jobs it prints the rate of the last ones and the p50 of
+   `GET /jobs?limit=50` (with X-Total-Count), `GET /jobs/stats`, `GET /monitoring/stats` and
+   `GET /jobs/{id}` (20 calls each).
+2. At scale: the store is filled directly with `--seed-jobs` finished jobs (spread over 30 days)
+   holding `--seed-items` items, for the same user; then the same bursts and reads run again.
+   The jobs/s ratio (at scale / the first `--every` on an empty store) is the figure.
+
+The stack is the real one (tests.helpers.Stack): gunicorn (API), a scrapy worker with 2
+processes, redis-server, SecantusDB on disk, the demo site in its own process.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+from common import one_page_job
+
+from shared import embedded
+from shared.counters import JobCounters
+from shared.jobs import now
+from tests.helpers import Stack, wait_for
+
+READS = {
+    "GET /jobs?limit=50": "/jobs?limit=50",
+    "GET /jobs/stats": "/jobs/stats",
+    "GET /monitoring/stats": "/monitoring/stats",
+}
+
+
+def _p50_ms(fn, n: int = 20) -> float:
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(times), 1)
+
+
+class Soak:
+    def __init__(self, stack: Stack, site: str, headers: dict[str, str]):
+        self.stack, self.site, self.headers = stack, site, headers
+        self.session = requests.Session()
+        self.session.headers.update(headers)
+        self.done = 0
+        self.last_id = ""
+
+    def get(self, path: str) -> requests.Response:
+        answer = self.session.get(self.stack.url(path), timeout=30)
+        answer.raise_for_status()
+        return answer
+
+    def burst(self, size: int) -> None:
+        """Submit `size` one-page jobs and wait until every one has finished."""
+        for i in range(size):
+            job = self.session.post(
+                self.stack.url("/jobs"), json=one_page_job(self.site, i % 10 + 1), timeout=30
+            )
+            job.raise_for_status()
+            self.last_id = job.json()["id"]
+        self.done += size
+
+        def finished() -> bool:
+            stats = self.get("/jobs/stats").json()
+            return stats["pending"] == 0 and stats["running"] == 0
+
+        wait_for(finished, 600, interval=0.05, message="burst finished")
+
+    def reads(self) -> dict[str, float]:
+        found = {label: _p50_ms(lambda p=path: self.get(p)) for label, path in READS.items()}
+        found["GET /jobs/{id}"] = _p50_ms(lambda: self.get(f"/jobs/{self.last_id}"))
+        return found
+
+    def stretch(self, jobs: int, burst: int) -> float:
+        """jobs/s over `jobs` one-page jobs."""
+        started = time.perf_counter()
+        for _ in range(max(1, jobs // burst)):
+            self.burst(burst)
+        return jobs / (time.perf_counter() - started)
+
+
+def seed(stack: Stack, owner_id: str, jobs: int, items: int, log) -> None:
+    """Finished jobs and their items written straight into the store (bulk inserts), then the
+    counters recounted, as if the user had run them over the last 30 days."""
+    db = stack.database()
+    per_job = max(1, items // max(1, jobs))
+    start = now() - timedelta(days=30)
+    top = int((db.job_counters.find_one({"_id": owner_id}) or {}).get("seq") or 0)
+    batch_jobs: list[dict[str, Any]] = []
+    batch_items: list[dict[str, Any]] = []
+    written = time.perf_counter()
+    for i in range(jobs):
+        created = start + timedelta(seconds=i * 30 * 86400 / jobs)
+        job_id = uuid.uuid4().hex
+        batch_jobs.append(
+            {
+                "_id": job_id,
+                "owner_id": owner_id,
+                "seq": top + i + 1,
+                "url": "http://127.0.0.1/catalog/",
+                "urls": ["http://127.0.0.1/catalog/"],
+                "engine": "scrapy",
+                "engine_used": "scrapy",
+                "status": "completed",
+                "priority": 5,
+                "selectors": {"sku": "./@data-sku"},
+                "config": {"item_selector": "div.product", "max_pages": 1},
+                "progress": 100,
+                "items_scraped": per_job,
+                "items_failed": 0,
+                "pages_crawled": 1,
+                "attempts": 1,
+                "epoch": 0,
+                "error": None,
+                "created_at": created,
+                "updated_at": created,
+                "started_at": created,
+                "completed_at": created + timedelta(seconds=1),
+                "duration_seconds": 1.0,
+                "queue": "scrapy",
+            }
+        )
+        for k in range(per_job):
+            batch_items.append(
+                {
+                    "_id": f"{job_id}:seed:{k}",
+                    "job_id": job_id,
+                    "epoch": 0,
+                    "seq": k + 1,
+                    "url": "http://127.0.0.1/catalog/",
+                    "data": {"sku": f"SKU-{k:05d}", "title": f"Product {k}", "price": "$1.50"},
+                    "scraped_at": created,
+                }
+            )
+        if len(batch_items) >= 5000 or i == jobs - 1:
+            db.jobs.insert_many(batch_jobs, ordered=False)
+            db.results.insert_many(batch_items, ordered=False)
+            batch_jobs, batch_items = [], []
+        if (i + 1) % 5000 == 0:
+            log(f"  seeded {i + 1} jobs ({time.perf_counter() - written:.0f} s)")
+    db.job_counters.update_one({"_id": owner_id}, {"$max": {"seq": top + jobs}}, upsert=True)
+    JobCounters(db).repair(now(), settle_seconds=0)
+
+
+def run(args, workdir: Path) -> dict[str, Any]:
+    """Both phases on one stack; the figures."""
+    from run import Cleanup, log, start_site  # the bench's own process handling
+
+    figures: dict[str, Any] = {"curve": [], "scale": None}
+    cleanup = Cleanup()
+    mongo = embedded.start_secantus(workdir / "mongo")
+    cleanup.push("mongo", mongo.stop)
+    redis_service = embedded.start_redis(workdir / "redis")
+    cleanup.push("redis", redis_service.stop)
+    stack = Stack(redis_service.url, mongo.url, f"soak_{uuid.uuid4().hex[:8]}", workdir)
+    cleanup.push("stack", stack.stop)
+    try:
+        site, _site_proc = start_site(10, cleanup)
+        stack.start(api=True, queues=(), PROGRESS_INTERVAL_SECONDS="0.5")
+        stack.start_worker("scrapy", concurrency=2)
+        headers = stack.register()
+        soak = Soak(stack, site, headers)
+        soak.burst(args.burst)  # warm-up: imports, reactor, first connections
+        owner = stack.database().users.find_one({})["_id"]
+        log(f"curve: {args.soak_total} one-page jobs in bursts of {args.burst}")
+        while soak.done - args.burst < args.soak_total:
+            rate = soak.stretch(args.every, args.burst)
+            row = {"jobs": soak.done - args.burst, "jobs_per_s": round(rate, 1), **soak.reads()}
+            figures["curve"].append(row)
+            log(f"  {row}")
+        if args.seed_jobs:
+            log(f"seeding {args.seed_jobs} jobs with {args.seed_items} items")
+            seed(stack, str(owner), args.seed_jobs, args.seed_items, log)
+            soak.burst(args.burst)  # the store's caches after the bulk load
+            rate = soak.stretch(args.every, args.burst)
+            stored = stack.database().jobs.estimated_document_count()
+            items = stack.database().results.estimated_document_count()
+            figures["scale"] = {
+                "jobs_in_store": stored,
+                "items_in_store": items,
+                "jobs_per_s": round(rate, 1),
+                "ratio_to_empty": round(rate / figures["curve"][0]["jobs_per_s"], 2),
+                **soak.reads(),
+            }
+            log(f"  at scale: {figures['scale']}")
+    finally:
+        cleanup.run()
+    return figures
+
+
+def report(figures: dict[str, Any]) -> None:
+    curve = figures["curve"]
+    if curve:
+        labels = ["jobs/s (last stretch)", *READS, "GET /jobs/{id}"]
+        keys = ["jobs_per_s", *READS, "GET /jobs/{id}"]
+        print("| jobs in the store | " + " | ".join(f"{r['jobs']:,}" for r in curve) + " |")
+        print("|---|" + "---|" * len(curve))
+        for label, key in zip(labels, keys, strict=True):
+            unit = "" if key == "jobs_per_s" else " ms"
+            print(f"| {label}{unit} | " + " | ".join(str(r[key]) for r in curve) + " |")
+    scale = figures.get("scale")
+    if scale:
+        print(
+            f"\nat scale ({scale['jobs_in_store']:,} jobs, {scale['items_in_store']:,} items): "
+            f"{scale['jobs_per_s']} jobs/s = {scale['ratio_to_empty']}x the empty store; "
+            + ", ".join(f"{k} p50 {scale[k]} ms" for k in (*READS, "GET /jobs/{id}"))
+        )
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+    import json
+    import shutil
+
+    parser = argparse.ArgumentParser(prog="bench/run.py --only soak", description=__doc__)
+    parser.add_argument("--soak-total", type=int, default=3000)
+    parser.add_argument("--burst", type=int, default=50)
+    parser.add_argument("--every", type=int, default=500)
+    parser.add_argument("--seed-jobs", type=int, default=20000)
+    parser.add_argument("--seed-items", type=int, default=1_000_000)
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    if min(args.soak_total, args.burst, args.every) < 1 or args.every % args.burst:
+        parser.error(
+            "--soak-total, --burst, --every must be positive; --every a multiple of --burst"
+        )
+    workdir = Path(__file__).resolve().parent / "results" / time.strftime("soak-%Y%m%d-%H%M%S")
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        figures = run(args, workdir)
+    finally:
+        for data in ("mongo", "redis"):
+            shutil.rmtree(workdir / data, ignore_errors=True)
+    report(figures)
+    text = json.dumps(figures, indent=2, default=str) + "\n"
+    (workdir / "figures.json").write_text(text)
+    if args.json:
+        Path(args.json).write_text(text)
+    return 0
