@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scrapers import extract, failures
-from scrapers.auto import figures, static_verdict
+from scrapers.auto import browser_options, figures, static_verdict
 from scrapers.crawl_rules import MAX_SITEMAPS, LinkRules, Seen, clean_url, read_sitemap
 from scrapers.engine import Sink
 from scrapers.pages import PageProblems, read_page
@@ -193,7 +193,7 @@ def spider_class(spec: JobSpec, sink: Sink, state: State, rotation: Rotation) ->
             state.problems.add(outcome)
             released: list[Any] = []
             if state.deciding:
-                render, why = static_verdict(outcome, url)
+                render, why = static_verdict(outcome, url, browser_options(cfg))
                 state.first_page = figures(outcome, url)
                 state.reason = why
                 if render:

@@ -120,6 +120,19 @@ def test_auto_keeps_a_static_site_on_scrapy_without_rendering(stack):
     assert not any("started on playwright" in line for line in lines)
 
 
+def test_auto_renders_when_the_job_asks_for_scrolling(stack):
+    with SiteServer() as site:
+        spec = {"url": f"{site.url}/js/feed", "selectors": {"post": "article.post h3::text"}}
+        auto = run(stack, **spec, engine="auto", config={"scroll": 8})
+        browser = run(stack, **spec, engine="playwright", config={"scroll": 8})
+    assert items(stack, auto) == items(stack, browser) and len(items(stack, auto)[0]["post"]) == 50
+    assert auto["engine_used"] == "playwright"
+    assert (
+        auto["auto_decision"]["reason"]
+        == "static: 1 item, 10 values; rendered: 1 item, 50 values → playwright"
+    )
+
+
 def test_the_learned_site_goes_straight_to_playwright_and_is_measured_again_when_empty(stack):
     with SiteServer() as site:
         first = run(stack, **quotes_job(site, "inline", "auto"))

@@ -55,6 +55,13 @@ def test_a_selector_that_matched_nothing_also_asks_for_a_render():
     assert render and "nothing for author" in why
 
 
+def test_browser_only_options_ask_for_a_render_on_a_page_with_scripts():
+    job = spec({"post": "article h3::text"}, item_selector="article", scroll=5)
+    feed = "<html><body><article><h3>Post 1</h3></article><script>more()</script></body></html>"
+    render, why = static_verdict(read_page(job, feed, "http://s/"), "http://s/", ["scroll"])
+    assert render and "asks for scroll" in why
+
+
 def test_the_browser_wins_only_with_more():
     static = {"items": 0, "values": 0}
     assert rendered_verdict(static, {"items": 10, "values": 20}) == (
