@@ -199,6 +199,17 @@ def test_a_job_that_finds_nothing_says_so(stack, engine):
     assert deep["status"] == "completed" and "2048 levels" in deep["warnings"][0]
 
 
+@pytest.mark.parametrize("engine", ["scrapy", "playwright"])
+def test_both_engines_read_robots_txt_alike(stack, engine):
+    # the longest rule wins (Protego, as Google's parser): a first-match parser such as
+    # urllib.robotparser would refuse the allowed page
+    with SiteServer(disallow=["/kinds/"], allow=["/kinds/static/"]) as site:
+        allowed = run(stack, url=f"{site.url}/kinds/static/", engine=engine, selectors=QUOTES)
+        refused = run(stack, url=f"{site.url}/kinds/inline/", engine=engine, selectors=QUOTES)
+    assert allowed["status"] == "completed" and allowed["items_scraped"] == 1
+    assert refused["status"] == "failed" and refused["error"]["type"] == "robots_forbidden"
+
+
 def articles(site: SiteServer, engine: str = "scrapy", **config) -> dict:
     return {
         "url": f"{site.url}/kinds/article/1",

@@ -530,6 +530,7 @@ class SiteServer:
         disallow: Sequence[str] | None = None,
         slow_seconds: float = 30.0,
         port: int = 0,
+        allow: Sequence[str] | None = None,
     ) -> None:
         if pages < 1 or items_per_page < 1:
             raise ValueError("pages and items_per_page must be at least 1")
@@ -537,6 +538,7 @@ class SiteServer:
         self.items_per_page = items_per_page
         self.delay = delay
         self.disallow = list(disallow or [])
+        self.allow = list(allow or [])  # written after the Disallow lines
         self.slow_seconds = slow_seconds
         self._requested_port = port
         self._requests: list[str] = []
@@ -630,6 +632,7 @@ class SiteServer:
         """The robots.txt body: ``User-agent: *`` and one ``Disallow:`` line per prefix."""
         lines = ["User-agent: *"]
         lines += [f"Disallow: {prefix}" for prefix in self.disallow] or ["Disallow:"]
+        lines += [f"Allow: {prefix}" for prefix in self.allow]
         return "\n".join(lines) + "\n"
 
     def catalog_payload(self, page: int) -> dict[str, Any]:
