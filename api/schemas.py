@@ -9,16 +9,9 @@ import marshmallow as ma
 from flask import current_app, g
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from api.schemas_crawl import AutoDecision, DomainName, OutputFormats, pattern_list
 from shared import jobs
-from shared.jobspec import (
-    BOUNDS,
-    MAX_PATTERNS,
-    OUTPUT_FORMATS,
-    WAIT_UNTIL,
-    domain_problem,
-    pattern_problem,
-    url_problem,
-)
+from shared.jobspec import BOUNDS, MAX_PATTERNS, WAIT_UNTIL, url_problem
 from shared.proxies import PROXY_STATUSES, proxy_url_problem
 from shared.selectors import compile_selector
 from shared.targets import BlockedTarget, TargetPolicy, has_credentials, header_problem
@@ -103,57 +96,6 @@ class SelectorString(fields.String):
         return text.strip()
 
 
-class UrlPattern(fields.String):
-    """A glob over URLs (`*`, `?`, `[...]`): the path and query, or the whole URL when it
-    starts with http:// or https://."""
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        problem = pattern_problem(text)
-        if problem:
-            raise ValidationError(f"Not a valid URL pattern: {problem}.")
-        return text
-
-
-class DomainName(fields.String):
-    """A host name a crawl may follow links to (its subdomains included)."""
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        problem = domain_problem(text)
-        if problem:
-            raise ValidationError(f"Not a valid domain: {problem}.")
-        return text.strip().lower().rstrip(".")
-
-
-class OutputFormats(fields.Field):
-    """Page content formats: one of markdown, text, html, or a list of them."""
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[str]:
-        chosen = [value] if isinstance(value, str) else value
-        if (
-            not isinstance(chosen, list)
-            or not chosen
-            or not all(isinstance(v, str) and v in OUTPUT_FORMATS for v in chosen)
-        ):
-            raise ValidationError(
-                f"Must be one of {', '.join(OUTPUT_FORMATS)}, or a non-empty list of them."
-            )
-        return list(dict.fromkeys(chosen))
-
-    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
-        return value
-
-
-def _pattern_list(description: str) -> fields.List:
-    return fields.List(
-        UrlPattern(),
-        allow_none=True,
-        validate=validate.Length(max=MAX_PATTERNS),
-        metadata={"description": description},
-    )
-
-
 def _bounded_int(name: str, **kwargs: Any) -> fields.Integer:
     low, high = BOUNDS[name]
     return fields.Integer(strict=True, validate=validate.Range(int(low), int(high)), **kwargs)
@@ -178,8 +120,8 @@ class JobConfig(ma.Schema):
         validate=validate.Length(max=50),
     )
     proxy = fields.String(validate=validate.Length(1, 2048))
-    include_patterns = _pattern_list("followed links must match one of these globs")
-    exclude_patterns = _pattern_list("followed links matching one of these globs are dropped")
+    include_patterns = pattern_list("followed links must match one of these globs")
+    exclude_patterns = pattern_list("followed links matching one of these globs are dropped")
     allowed_domains = fields.List(
         DomainName(),
         allow_none=True,
@@ -272,15 +214,6 @@ class JobUpdate(ma.Schema):
 class JobError(ma.Schema):
     type = fields.String()
     message = fields.String()
-
-
-class AutoDecision(ma.Schema):
-    engine = fields.String(metadata={"description": "scrapy or playwright"})
-    reason = fields.String(metadata={"example": "static: 0 items; rendered: 10 → playwright"})
-    static_items = fields.Integer(allow_none=True)
-    rendered_items = fields.Integer(allow_none=True)
-    learned = fields.Boolean(metadata={"description": "taken from the site's memory"})
-    site = fields.String(metadata={"description": "host and path pattern it applies to"})
 
 
 class JobOut(ma.Schema):
