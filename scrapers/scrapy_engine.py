@@ -98,15 +98,18 @@ class ScrapyEngine:
         sink: Sink,
         probe: bool = False,
         rotation: Rotation | None = None,
+        probe_options: bool = True,
     ) -> CrawlResult:
         """Crawl `spec`; `rotation` routes requests through proxies (config.proxy). `probe`
         (auto): decide on the first page; when it needs rendering, stop there
-        (`needs_javascript`, with the page's figures in `first_page`)."""
+        (`needs_javascript`, with the page's figures in `first_page`). `probe_options`: the
+        job's browser-only options (scroll, wait_for) also ask for a render."""
         from scrapy.crawler import CrawlerRunner
         from scrapy.utils.defer import deferred_from_coro
         from twisted.internet import task
 
         state = State(probe)
+        state.probe_options = probe_options
         holder: dict[str, Any] = {}
         rotation = rotation or Rotation(str(spec.config.get("proxy") or "none"))
 

@@ -86,6 +86,7 @@ class State:
         self.notes: list[str] = []  # job warnings beyond the pages' own
         # auto: while deciding, only one page is in flight; the rest wait in `held`
         self.deciding = probe
+        self.probe_options = True  # browser-only options (scroll, wait_for) ask for a render
         self.probe_sent = False
         self.held: list[Any] = []
         self.needs_javascript = False
@@ -193,7 +194,8 @@ def spider_class(spec: JobSpec, sink: Sink, state: State, rotation: Rotation) ->
             state.problems.add(outcome)
             released: list[Any] = []
             if state.deciding:
-                render, why = static_verdict(outcome, url, browser_options(cfg))
+                wants = browser_options(cfg) if state.probe_options else []
+                render, why = static_verdict(outcome, url, wants)
                 state.first_page = figures(outcome, url)
                 state.reason = why
                 if render:

@@ -48,7 +48,9 @@ def plan(job: dict[str, Any], engine_name: str, memory: AutoMemory) -> Plan:
     if remembered is not None and remembered["engine"] == "playwright":
         memory.used(job["url"], job["_id"])
         return Plan(route=tasks.QUEUE_PLAYWRIGHT, decision=learned_decision(remembered))
-    return Plan(kwargs={"probe": True})
+    # a site measured static already: only an empty first page makes it render again, not
+    # the job's browser-only options (scroll, wait_for) alone
+    return Plan(kwargs={"probe": True, "probe_options": remembered is None})
 
 
 def route(
