@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint format bench chaos clean install system-deps
+.PHONY: run test test-fast lint format bench chaos soak sim clean install system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ bench: install
 
 chaos: install
 	$(PY) bench/chaos.py
+
+soak: install
+	$(PY) bench/run.py --only soak $(ARGS)
+
+sim: install
+	$(PY) -m deploy.sim $(ARGS)
 
 clean:
 	rm -rf $(VENV) var build *.egg-info .mypy_cache .ruff_cache bench/results

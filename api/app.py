@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import errors, json_guard, websocket
+from api import dashboard, docs, errors, json_guard, openapi, websocket
 from api.blueprints import (
     auth,
     events,
     jobs,
     monitoring,
+    preview,
     proxies,
     results,
     schedules,
@@ -67,13 +69,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or get_settings()
     set_settings(settings)
     _configure_logging(settings)
-    app = Flask("scrapemaster")
+    # root_path: api/ (templates/ and static/ of the dashboard), whatever else is importable
+    # under the name "scrapemaster"
+    app = Flask("scrapemaster", root_path=str(Path(__file__).resolve().parent))
+    # answers keep the order fields were written in (a job's selectors, an item's fields):
+    # Flask 2.3+ ignores JSON_SORT_KEYS and sorts unless told here
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     if settings.trusted_proxies:
         # Only behind a reverse proxy that sets X-Forwarded-For: otherwise a client could forge
         # the header and pick its own address (and a fresh per-IP rate-limit budget).
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
         )
+    # paths as API.md has them (/api/v1/jobs); with strict_slashes off, /api/v1/jobs/ still
+    # matches the same rule, and the OpenAPI document lists only the first
     app.url_map.strict_slashes = False
     app.config.update(
         SETTINGS=settings,
@@ -88,9 +97,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
         OPENAPI_REDOC_PATH="/redoc",
-        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js",
+        **docs.config(),  # Swagger UI and ReDoc from local files: the docs work offline
         API_SPEC_OPTIONS={
             "components": {
                 "securitySchemes": {
@@ -107,10 +115,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["scrapemaster_events"] = EventLog.from_settings(settings)
     jwt.init_app(app)
     _register_jwt_errors()
-    api = errors.ScrapeMasterApi(app)
+    api = errors.ScrapeMasterApi(
+        app, spec_kwargs={"extra_plugins": [openapi.ErrorResponsesPlugin(app)]}
+    )
     app.extensions["scrapemaster_api"] = api
     for blueprint in (
         auth.blp,
+        preview.blp,  # before jobs: /jobs/preview is not a job id
         jobs.blp,
         events.blp,
         results.blp,
@@ -121,6 +132,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     ):
         api.register_blueprint(blueprint)
     errors.register_error_handlers(app)
+    docs.register(app)
+    dashboard.register(app)
     websocket.register(app)
     app.extensions["scrapemaster_limiter"] = create_limiter(app, settings)
 

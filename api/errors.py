@@ -11,6 +11,7 @@ from flask import Flask, g, has_request_context, jsonify, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
+from api.openapi import ErrorOut
 from shared.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ TYPES = {
     422: "validation_error",
     429: "rate_limited",
     503: "unavailable",
+    504: "unavailable",
 }
 
 
@@ -82,7 +84,9 @@ def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
 
 
 class ScrapeMasterApi(Api):
-    """flask-smorest's Api with our error shape."""
+    """flask-smorest's Api with our error shape (answered here, documented by ErrorOut)."""
+
+    ERROR_SCHEMA = ErrorOut
 
     def handle_http_exception(self, error: HTTPException):  # type: ignore[override]
         status = error.code or 500
@@ -94,7 +98,13 @@ class ScrapeMasterApi(Api):
         messages = data.get("errors") or data.get("messages")
         if messages:
             # webargs puts the location first ({"json": {...}}); users want field names.
-            if isinstance(messages, dict) and set(messages) <= {"json", "query", "form", "files"}:
+            if isinstance(messages, dict) and set(messages) <= {
+                "json",
+                "query",
+                "form",
+                "files",
+                "json_or_form",
+            }:
                 merged: dict[str, Any] = {}
                 for part in messages.values():
                     merged.update(part if isinstance(part, dict) else {"_schema": part})

@@ -9,6 +9,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from api import security
+from api.dashboard import is_dashboard_request
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,8 @@ def rate_key() -> str:
 
 
 def create_limiter(app: Flask, settings: Settings) -> Limiter:
-    """A Limiter whose one budget covers every endpoint (health and docs are exempt)."""
+    """A Limiter whose one budget covers every endpoint (health, docs and the dashboard's
+    pages and files are exempt: its API calls count)."""
 
     def current_limit() -> str:
         if rate_key().startswith("user:"):
@@ -36,8 +38,10 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
         return settings.rate_limit_anonymous
 
     def exempt() -> bool:
-        return request.path.endswith("/health") or request.path.startswith(
-            ("/api/docs", "/api/redoc", "/api/openapi.json")
+        return (
+            request.path.endswith("/health")
+            or request.path.startswith(("/api/docs", "/api/redoc", "/api/openapi.json"))
+            or is_dashboard_request()
         )
 
     limiter = Limiter(

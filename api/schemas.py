@@ -101,16 +101,26 @@ def _bounded_int(name: str, **kwargs: Any) -> fields.Integer:
     return fields.Integer(strict=True, validate=validate.Range(int(low), int(high)), **kwargs)
 
 
+def _capped_int(name: str, setting: str, description: str) -> fields.Integer:
+    """At least BOUNDS' minimum; the maximum is the setting (checked in within_settings), so
+    raising the setting raises the bound."""
+    low, default = BOUNDS[name]
+    text = f"{description}; {int(low)} to {setting} (default {int(default)})"
+    return fields.Integer(
+        strict=True, validate=validate.Range(min=int(low)), metadata={"description": text}
+    )
+
+
 class JobConfig(ma.Schema):
     item_selector = SelectorString(allow_none=True)
     follow_links = fields.Boolean()
     link_selector = SelectorString(allow_none=True)
-    max_pages = _bounded_int("max_pages", metadata={"description": "pages fetched, hard cap"})
+    max_pages = _capped_int("max_pages", "MAX_PAGES_CAP", "pages fetched, hard cap")
     max_depth = _bounded_int("max_depth", allow_none=True)
     wait_for = SelectorString(allow_none=True, metadata={"description": "playwright only"})
     wait_until = fields.String(validate=validate.OneOf(WAIT_UNTIL))
     scroll = _bounded_int("scroll")
-    timeout_seconds = _bounded_int("timeout_seconds")
+    timeout_seconds = _capped_int("timeout_seconds", "MAX_TIMEOUT_SECONDS", "the whole job")
     obey_robots = fields.Boolean()
     download_delay = fields.Float(validate=validate.Range(*BOUNDS["download_delay"]))
     concurrency = _bounded_int("concurrency")
@@ -441,7 +451,7 @@ class AutoSitesOut(ma.Schema):
 
 
 class ProxyUrl(fields.String):
-    """An http, https or socks5 proxy URL with host and port."""
+    """An http or https proxy URL with host and port (SOCKS is refused: Scrapy cannot use it)."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)

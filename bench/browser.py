@@ -36,6 +36,8 @@ from typing import Any
 
 from procstats import Sampler, snapshot, tree
 
+from shared import items
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 QUEUE = "playwright"
@@ -296,7 +298,7 @@ def run_service(
         pss.stop()
         sampler.stop()
     elapsed = job["_bench"]["elapsed_s"]
-    stored = svc.stack.database().results.count_documents({"job_id": job["id"]})
+    stored = items.count(svc.stack.database(), job["id"])
     result = {
         "job_id": job["id"],
         "status": job["status"],

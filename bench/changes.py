@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:
 
 import pymongo  # noqa: E402
 
-from shared import changes, embedded  # noqa: E402
+from shared import changes, embedded, items  # noqa: E402
 from shared.db import ensure_indexes  # noqa: E402
 
 
@@ -38,24 +38,15 @@ def fill(db: Any, job_id: str, n: int, variant: int) -> None:
         if variant and i % 200 == 0:
             continue  # removed
         price = f"{i * 1.5:.2f}" if not (variant and i % 100 == 1) else "0.00"
-        batch.append(
-            {"_id": f"{job_id}:{i}", "job_id": job_id, "data": {"sku": f"S{i}", "p": price}}
-        )
-        if len(batch) == 5000:
-            db.results.insert_many(batch)
-            batch = []
+        batch.append({"sku": f"S{i}", "p": price})
     if variant:
-        for i in range(n, n + n // 200):
-            batch.append(
-                {"_id": f"{job_id}:{i}", "job_id": job_id, "data": {"sku": f"S{i}", "p": "1"}}
-            )
-    if batch:
-        db.results.insert_many(batch)
+        batch += [{"sku": f"S{i}", "p": "1"} for i in range(n, n + n // 200)]
+    items.write(db, job_id, batch)
 
 
 def naive(db: Any, before: str, after: str) -> dict[str, int]:
-    old = {r["data"]["sku"]: r["data"] for r in db.results.find({"job_id": before})}
-    new = {r["data"]["sku"]: r["data"] for r in db.results.find({"job_id": after})}
+    old = {r["data"]["sku"]: r["data"] for r in items.iterate(db, before)}
+    new = {r["data"]["sku"]: r["data"] for r in items.iterate(db, after)}
     return {
         "added": len(new.keys() - old.keys()),
         "removed": len(old.keys() - new.keys()),

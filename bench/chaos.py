@@ -40,7 +40,7 @@ for _p in (str(ROOT), str(BENCH)):
 import pymongo  # noqa: E402
 import requests  # noqa: E402
 
-from shared import embedded  # noqa: E402
+from shared import embedded, items  # noqa: E402
 from tests.helpers import processes_of as processes  # noqa: E402
 from tests.sites.server import SiteServer  # noqa: E402
 
@@ -375,7 +375,7 @@ def audit(
     statuses: dict[str, int] = {}
     for job_id in jobs:
         doc = db.jobs.find_one({"_id": job_id})
-        results = list(db.results.find({"job_id": job_id}, {"data.sku": 1}))
+        results = list(items.iterate(db, job_id))
         if job_id in deleted:
             if doc is not None:
                 lost.append((job_id, f"deleted job is back ({doc.get('status')})"))

@@ -20,6 +20,10 @@ bare Playwright vs. the service on the local JavaScript catalog (with the worker
 Both crawls use the same shape (bench/common.py): 100 start URLs, each followed along
 `li.next a`, so every page is fetched once and concurrency has work to do.
 Logs and data of a run go to bench/results/<timestamp>/ (data directories are removed).
+
+The one entry point of bench/: `--only chaos|events|changes|soak|profile [options]` runs the
+chaos suite, the event and webhook figures, change detection, the soak as history grows, or a
+one-page job's phases and MongoDB round trips (each module's docstring lists its options).
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ import spy  # noqa: E402
 from common import one_page_job, service_job  # noqa: E402
 from procstats import Sampler, snapshot, tree  # noqa: E402
 
-from shared import embedded  # noqa: E402
+from shared import embedded, items  # noqa: E402
 from tests.helpers import Stack  # noqa: E402
 
 TERMINAL = ("completed", "failed", "cancelled")
@@ -352,7 +356,7 @@ def run_service_crawl(
             spy.stop(proc)
     timing = job["_bench"]
     elapsed = timing["elapsed_s"]
-    stored = svc.stack.database().results.count_documents({"job_id": job["id"]})
+    stored = items.count(svc.stack.database(), job["id"])
     result = {
         "job_id": job["id"],
         "status": job["status"],
@@ -621,6 +625,10 @@ def main(argv: list[str] | None = None) -> int:
         import soak
 
         return soak.main(argv[2:])
+    if argv[:2] == ["--only", "profile"]:  # a one-page job's phases and round trips
+        import profile_onepage
+
+        return profile_onepage.main(argv[2:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--latency-jobs", type=int, default=40)
@@ -629,8 +637,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         choices=("scrapy", "latency", "playwright"),
-        help="run one part; `--only chaos|events|changes|auto [their options]` run "
-        "bench/chaos.py, bench/events.py, bench/changes.py or bench/auto_cost.py",
+        help="run one part; `--only chaos|events|changes|soak|profile|auto [their options]` "
+        "run bench/chaos.py, events.py, changes.py, soak.py, profile_onepage.py or auto_cost.py",
     )
     parser.add_argument(
         "--pw-pages", type=int, default=60, help="playwright: JS catalog pages per crawl"

@@ -131,19 +131,24 @@ def seed(stack: Stack, owner_id: str, jobs: int, items: int, log) -> None:
                 "queue": "scrapy",
             }
         )
-        for k in range(per_job):
+        for part, start_at in enumerate(range(0, per_job, 10)):
+            data = [
+                {"sku": f"SKU-{k:05d}", "title": f"Product {k}", "price": "$1.50"}
+                for k in range(start_at, min(per_job, start_at + 10))
+            ]
             batch_items.append(
                 {
-                    "_id": f"{job_id}:seed:{k}",
+                    "_id": f"{job_id}:seed:{part}",
                     "job_id": job_id,
                     "epoch": 0,
-                    "seq": k + 1,
-                    "url": "http://127.0.0.1/catalog/",
-                    "data": {"sku": f"SKU-{k:05d}", "title": f"Product {k}", "price": "$1.50"},
+                    "url": f"http://127.0.0.1/catalog/page/{part + 1}",
+                    "first": start_at,
+                    "n": len(data),
+                    "items": data,
                     "scraped_at": created,
                 }
             )
-        if len(batch_items) >= 5000 or i == jobs - 1:
+        if len(batch_items) >= 2000 or i == jobs - 1:
             db.jobs.insert_many(batch_jobs, ordered=False)
             db.results.insert_many(batch_items, ordered=False)
             batch_jobs, batch_items = [], []
@@ -185,10 +190,13 @@ def run(args, workdir: Path) -> dict[str, Any]:
             soak.burst(args.burst)  # the store's caches after the bulk load
             rate = soak.stretch(args.every, args.burst)
             stored = stack.database().jobs.estimated_document_count()
-            items = stack.database().results.estimated_document_count()
+            stored_items = sum(
+                int(d.get("items_scraped") or 0)
+                for d in stack.database().jobs.find({}, {"items_scraped": 1})
+            )
             figures["scale"] = {
                 "jobs_in_store": stored,
-                "items_in_store": items,
+                "items_in_store": stored_items,
                 "jobs_per_s": round(rate, 1),
                 "ratio_to_empty": round(rate / figures["curve"][0]["jobs_per_s"], 2),
                 **soak.reads(),

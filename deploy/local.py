@@ -44,7 +44,7 @@ LOCK_KEY = "scrapemaster:instance"  # in the Redis database: one instance per br
 LOCK_TTL = 15
 BACKOFF_MAX = 10.0
 CRASH_LOOP_SECONDS = 5.0  # dying sooner than this after a start counts as a crash loop
-STOP_GRACE = 15.0
+STOP_GRACE = 15.0  # beyond WORKER_SHUTDOWN_GRACE_SECONDS: a running job is handed back first
 # Secrets only the API (or Flower) uses: never in a worker's environment, where a job's page
 # could get at them.
 API_SECRETS = ("JWT_SECRET_KEY", "ADMIN_USERNAME", "ADMIN_PASSWORD", "ADMIN_EMAIL")
@@ -309,14 +309,14 @@ def _pump(name: str, color: str, proc: subprocess.Popen) -> None:
         print(f"\033[{color}m{name:<18}\033[0m| {line}", flush=True)
 
 
-def stop_all(children: list[Child]) -> None:
+def stop_all(children: list[Child], grace: float = STOP_GRACE) -> None:
     """SIGTERM every process group, wait for them, SIGKILL what is left."""
     running = [c.proc for c in children if c.proc is not None]
     for proc in running:
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE
+    deadline = time.monotonic() + grace
     for proc in running:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(max(0.1, deadline - time.monotonic()))
@@ -450,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"refusing to start: {exc}")
         return 2
     finally:
-        stop_all(children)
+        stop_all(children, settings.worker_shutdown_grace_seconds + STOP_GRACE)
         services.stop()
         if lock is not None:
             lock.release()
@@ -483,6 +483,7 @@ def _announce(
     else:
         say("ready")
     if "api" in names:
+        say(f"Web:     {base}/   (the dashboard)")
         say(f"API:     {base}/api/v1   (health: {base}/api/v1/health)")
         say(f"Docs:    {base}/api/docs  ·  {base}/api/redoc  ·  {base}/api/openapi.json")
     if "flower" in names:

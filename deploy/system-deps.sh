@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install the operating-system packages ScrapeMaster needs when they are missing:
-# redis-server (embedded Redis) and Debian's chromium (the Playwright engine's browser).
+# redis-server (embedded Redis), Debian's chromium (the Playwright engine's browser), and
+# iproute2 (`ip netns`: the multi-host harness, deploy/sim).
 set -euo pipefail
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || missing+=(chromium)
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing+=(iproute2)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "system-deps: installing ${missing[*]}"

@@ -111,6 +111,13 @@ def extract_items(
     return [item] if any(v is not None for v in item.values()) else []
 
 
+def observe(sink: Any, url: str, page: Page) -> None:
+    """Show the parsed page to a sink that wants it (the selector preview reads its title)."""
+    seen = getattr(sink, "document", None)
+    if seen is not None:
+        seen(url, page)
+
+
 def page_budget(spec: Any) -> Budget:
     """The extraction limits of one page of job `spec` (a JobSpec)."""
     return Budget(

@@ -17,7 +17,7 @@ from scrapers.browser_pool import BrowserCrashed, get_pool
 from scrapers.crawl_rules import MAX_SITEMAPS, read_sitemap
 from scrapers.engine import CrawlResult, Sink
 from scrapers.playwright_visit import PageVisits, State
-from scrapers.proxies import Rotation
+from scrapers.proxies import Rotation, browser_proxy
 from scrapers.rendering import (  # noqa: F401  (re-exported for bench/)
     NAV_TIMEOUT_CAP,
     POLL,
@@ -98,7 +98,7 @@ class PlaywrightEngine(PageVisits):
         if url is None:
             state.fatal = dict(NO_PROXIES)
             return False
-        return {"server": url}
+        return browser_proxy(url)
 
     async def _job(self, spec: JobSpec, sink: Sink, state: State) -> CrawlResult:
         from playwright.async_api import Error as PlaywrightError

@@ -67,7 +67,7 @@ class State:
 
 def _too_large(url: str, spec: JobSpec) -> str:
     return failures.sentence("page_too_large", url).replace(
-        "MAX_PAGE_BYTES", f"MAX_PAGE_BYTES ({spec.max_page_bytes} bytes)"
+        "MAX_PAGE_BYTES", f"MAX_PAGE_BYTES={spec.max_page_bytes}"
     )
 
 
@@ -172,6 +172,8 @@ class PageVisits:
         outcome = await asyncio.to_thread(
             read_page, spec, html, final, headers.get("content-type", "")
         )
+        if outcome.selector is not None:
+            extract.observe(sink, final, outcome.selector)
         for note in outcome.notes:
             sink.log("WARNING", note)
         state.problems.add(outcome)

@@ -3,6 +3,7 @@ page, how `auto` decides on the first page, and how a failed request is told to 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,6 +16,9 @@ from scrapers.proxies import Rotation
 from scrapers.resolver import blocked_reason
 from shared.jobspec import JobSpec
 from shared.targets import BLOCKED_TARGET, redact_url
+
+# how Scrapy words a download cut at DOWNLOAD_MAXSIZE (before or while the body arrives)
+_MAX_SIZE = re.compile(r"larger than (?:the )?download max size \((\d+)\)")
 
 
 def describe_failure(failure: Any) -> tuple[dict[str, str], str]:
@@ -58,8 +62,12 @@ def describe_failure(failure: Any) -> tuple[dict[str, str], str]:
     wrapped = failure.check(sx.DownloadFailedError) and (
         isinstance(cause, lost) or "Connection" in str(failure.value)
     )
-    if "larger than download max size" in str(failure.value):  # DOWNLOAD_MAXSIZE
-        return failures.problem("page_too_large", url), raw
+    too_large = _MAX_SIZE.search(str(failure.value))
+    if too_large:  # DOWNLOAD_MAXSIZE cancelled it (declared or streamed size)
+        message = failures.sentence("page_too_large", url).replace(
+            "MAX_PAGE_BYTES", f"MAX_PAGE_BYTES={too_large.group(1)}"
+        )
+        return {"type": "page_too_large", "message": message}, raw
     if failure.check(*lost) or wrapped:
         return failures.problem("connection_lost", url), raw
     if failure.check(IgnoreRequest):
@@ -189,6 +197,8 @@ def spider_class(spec: JobSpec, sink: Sink, state: State, rotation: Rotation) ->
                 return
             content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
             outcome = read_page(spec, response.text, url, content_type)
+            if outcome.selector is not None:
+                extract.observe(sink, response.url, outcome.selector)
             for note in outcome.notes:
                 sink.log("WARNING", note)
             state.problems.add(outcome)

@@ -7,7 +7,7 @@ identity, hash of the content, result id)` are sorted in a temporary SQLite file
 sqlite3, page cache capped at 2 MiB, sorting on disk when it has to); then both sorted lists are
 walked side by side (a merge join), so memory stays flat however many items a run has, and
 MongoDB gets no writes but the changes themselves. Changes land in `schedule_changes`, one row
-per added, removed or changed item, pointing at the items in `results`.
+per added, removed or changed item, pointing at the items in `results` (shared/items.py).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
+
+from shared import items
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 KINDS = (ADDED, REMOVED, CHANGED)
@@ -60,9 +62,9 @@ class _Fingerprints:
     def load(self, db: Database, side: int, job_id: str, key: str | None) -> int:
         rows: list[tuple[int, str, str, str, str]] = []
         count = 0
-        for item in db.results.find({"job_id": job_id}, {"data": 1}, batch_size=BATCH):
+        for item in items.iterate(db, job_id):
             readable, content = identity(item.get("data") or {}, key)
-            rows.append((side, _digest(readable), content, str(item["_id"]), readable[:500]))
+            rows.append((side, _digest(readable), content, item["ref"], readable[:500]))
             if len(rows) >= BATCH:
                 self.conn.executemany("INSERT INTO f VALUES (?, ?, ?, ?, ?)", rows)
                 count += len(rows)
@@ -190,11 +192,8 @@ def listing(
         .limit(limit)
     )
     wanted = [r[side] for r in rows for side in ("before", "after") if r.get(side)]
-    items = {
-        item["_id"]: item.get("data")
-        for item in db.results.find({"_id": {"$in": wanted}}, {"data": 1})
-    }
+    found = items.fetch(db, wanted)
     for row in rows:
-        row["before"] = items.get(row["before"]) if row.get("before") else None
-        row["after"] = items.get(row["after"]) if row.get("after") else None
+        row["before"] = found.get(row["before"]) if row.get("before") else None
+        row["after"] = found.get(row["after"]) if row.get("after") else None
     return rows, total

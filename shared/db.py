@@ -64,7 +64,7 @@ def ensure_indexes(db: Database) -> None:
     db.jobs.create_index("created_at")
     db.jobs.create_index([("status", 1), ("updated_at", 1)])
     db.jobs.create_index("unsent", sparse=True)
-    db.results.create_index([("job_id", 1), ("seq", 1)])
+    db.results.create_index([("job_id", 1), ("first", 1)])
     db.logs.create_index([("job_id", 1), ("timestamp", 1)])
     db.api_keys.create_index("key_hash", unique=True)
     db.api_keys.create_index("user_id")
@@ -82,9 +82,10 @@ def ensure_indexes(db: Database) -> None:
     db.schedule_runs.create_index([("status", 1), ("job_created", 1)])
     db.schedule_runs.create_index("job_id")
     db.schedule_changes.create_index([("run_id", 1), ("kind", 1), ("key", 1)])
-    from shared.counters import migrate
+    from shared import counters, items
 
-    migrate(db)
+    items.migrate(db)
+    counters.migrate(db)
 
 
 def ping(settings: Settings | None = None, timeout_ms: int = 1000) -> bool:

@@ -308,6 +308,25 @@ def _same_state(fresh: dict[str, Any], read: dict[str, Any], pinned: dict[str, A
     )
 
 
+WRITER_HORIZON = timedelta(minutes=15)  # longer than a stopped run takes to notice and end
+
+
+def may_have_writer(job: dict[str, Any] | None) -> bool:
+    """Whether a run may still write items for `job` (so a delete leaves a tombstone): it is
+    running, or a run was cancelled under it a moment ago. A pending job has no run: a
+    cancel or delete that wins against the claim leaves nothing to claim."""
+    if job is None:
+        return False
+    if job["status"] == RUNNING:
+        return True
+    ended = job.get("completed_at")
+    return (
+        job["status"] == CANCELLED
+        and job.get("run_id") is not None
+        and (ended is None or now() - ended < WRITER_HORIZON)
+    )
+
+
 def mark_unsent(db: Database, job_id: str) -> None:
     """A stored job whose task could not be sent (Redis down): the reconciler sends it."""
     try:

@@ -36,7 +36,8 @@ MAX_PATTERNS = 50  # per list: include_patterns, exclude_patterns, allowed_domai
 MAX_PATTERN_LENGTH = 500
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
-# (minimum, maximum) of numeric options; max_pages and timeout_seconds are capped by settings.
+# (minimum, maximum) of numeric options. For max_pages and timeout_seconds the maximum is only
+# the default of its setting (MAX_PAGES_CAP, MAX_TIMEOUT_SECONDS), which is the real bound.
 BOUNDS: dict[str, tuple[float, float]] = {
     "max_pages": (1, 10_000),
     "max_depth": (0, 10_000),

@@ -19,7 +19,9 @@ ACTIVE = "active"
 COOLDOWN = "cooldown"
 BANNED = "banned"
 PROXY_STATUSES = (ACTIVE, COOLDOWN, BANNED)
-PROXY_SCHEMES = ("http", "https", "socks5")
+# SOCKS is not among them: Scrapy speaks HTTP to every proxy whatever its scheme (its download
+# handler reads only the host and port), and Chromium cannot authenticate to a SOCKS proxy.
+PROXY_SCHEMES = ("http", "https")
 BAN_STATUSES = frozenset({403, 429})
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 NO_PROXIES = {
@@ -33,7 +35,7 @@ _CAPTCHA = re.compile(
 
 
 def proxy_url_problem(url: Any) -> str | None:
-    """Why `url` is not a usable proxy URL (http, https or socks5 with host and port), or None."""
+    """Why `url` is not a usable proxy URL (http or https with host and port), or None."""
     if not isinstance(url, str) or not url.strip() or len(url) > 2048:
         return "must be a non-empty string of at most 2048 characters"
     try:
@@ -41,8 +43,10 @@ def proxy_url_problem(url: Any) -> str | None:
         port = parts.port
     except ValueError as exc:
         return f"malformed URL: {exc}"
+    if parts.scheme.startswith("socks"):
+        return "SOCKS proxies are not supported (Scrapy speaks HTTP to every proxy); use http"
     if parts.scheme not in PROXY_SCHEMES:
-        return "scheme must be http, https or socks5"
+        return "scheme must be http or https"
     if not parts.hostname:
         return "URL has no host"
     if port is None:

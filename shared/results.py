@@ -1,8 +1,8 @@
-"""The item sink of a running job: batched, idempotent item writes and batched progress."""
+"""The item sink of a running job: batched, idempotent item writes (in chunks, shared/items.py)
+and batched progress."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import queue
 import threading
@@ -10,21 +10,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, PyMongoError
 
+from shared import items as stored
 from shared import jobs
+from shared.items import chunk_key
 
 logger = logging.getLogger(__name__)
 _STOP = object()
-
-
-def item_key(job_id: str, page_url: str, index: int, epoch: int = 0) -> str:
-    """The unique key of an item: the same page and position give the same key on a re-run.
-    A reset starts a new epoch, so a run from before the reset can never collide with (and
-    then purge) an item of the runs after it."""
-    digest = hashlib.blake2b(page_url.encode("utf-8", "replace"), digest_size=10).hexdigest()
-    return f"{job_id}:{digest}:{index}" if not epoch else f"{job_id}:{epoch}:{digest}:{index}"
 
 
 class ItemSink:
@@ -73,10 +68,11 @@ class ItemSink:
         self.pages = 0
         self.items_seen = 0
         self.items_failed = 0
-        # a first attempt has no earlier items: skip the count (it scans the job's items)
-        self.inserted = db.results.count_documents({"job_id": job_id}) if count_existing else 0
-        self._seq = self.inserted
+        # a first attempt has no earlier items: skip the count (it reads the job's chunks)
+        self.inserted = stored.count(db, job_id) if count_existing else 0
+        self._next = self.inserted  # position of the next item stored
         self._buffer: list[dict[str, Any]] = []
+        self._buffered = 0
         self._lock = threading.Lock()
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=16)
         self._thread = threading.Thread(target=self._run, name=f"sink-{job_id}", daemon=True)
@@ -103,23 +99,23 @@ class ItemSink:
             if len(found) > room:
                 found = found[:room]
                 self.full.set()
-            for index, data in enumerate(found):
-                self._seq += 1
+            for part, data in enumerate(stored.split(found)):
                 self._buffer.append(
                     {
-                        "_id": item_key(self.job_id, page_url, index, self.epoch),
+                        "_id": chunk_key(self.job_id, page_url, part, self.epoch),
                         "job_id": self.job_id,
                         "run_id": self.run_id,
                         "epoch": self.epoch,
-                        "seq": self._seq,
                         "url": page_url,
-                        "data": data,
+                        "n": len(data),
+                        "items": data,
                         "scraped_at": stamp,
                     }
                 )
+                self._buffered += len(data)
             self.items_seen += len(found)
-            if len(self._buffer) >= self.batch_size:
-                batch, self._buffer = self._buffer, []
+            if self._buffered >= self.batch_size:
+                batch, self._buffer, self._buffered = self._buffer, [], 0
         if batch:
             self._queue.put(batch)
 
@@ -172,7 +168,7 @@ class ItemSink:
     def close(self) -> dict[str, int]:
         """Write everything still buffered; the final counters."""
         with self._lock:
-            batch, self._buffer = self._buffer, []
+            batch, self._buffer, self._buffered = self._buffer, [], 0
         if batch:
             self._queue.put(batch)
         self._queue.put(_STOP)
@@ -204,20 +200,42 @@ class ItemSink:
                 self._report()
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
+        """Insert chunks at the next positions; positions of chunks a re-run already stored
+        (same keys: duplicates) go to the chunks after them, so positions stay dense."""
+        start = self._next
+        for chunk in batch:
+            chunk["first"] = self._next
+            self._next += chunk["n"]
+        rejected: set[int] = set()
         try:
-            result = self.db.results.insert_many(batch, ordered=False)
-            self.inserted += len(result.inserted_ids)
+            self.db.results.insert_many(batch, ordered=False)
         except BulkWriteError as exc:
-            details = exc.details
-            self.inserted += details.get("nInserted", 0)
-            real = [e for e in details.get("writeErrors", []) if e.get("code") != 11000]
+            errors = exc.details.get("writeErrors", [])
+            rejected = {int(e["index"]) for e in errors}
+            real = [e for e in errors if e.get("code") != 11000]
             if real:
-                self.items_failed += len(real)
-                self.log("ERROR", f"{len(real)} items could not be stored: {real[0].get('errmsg')}")
+                lost = sum(batch[int(e["index"])]["n"] for e in real)
+                self.items_failed += lost
+                self.log("ERROR", f"{lost} items could not be stored: {real[0].get('errmsg')}")
         except PyMongoError as exc:
-            self.items_failed += len(batch)
-            logger.exception("job %s: storing %d items failed", self.job_id, len(batch))
-            self.log("ERROR", f"{len(batch)} items could not be stored: {exc}")
+            lost = sum(chunk["n"] for chunk in batch)
+            self.items_failed += lost
+            self._next = start
+            logger.exception("job %s: storing %d items failed", self.job_id, lost)
+            self.log("ERROR", f"{lost} items could not be stored: {exc}")
+            return
+        if rejected:
+            self._next = start
+            moves = []
+            for index, chunk in enumerate(batch):
+                if index in rejected:
+                    continue
+                if chunk["first"] != self._next:
+                    moves.append(UpdateOne({"_id": chunk["_id"]}, {"$set": {"first": self._next}}))
+                self._next += chunk["n"]
+            if moves:
+                self.db.results.bulk_write(moves, ordered=False)
+        self.inserted += sum(c["n"] for i, c in enumerate(batch) if i not in rejected)
 
     def _flush_logs(self) -> None:
         with self._lock:
@@ -233,7 +251,7 @@ class ItemSink:
     def _flush_items(self) -> None:
         """Write what is buffered now: the item count moves with the work, not per batch."""
         with self._lock:
-            batch, self._buffer = self._buffer, []
+            batch, self._buffer, self._buffered = self._buffer, [], 0
         if batch:
             self._write(batch)
 

@@ -66,6 +66,9 @@ class Settings:
     max_field_bytes: int = 65_536  # one field's text; longer values are cut, and logged
     engine_stuck_grace_seconds: float = 60.0  # past a job's timeout: its engine counts as stuck
     max_urls_per_job: int = 100
+    preview_timeout_seconds: float = 30.0  # a selector preview's page, once a worker has it
+    preview_pickup_seconds: float = 5.0  # wait for a worker to take a preview, then 503
+    preview_max_items: int = 20  # items a preview answers (count says how many the page had)
     item_batch_size: int = 500
     progress_interval_seconds: float = 0.5
     event_retention_events: int = 1000  # events kept per job stream (10x per user stream)
@@ -101,6 +104,7 @@ class Settings:
     max_stored_items_per_user: int = 0  # items one user may keep stored; 0: no limit
     beat_lock_timeout_seconds: float = 30.0  # a standby beat takes over this long after a death
     job_stale_seconds: int = 20
+    worker_shutdown_grace_seconds: float = 20.0  # after SIGTERM: finish, else hand back
     proxy_cooldown_seconds: float = 60.0
     proxy_ban_after: int = 3
     proxy_max_attempts: int = 3
@@ -148,6 +152,8 @@ class Settings:
                 raise SettingsError(f"ENV={self.env}: set MONGO_URL to a MongoDB server")
         if not 1 <= self.max_pages_cap <= 1_000_000:
             raise SettingsError("MAX_PAGES_CAP must be between 1 and 1000000")
+        if not 1 <= self.max_timeout_seconds <= 86_400:
+            raise SettingsError("MAX_TIMEOUT_SECONDS must be between 1 and 86400")
         if self.private_targets.strip().lower() not in ("", "block", "allow"):
             raise SettingsError("PRIVATE_TARGETS must be block or allow")
         try:
@@ -167,6 +173,12 @@ class Settings:
                 ) from None
         if self.item_batch_size < 1:
             raise SettingsError("ITEM_BATCH_SIZE must be positive")
+        if not 1 <= self.preview_timeout_seconds <= 300:
+            raise SettingsError("PREVIEW_TIMEOUT_SECONDS must be between 1 and 300")
+        if not 0.1 <= self.preview_pickup_seconds <= 60:
+            raise SettingsError("PREVIEW_PICKUP_SECONDS must be between 0.1 and 60")
+        if not 1 <= self.preview_max_items <= 1000:
+            raise SettingsError("PREVIEW_MAX_ITEMS must be between 1 and 1000")
 
     def require_api_secrets(self) -> None:
         """The API signs tokens: outside local mode it refuses to start without a real secret.

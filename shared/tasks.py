@@ -4,6 +4,7 @@ SCRAPE = "scrapemaster.scrape"
 RECONCILE = "scrapemaster.reconcile"
 CHECK_PROXIES = "scrapemaster.check_proxies"
 DELIVER_WEBHOOK = "scrapemaster.deliver_webhook"
+PREVIEW = "scrapemaster.preview"
 
 QUEUE_SCRAPY = "scrapy"
 QUEUE_PLAYWRIGHT = "playwright"
@@ -62,3 +63,14 @@ def queue_depths(client, queues: tuple[str, ...] = QUEUES) -> dict[str, int]:
             pipe.llen(name)
     lengths = iter(pipe.execute())
     return {queue: sum(next(lengths) for _ in range(10)) for queue in queues}
+
+
+def preview_options(preview_id: str, body: dict, engine: str, wait_seconds: float) -> dict:
+    """send_task keyword arguments of a selector preview: on the engine's queue, ahead of every
+    job (a person waits for it), dropped unless a worker takes it within `wait_seconds`."""
+    return {
+        "args": [preview_id, body, engine],
+        "queue": QUEUE_PLAYWRIGHT if engine == "playwright" else QUEUE_SCRAPY,
+        "priority": celery_priority(9),
+        "expires": max(1.0, wait_seconds),
+    }

@@ -130,3 +130,12 @@ def scheduler_race(request, tmp_path_factory):
         yield race
     finally:
         race.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Each phase's report on the item (item.rep_call …): fixtures can tell a failed test
+    (the browser tests save a screenshot then)."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

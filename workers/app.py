@@ -14,7 +14,12 @@ def create_celery(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
     app = Celery(
         "scrapemaster",
-        include=["workers.tasks.scrape", "workers.tasks.maintenance", "workers.tasks.webhooks"],
+        include=[
+            "workers.tasks.scrape",
+            "workers.tasks.maintenance",
+            "workers.tasks.webhooks",
+            "workers.tasks.preview",
+        ],
     )
     app.conf.update(
         broker_url=settings.redis_url,

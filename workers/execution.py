@@ -16,14 +16,14 @@ from scrapers.engine import CrawlResult
 from scrapers.failures import INTERNAL
 from scrapers.proxies import Rotation
 from shared import db as dbmod
-from shared import events, jobs, tasks
+from shared import events, items, jobs, tasks
 from shared.auto_memory import AutoMemory
 from shared.jobs import JobRepository
 from shared.jobspec import JobSpec
 from shared.proxies import ProxyRepository
 from shared.results import ItemSink
 from shared.settings import get_settings
-from workers import auto_flow, delivery
+from workers import auto_flow, delivery, shutdown
 from workers.engines import engine_for, event_log
 
 logger = logging.getLogger(__name__)
@@ -149,9 +149,11 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         ProxyRepository.from_settings(database, settings) if proxy == "pool" else None,
         max_attempts=settings.proxy_max_attempts,
     )
+    # the engine stops between pages once this worker's shutdown is older than the grace
+    guard = shutdown.GraceStop(sink, settings.worker_shutdown_grace_seconds)
     try:
         engine = engine_for(engine_name)
-        result: CrawlResult = engine.run(spec, sink, rotation=rotation, **auto_plan.kwargs)
+        result: CrawlResult = engine.run(spec, guard, rotation=rotation, **auto_plan.kwargs)
     except Exception as exc:  # an engine bug must fail the job, not leave it running
         logger.exception("job %s: engine %s crashed", job_id, engine_name)
         sink.log("ERROR", "engine error: " + "".join(traceback.format_exception_only(exc)).strip())
@@ -163,6 +165,17 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         # is no longer ours; leave it to its owner and take back what no longer belongs to it
         purged = sink.purge(current)
         logger.info("job %s: run %s lost the job; %d items purged", job_id, sink.run_id, purged)
+        return 0
+    # stopped for this worker's shutdown (Scrapy names the stop "cancelled" or "stopped",
+    # whichever of its checks saw it first): hand back, unless the crawl ended on its own terms
+    stopped_for_shutdown = guard.tripped and not (
+        result.error or result.needs_javascript or result.finish_reason == "item_limit"
+    )
+    if (
+        stopped_for_shutdown
+        and not sink.cancelled.is_set()
+        and _hand_back(repo, job, counters, queue)
+    ):
         return 0
     _record(repo, job, result, counters, sink, engine_name, memory)
     return 0
@@ -189,6 +202,28 @@ def _refuse_over_quota(repo: JobRepository, job: dict[str, Any], quota: int) -> 
     return 0
 
 
+def _hand_back(
+    repo: JobRepository, job: dict[str, Any], counters: dict[str, Any], queue: str
+) -> bool:
+    """Stopped for this worker's shutdown: back to pending with its task first in line, so
+    another worker resumes it now. The items so far stay (a re-run adds none twice)."""
+    moved = repo.transition(
+        job["_id"], "requeue", extra_filter={"run_id": job.get("run_id")}, **counters
+    )
+    if moved is None:
+        return False  # cancelled at the last moment: recorded as such by the caller
+    jobs.log(
+        repo.db,
+        job["_id"],
+        "WARNING",
+        f"handed back by {job.get('worker')}: the worker is shutting down "
+        f"({counters['pages_crawled']} pages, {counters['items_scraped']} items so far); re-queued",
+    )
+    send(moved, queue, resume=True)
+    logger.info("job %s: handed back for shutdown", job["_id"])
+    return True
+
+
 def _has_earlier_items(job: dict[str, Any]) -> bool:
     """Whether items of an earlier run may be stored (else the sink needn't count them)."""
     return int(job.get("attempts") or 1) > 1 or bool(job.get("items_scraped"))
@@ -201,7 +236,7 @@ def _final_counters(repo: JobRepository, job: dict[str, Any], counters: dict[str
     if epoch:
         repo.db.results.delete_many({"job_id": job["_id"], "epoch": {"$ne": epoch}})
     if epoch or _has_earlier_items(job):
-        counters["items_scraped"] = repo.db.results.count_documents({"job_id": job["_id"]})
+        counters["items_scraped"] = items.renumber(repo.db, job["_id"])
 
 
 def _record(

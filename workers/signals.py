@@ -15,6 +15,7 @@ from celery.signals import (
 
 from shared import db
 from shared.settings import get_settings
+from workers import shutdown  # noqa: F401  (its shared memory must exist before the pool forks)
 
 
 @setup_logging.connect

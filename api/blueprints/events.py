@@ -21,9 +21,27 @@ blp = Blueprint("events", __name__, url_prefix="/api/v1", description="Live job 
 
 _EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 _SSE_DOC = {
+    "parameters": [
+        {
+            "in": "query",
+            "name": "token",
+            "schema": {"type": "string"},
+            "description": "an access token or API key (EventSource cannot send headers)",
+        },
+        {
+            "in": "query",
+            "name": "last_event_id",
+            "schema": {"type": "string", "pattern": r"^\d{1,20}-\d{1,20}$"},
+            "description": "resume after this event id (as the Last-Event-ID header)",
+        },
+        {"in": "header", "name": "Last-Event-ID", "schema": {"type": "string"}},
+    ],
     "responses": {
-        "200": {"description": "text/event-stream: `id:`, `event:` and `data:` lines per event"}
-    }
+        "200": {
+            "description": "`id:`, `event:` and `data:` lines per event",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
 }
 
 
@@ -92,7 +110,8 @@ def _user_events(user: dict[str, Any], after: str) -> Iterator[str]:
     block_ms = int(settings().sse_heartbeat_seconds * 1000)
     if after == "$":
         after = log.last_id(stream)  # from now on, and no event lost between two reads
-    yield "retry: 2000\n\n"
+    # the position as an id: a client cut off before the first event resumes from here too
+    yield f"retry: 2000\nid: {after}\n\n"
     while True:
         batch = log.read(stream, after, block_ms=block_ms)
         for event in batch:

@@ -41,7 +41,7 @@ def _link_header(args: dict, page) -> str:
     return ", ".join(links)
 
 
-@blp.route("/")
+@blp.route("")
 class Jobs(MethodView):
     decorators = [auth_required]
 
@@ -105,12 +105,14 @@ class Job(MethodView):
 
     @blp.arguments(schemas.JobUpdate)
     @blp.response(200, schemas.JobOut)
+    @blp.alt_response(409, response="CONFLICT")
     def patch(self, changes, job_id):
         """Change a pending job's priority, selectors, config or url."""
         return jobs.update(job_id, current_user(), changes)
 
     @blp.arguments(schemas.JobUpdate)
     @blp.response(200, schemas.JobOut)
+    @blp.alt_response(409, response="CONFLICT")
     def put(self, changes, job_id):
         """Change a pending job (same as PATCH)."""
         return jobs.update(job_id, current_user(), changes)
@@ -126,6 +128,7 @@ class Cancel(MethodView):
     decorators = [auth_required]
 
     @blp.response(200, schemas.JobOut)
+    @blp.alt_response(409, response="CONFLICT")
     def post(self, job_id):
         """Stop a pending or running job; items so far are kept."""
         return jobs.cancel(job_id, current_user())
@@ -136,6 +139,7 @@ class Retry(MethodView):
     decorators = [auth_required]
 
     @blp.response(200, schemas.JobOut)
+    @blp.alt_response(409, response="CONFLICT")
     def post(self, job_id):
         """Run a failed or cancelled job again, keeping its items."""
         return jobs.retry(job_id, current_user())
@@ -146,6 +150,7 @@ class Reset(MethodView):
     decorators = [auth_required]
 
     @blp.response(200, schemas.JobOut)
+    @blp.alt_response(409, response="CONFLICT")
     def post(self, job_id):
         """Clear a finished job's results and run it again."""
         return jobs.reset(job_id, current_user())

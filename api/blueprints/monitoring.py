@@ -7,7 +7,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from api import schemas
+from api import errors, schemas
+from api.schemas_ops import METRICS_DOC, doc_json
 from api.security import admin_required, auth_required, current_user
 from api.services import monitoring, proxies
 
@@ -36,6 +37,7 @@ class Stats(MethodView):
     decorators = [auth_required]
 
     @blp.response(200)
+    @blp.doc(**doc_json("MonitoringStats"))
     def get(self):
         """Job counts, items scraped and success rate (all jobs for an admin)."""
         return monitoring.stats(current_user())
@@ -46,10 +48,14 @@ class System(MethodView):
     decorators = [admin_required]
 
     @blp.response(200)
-    @blp.alt_response(503, description="a dependency is down")
+    @blp.doc(**doc_json("SystemHealth"))
+    @blp.alt_response(503, schema="SystemHealth", description="a dependency is down")
     def get(self):
         """Admin: Redis, MongoDB and worker health from real pings; 503 names what is down."""
-        return monitoring.system()
+        state, status = monitoring.system()
+        if status == 503:  # the health figures, and the error shape's fields too
+            state = {**state, "type": "unavailable", "request_id": errors.request_id()}
+        return state, status
 
 
 @blp.route("/monitoring/queues")
@@ -57,6 +63,7 @@ class Queues(MethodView):
     decorators = [admin_required]
 
     @blp.response(200)
+    @blp.doc(**doc_json("QueuesOut"))
     def get(self):
         """Admin: waiting messages per queue; active and reserved tasks per worker."""
         return monitoring.queues()
@@ -67,6 +74,7 @@ class ProxyHealth(MethodView):
     decorators = [admin_required]
 
     @blp.response(200)
+    @blp.doc(**doc_json("ProxySummary"))
     def get(self):
         """Admin: proxies per status (active, cooldown, banned) with their average success rate."""
         return proxies.summary()
@@ -88,6 +96,7 @@ class Metrics(MethodView):
     decorators = [admin_required]
 
     @blp.response(200, content_type=CONTENT_TYPE_LATEST)
+    @blp.doc(**METRICS_DOC)
     def get(self):
         """Admin: Prometheus metrics: jobs by status, items, pages, queue depth, job durations."""
         return Response(monitoring.metrics(), content_type=CONTENT_TYPE_LATEST)

@@ -12,7 +12,7 @@ from api.services import proxies
 blp = Blueprint("proxies", __name__, url_prefix="/api/v1/proxies", description="Proxy pool")
 
 
-@blp.route("/")
+@blp.route("")
 class Proxies(MethodView):
     decorators = [admin_required]
 
@@ -23,6 +23,7 @@ class Proxies(MethodView):
 
     @blp.arguments(schemas.ProxyCreate)
     @blp.response(201, schemas.ProxyOut)
+    @blp.alt_response(409, response="CONFLICT")
     def post(self, body):
         """Add a proxy to the pool; 409 when its URL is already there."""
         return proxies.add(body["url"])
@@ -39,6 +40,7 @@ class Proxy(MethodView):
 
     @blp.arguments(schemas.ProxyUpdate)
     @blp.response(200, schemas.ProxyOut)
+    @blp.alt_response(409, response="CONFLICT")
     def patch(self, changes, proxy_id):
         """Change a proxy's URL or status (active clears its cool-down)."""
         return proxies.update(proxy_id, changes)

@@ -7,6 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api import schemas
+from api.schemas_ops import EXPORT_DOC
 from api.security import auth_required, current_user
 from api.services import results
 
@@ -30,6 +31,7 @@ class Export(MethodView):
 
     @blp.arguments(schemas.ExportArgs, location="query")
     @blp.response(200, content_type="application/octet-stream")
+    @blp.doc(**EXPORT_DOC)
     def get(self, args, job_id):
         """Download every item as JSON, CSV or JSONL, streamed."""
         fmt = args["format"]

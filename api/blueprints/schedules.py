@@ -23,6 +23,7 @@ class Schedules(MethodView):
 
     @blp.arguments(schemas.ScheduleCreate)
     @blp.response(201, schemas.ScheduleOut)
+    @blp.alt_response(409, response="CONFLICT")
     def post(self, body):
         """Create a schedule: a cron expression in a time zone and the job it starts."""
         return schedules.create(current_user(), body)

@@ -23,6 +23,7 @@ class Webhooks(MethodView):
 
     @blp.arguments(schemas.WebhookCreate)
     @blp.response(201, schemas.WebhookCreated)
+    @blp.alt_response(409, response="CONFLICT")
     def post(self, body):
         """Subscribe a URL to job events; the signing secret is shown this once."""
         return webhooks.create(current_user(), body)

@@ -235,12 +235,10 @@ def update(job_id: str, user: dict[str, Any], changes: dict[str, Any]) -> dict[s
 def delete(job_id: str, user: dict[str, Any]) -> None:
     job: dict[str, Any] | None = get(job_id, user)
     assert job is not None
-    active = job["status"] in (jobs.PENDING, jobs.RUNNING)
-    if active:
+    if job["status"] in (jobs.PENDING, jobs.RUNNING):
         # the worker stops; the delete below counts the job out from where this leaves it
         job = repo().transition(job_id, "cancel", current=job, completed_at=jobs.now())
-    cancelled = (job or {}).get("status") == jobs.CANCELLED
-    repo().delete(job_id, active=active or cancelled, current=job)
+    repo().delete(job_id, active=jobs.may_have_writer(job or repo().get(job_id)), current=job)
     event_log().delete_job(job_id)
 
 

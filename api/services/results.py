@@ -11,31 +11,20 @@ from typing import Any
 from api.schemas import UTCDateTime
 from api.services import db
 from api.services.jobs import get as get_job
+from shared import items
 
 _stamp = UTCDateTime()
-EXPORT_BATCH = 1000
 
 
 def page(job_id: str, user: dict[str, Any], skip: int, limit: int) -> dict[str, Any]:
-    get_job(job_id, user)
-    total = db().results.count_documents({"job_id": job_id})
-    rows = list(
-        db().results.find({"job_id": job_id}, {"seq": 0}).sort("seq", 1).skip(skip).limit(limit)
-    )
+    job = get_job(job_id, user)
+    total = int(job.get("items_scraped") or 0)  # a running job's: up to a progress tick behind
+    rows = items.page(db(), job_id, skip, limit, total)
     return {"job_id": job_id, "total": total, "skip": skip, "limit": limit, "results": rows}
 
 
 def _rows(job_id: str) -> Iterator[dict[str, Any]]:
-    cursor = (
-        db()
-        .results.find({"job_id": job_id}, {"_id": 0, "url": 1, "data": 1, "scraped_at": 1})
-        .sort("seq", 1)
-        .batch_size(EXPORT_BATCH)
-    )
-    try:
-        yield from cursor
-    finally:
-        cursor.close()
+    return items.iterate(db(), job_id)
 
 
 def _plain(row: dict[str, Any], job_id: str) -> dict[str, Any]:

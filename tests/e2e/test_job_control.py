@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
+from shared import items
 from tests.helpers import wait_for
 from tests.sites.server import SiteServer
 
@@ -41,7 +42,7 @@ def test_cancel_stops_a_running_scrapy_crawl_and_keeps_its_items(stack):
     assert done["status"] == "cancelled"
     # at most the page in flight plus one scheduled before the stop was noticed
     assert after_stop - at_cancel <= 3 and after_stop < 30
-    stored = stack.database().results.count_documents({"job_id": job["id"]})
+    stored = items.count(stack.database(), job["id"])
     assert stored >= 20 and done["items_scraped"] == stored
     again = requests.post(stack.url(f"/jobs/{job['id']}/cancel"), headers=headers, timeout=10)
     assert again.status_code == 409

@@ -8,6 +8,7 @@ import uuid
 import pytest
 import requests
 
+from shared import items
 from tests.helpers import Stack, wait_for
 from tests.helpers import catalog_crawl as crawl
 from tests.sites.server import SiteServer
@@ -33,11 +34,12 @@ def post(stack: Stack, path: str, headers: dict) -> requests.Response:
 
 
 def assert_one_runs_worth(stack: Stack, job: dict, epoch: int) -> None:
-    stored = list(stack.database().results.find({"job_id": job["id"]}))
+    stored = list(items.iterate(stack.database(), job["id"]))
+    chunks = list(stack.database().results.find({"job_id": job["id"]}, {"epoch": 1}))
     skus = [r["data"]["sku"] for r in stored]
     assert len(skus) == len(set(skus)) == 60, (len(skus), len(set(skus)))
     assert job["items_scraped"] == 60 and job["pages_crawled"] == 6
-    assert {r.get("epoch", 0) for r in stored} == {epoch}
+    assert {c.get("epoch", 0) for c in chunks} == {epoch}
 
 
 @pytest.mark.parametrize("second", ["retry", "reset"])

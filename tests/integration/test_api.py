@@ -28,7 +28,7 @@ def test_health_needs_no_auth(client):
 
 def test_openapi_docs_are_served(client):
     spec = client.get("/api/openapi.json").get_json()
-    assert "/api/v1/jobs/" in spec["paths"] or "/api/v1/jobs" in spec["paths"]
+    assert "/api/v1/jobs" in spec["paths"] and "/api/v1/jobs/" not in spec["paths"]
     assert "JobCreate" in spec["components"]["schemas"]
     assert client.get("/api/docs").status_code == 200
     assert client.get("/api/redoc").status_code == 200
@@ -383,3 +383,10 @@ def test_too_many_failures_from_one_client_are_slowed_down(app, client):
         client.post("/api/v1/auth/login", json={"username": f"nobody{index}", "password": "x"})
     answer = client.post("/api/v1/auth/login", json={"username": "someone-new", "password": "x"})
     assert answer.status_code == 429 and "Retry-After" in answer.headers
+
+
+def test_answers_keep_the_order_fields_were_given_in(client, auth):
+    selectors = {"zeta": "h1::text", "alpha": "h2::text", "mid": "p::text"}
+    job = client.post("/api/v1/jobs", json={**GOOD, "selectors": selectors}, headers=auth)
+    raw = client.get(f"/api/v1/jobs/{job.get_json()['id']}", headers=auth).get_data(as_text=True)
+    assert raw.index('"zeta"') < raw.index('"alpha"') < raw.index('"mid"')

@@ -106,3 +106,17 @@ def test_cancelling_a_pending_job_ends_its_stream(client, auth):
     )
     assert [e["type"] for e in got] == ["job.cancelled"]
     assert got[0]["data"]["status"] == "cancelled"
+
+
+def test_the_callers_stream_opens_at_its_position_so_a_cut_before_any_event_loses_nothing(
+    client, auth, job, app
+):
+    owner = client.get("/api/v1/auth/me", headers=auth).get_json()["id"]
+    last = EventLog.from_settings(app.config["SETTINGS"]).last_id(events.user_stream(owner))
+    answer = client.get("/api/v1/events", headers=auth, buffered=False)
+    try:
+        opening = next(iter(answer.response))
+        opening = opening.decode() if isinstance(opening, bytes) else opening
+    finally:
+        answer.close()
+    assert opening == f"retry: 2000\nid: {last}\n\n"

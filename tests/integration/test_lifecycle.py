@@ -177,7 +177,7 @@ def test_admin_sees_and_manages_every_job_and_users_only_their_own(settings):
 def test_items_a_worker_writes_after_a_delete_are_purged(client, auth, db):
     from shared.jobs import JobRepository
 
-    running = make_job(client, auth, db, status="running")
+    running = make_job(client, auth, db, status="running", run_id="run-1")
     finished = make_job(client, auth, db, status="completed")
     for job_id in (running, finished):
         assert client.delete(f"/api/v1/jobs/{job_id}", headers=auth).status_code == 204

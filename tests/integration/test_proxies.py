@@ -45,9 +45,11 @@ def test_admin_adds_lists_changes_and_removes_proxies(admin_client):
     changed = client.patch(f"{BASE}/{proxy['id']}", json={"status": "banned"}, headers=admin)
     assert changed.status_code == 200 and changed.get_json()["status"] == "banned"
     renamed = client.patch(
-        f"{BASE}/{proxy['id']}", json={"url": "socks5://10.0.0.1:1080"}, headers=admin
+        f"{BASE}/{proxy['id']}", json={"url": "https://10.0.0.1:8443"}, headers=admin
     )
-    assert renamed.get_json()["url"] == "socks5://10.0.0.1:1080"
+    assert renamed.get_json()["url"] == "https://10.0.0.1:8443"
+    socks = client.patch(f"{BASE}/{proxy['id']}", json={"url": "socks5://h:1080"}, headers=admin)
+    assert socks.status_code == 422 and "SOCKS" in socks.get_json()["errors"]["url"][0]
     assert client.delete(f"{BASE}/{proxy['id']}", headers=admin).status_code == 204
     assert client.delete(f"{BASE}/{proxy['id']}", headers=admin).status_code == 404
     missing = client.patch(f"{BASE}/nope", json={"status": "active"}, headers=admin)
@@ -92,7 +94,7 @@ def test_job_config_proxy_is_none_or_pool_and_a_url_only_for_admins(admin_client
     for proxy in ("none", "pool"):
         answer = client.post("/api/v1/jobs", json={**job, "config": {"proxy": proxy}}, headers=auth)
         assert answer.status_code == 201, (proxy, answer.get_json())
-    for proxy in ("http://127.0.0.1:3128", "socks5://127.0.0.1:1080"):
+    for proxy in ("http://127.0.0.1:3128", "https://u:p@127.0.0.1:8443"):
         # a user's own proxy is a connection the target policy cannot see through
         answer = client.post("/api/v1/jobs", json={**job, "config": {"proxy": proxy}}, headers=auth)
         assert answer.status_code == 422 and "config.proxy" in answer.get_json()["errors"]

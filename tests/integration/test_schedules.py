@@ -10,6 +10,7 @@ import pytest
 
 from api.app import create_app
 from shared import changes, jobs
+from shared import items as stored
 from shared.db import ensure_indexes
 from shared.schedules import CRON, MISSED, SKIPPED, STARTED, ScheduleRepository
 from shared.scheduling import UNSTARTED_GRACE, Scheduler
@@ -239,9 +240,7 @@ def test_history_follows_the_job_to_its_end(db):
 
 def put_items(db, job_id: str, items: list[dict]) -> None:
     db.jobs.insert_one({"_id": job_id, "status": "completed"})
-    db.results.insert_many(
-        [{"_id": f"{job_id}:{i}", "job_id": job_id, "data": d} for i, d in enumerate(items)]
-    )
+    stored.write(db, job_id, items)
 
 
 def done(job_id: str, day: int) -> dict:

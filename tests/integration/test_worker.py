@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from shared import tasks
+from shared import items, tasks
 from tests.helpers import wait_for
 from tests.sites.server import SiteServer
 
@@ -60,7 +60,7 @@ def test_duplicate_deliveries_run_the_job_once(stack):
     assert done["status"] == "completed" and done["items_scraped"] == 30
     assert started_lines(stack, job["id"]) == 1
     assert len(catalog_requests) == 3
-    assert stack.database().results.count_documents({"job_id": job["id"]}) == 30
+    assert items.count(stack.database(), job["id"]) == 30
 
 
 def test_a_rerun_after_a_crash_adds_no_duplicate_items(stack):
@@ -74,7 +74,7 @@ def test_a_rerun_after_a_crash_adds_no_duplicate_items(stack):
         wait_for(lambda: started_lines(stack, job["id"]) == 2, 20)
         done = stack.wait_job(job["id"], headers)
     assert done["status"] == "completed" and done["items_scraped"] == 20
-    assert stack.database().results.count_documents({"job_id": job["id"]}) == 20
+    assert items.count(stack.database(), job["id"]) == 20
 
 
 def test_one_worker_runs_many_jobs_without_state_leaking_between_them(stack):
@@ -160,7 +160,7 @@ def test_a_job_survives_its_worker_process_being_killed(stack):
     assert done["status"] == "completed"
     assert done["items_scraped"] == 80 and done["pages_crawled"] == 8
     assert done["attempts"] == 2  # the take-over is a second attempt
-    assert stack.database().results.count_documents({"job_id": job["id"]}) == 80
+    assert items.count(stack.database(), job["id"]) == 80
     assert started_lines(stack, job["id"]) == 2  # the killed run, then the take-over
     assert (
         stack.database().logs.count_documents(

@@ -531,6 +531,7 @@ class SiteServer:
         slow_seconds: float = 30.0,
         port: int = 0,
         allow: Sequence[str] | None = None,
+        host: str = HOST,
     ) -> None:
         if pages < 1 or items_per_page < 1:
             raise ValueError("pages and items_per_page must be at least 1")
@@ -541,6 +542,7 @@ class SiteServer:
         self.allow = list(allow or [])  # written after the Disallow lines
         self.slow_seconds = slow_seconds
         self._requested_port = port
+        self.host = host
         self._requests: list[str] = []
         self._lock = threading.Lock()
         self._stop_event = threading.Event()
@@ -554,7 +556,7 @@ class SiteServer:
         if self._server is not None:
             return self
         self._stop_event.clear()
-        self._server = _Server((HOST, self._requested_port), self)
+        self._server = _Server((self.host, self._requested_port), self)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.1},
@@ -601,7 +603,7 @@ class SiteServer:
     @property
     def url(self) -> str:
         """Base URL without a trailing slash, e.g. ``http://127.0.0.1:41234``."""
-        return f"http://{HOST}:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def url_for(self, path: str) -> str:
         """Absolute URL of a path on this site (``url_for("/catalog/")``)."""
@@ -670,6 +672,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pages", type=int, default=5)
     parser.add_argument("--items-per-page", type=int, default=10)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default=HOST, help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--slow-seconds", type=float, default=30.0)
     parser.add_argument(
@@ -692,6 +695,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         disallow=args.disallow,
         slow_seconds=args.slow_seconds,
         port=args.port,
+        host=args.host,
     )
     with site:
         print(f"READY {site.url}", flush=True)

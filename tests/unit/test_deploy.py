@@ -1,4 +1,4 @@
-"""deploy/ is checked by parsing: no Docker engine runs here."""
+"""deploy/ checked by parsing and against the Compose spec's schema (no Docker engine here)."""
 
 from __future__ import annotations
 
@@ -116,3 +116,42 @@ def test_the_readme_and_docs_link_only_to_files_in_the_repository():
                 continue
             assert (doc.parent / target).resolve().is_relative_to(root), (doc.name, target)
             assert (doc.parent / target).exists(), (doc.name, target)
+
+
+def compose_spec_schema() -> dict:
+    """The Compose specification's JSON schema, as check-jsonschema ships it."""
+    import json
+    from importlib.resources import files
+
+    vendor = files("check_jsonschema.builtin_schemas.vendor")
+    return json.loads(vendor.joinpath("compose-spec.json").read_text())
+
+
+def test_compose_file_is_valid_against_the_compose_spec():
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(compose_spec_schema())
+    validator.validate(compose())
+    broken = compose()
+    broken["services"]["api"]["healthchek"] = broken["services"]["api"].pop("healthcheck")
+    assert not validator.is_valid(broken)  # a typo is caught, not ignored
+
+
+def test_worker_healthchecks_are_the_readiness_check_of_their_own_queue():
+    services = compose()["services"]
+    for name in ("worker-scrapy", "worker-playwright", "worker-maintenance", "worker-webhooks"):
+        service = services[name]
+        queue = service["command"][service["command"].index("-Q") + 1]
+        assert service["command"][service["command"].index("-n") + 1] == f"{queue}@%h"
+        test = service["healthcheck"]["test"]
+        assert test[:5] == ["CMD", "python", "-m", "workers.ready", queue], name
+    assert "/api/v1/health/ready" in " ".join(services["api"]["healthcheck"]["test"])
+
+
+def test_workers_stop_grace_leaves_time_to_hand_a_job_back():
+    services = compose()["services"]
+    grace = services["worker-scrapy"]["environment"]["WORKER_SHUTDOWN_GRACE_SECONDS"]
+    default = float(re.fullmatch(r"\$\{WORKER_SHUTDOWN_GRACE_SECONDS:-(\d+)\}", grace).group(1))
+    for name in ("worker-scrapy", "worker-playwright"):
+        stop = int(services[name]["stop_grace_period"].rstrip("s"))
+        assert stop >= default + 30, name

@@ -8,10 +8,27 @@ from shared.proxies import is_ban, looks_like_captcha, proxy_url_problem
 
 
 @pytest.mark.parametrize(
-    "url", ["http://127.0.0.1:3128", "https://proxy.example:443", "socks5://u:p@10.0.0.1:1080"]
+    "url", ["http://127.0.0.1:3128", "https://proxy.example:443", "http://u:p@10.0.0.1:8080"]
 )
-def test_http_https_and_socks5_proxy_urls_are_valid(url):
+def test_http_and_https_proxy_urls_are_valid(url):
     assert proxy_url_problem(url) is None
+
+
+@pytest.mark.parametrize("url", ["socks5://10.0.0.1:1080", "socks5h://u:p@h:1080", "socks4://h:1"])
+def test_socks_proxies_are_refused_with_the_reason(url):
+    assert "SOCKS proxies are not supported" in proxy_url_problem(url)
+
+
+def test_the_browser_gets_proxy_credentials_apart_from_the_server():
+    # Chromium ignores credentials inside the proxy server URL: Playwright takes them apart
+    from scrapers.proxies import browser_proxy
+
+    assert browser_proxy("http://al%40ice:p%3Ass@10.0.0.1:8080") == {
+        "server": "http://10.0.0.1:8080",
+        "username": "al@ice",
+        "password": "p:ss",
+    }
+    assert browser_proxy("https://proxy.example:443") == {"server": "https://proxy.example:443"}
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from celery import Task, shared_task
 from pymongo.errors import ConnectionFailure
 
 from shared import tasks
-from workers import engines, execution
+from workers import engines, execution, shutdown
 
 STORE_RETRY_SECONDS = 5
 
@@ -19,7 +19,8 @@ def scrape(self: Task, job_id: str) -> None:
     """Run job `job_id` on the engine of the queue this task came from."""
     queue = (self.request.delivery_info or {}).get("routing_key") or tasks.QUEUE_SCRAPY
     try:
-        wait = execution.execute(job_id, queue, hostname=self.request.hostname or "worker")
+        with shutdown.running_job():
+            wait = execution.execute(job_id, queue, hostname=self.request.hostname or "worker")
     except ConnectionFailure as exc:
         # MongoDB unreachable (restarting, network): the job is safe there; try again shortly
         # rather than drop the task. A run cut short is taken over once its heartbeat is stale.
@@ -31,6 +32,10 @@ def scrape(self: Task, job_id: str) -> None:
         # one; the message, re-delivered because its worker is gone, finds the job finished.
         logging.getLogger(__name__).error("%s: replacing worker process %d", stuck, os.getpid())
         raise SystemExit(f"engine stuck: {stuck}")
+    if shutdown.signalled_here() and not shutdown.main_stopping():
+        # SIGTERM reached this pool process alone (its main process is not stopping): the job
+        # is finished or handed back, so end as the signal asked; the pool starts a fresh one.
+        raise SystemExit("SIGTERM")
     if wait:
         # The job is held by a worker that may have just died: look again once it would be stale.
         raise self.retry(countdown=wait)

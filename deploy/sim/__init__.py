@@ -1,0 +1,1 @@
+"""ScrapeMaster over several simulated hosts (network namespaces): `python -m deploy.sim`."""

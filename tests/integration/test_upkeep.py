@@ -1,0 +1,112 @@
+"""Maintenance against the real store and broker: re-sending without reading the queues,
+retention of finished jobs, the stored-items quota at submit."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+import redis
+
+from shared import items, jobs, tasks
+from shared.counters import JobCounters
+from shared.jobs import JobRepository
+from shared.settings import set_settings
+from tests.helpers import register_user
+
+pytestmark = pytest.mark.integration
+
+SPEC = {"url": "http://127.0.0.1:9/", "engine": "scrapy", "selectors": {"t": "h1::text"}}
+
+
+@pytest.fixture
+def upkeep(settings, monkeypatch):
+    """The maintenance module on this test's settings, sending to this test's broker."""
+    import workers
+    from workers import reconcile
+    from workers.app import create_celery
+
+    client = redis.Redis.from_url(settings.redis_url)
+    client.flushdb()
+    set_settings(settings)
+    monkeypatch.setattr(workers, "celery", create_celery(settings))
+    reconcile._broker.clear()
+    reconcile._broker_restarted(client)  # the first look only notes the server
+    yield reconcile
+    client.flushdb()
+
+
+def _waiting(settings) -> int:
+    client = redis.Redis.from_url(settings.redis_url)
+    return sum(tasks.queue_depths(client, tasks.SCRAPE_QUEUES).values())
+
+
+def _finish(repo: JobRepository, job_id: str, found: int) -> None:
+    claimed = repo.transition(job_id, "claim")
+    repo.finish(job_id, "complete", claimed["run_id"], items_scraped=found, pages_crawled=1)
+
+
+def test_a_job_whose_send_failed_is_sent_by_the_next_reconcile(db, settings, upkeep):
+    repo = JobRepository(db)
+    job = repo.create("u1", SPEC)
+    jobs.mark_unsent(db, job["_id"])
+    assert upkeep.reconcile(grace_seconds=3600)["resent"] == 1
+    assert _waiting(settings) == 1 and "unsent" not in repo.get(job["_id"])
+    assert upkeep.reconcile(grace_seconds=3600)["resent"] == 0  # its message is there now
+
+
+def test_pending_jobs_are_resent_only_when_the_broker_holds_fewer_messages(db, settings, upkeep):
+    repo = JobRepository(db)
+    made = [repo.create("u1", SPEC) for _ in range(3)]
+    # every job has its message: nothing to do, even past the grace
+    from celery import Celery
+
+    sender = Celery(broker=settings.redis_url)
+    sender.conf.broker_transport_options = tasks.broker_transport_options(3600)
+    for job in made:
+        sender.send_task(tasks.SCRAPE, **tasks.scrape_options(job))
+    assert upkeep.reconcile(grace_seconds=0)["resent"] == 0
+    # two messages lost: the two longest-waiting pending jobs are sent again
+    redis.Redis.from_url(settings.redis_url).flushdb()
+    upkeep._broker.clear()
+    upkeep._broker_restarted(redis.Redis.from_url(settings.redis_url))
+    sender.send_task(tasks.SCRAPE, **tasks.scrape_options(made[2]))
+    assert upkeep.reconcile(grace_seconds=0)["resent"] == 2
+    assert _waiting(settings) == 3
+
+
+def test_retention_deletes_old_finished_jobs_with_their_items(db, settings, upkeep):
+    set_settings(replace(settings, job_retention_days=7))
+    repo = JobRepository(db)
+    old, recent, waiting = (repo.create("u2", SPEC) for _ in range(3))
+    for job in (old, recent):
+        _finish(repo, job["_id"], 10)
+        items.write(db, job["_id"], [{"n": i} for i in range(10)])
+        jobs.log(db, job["_id"], "INFO", "done")
+    long_ago = jobs.now() - timedelta(days=8)
+    db.jobs.update_one({"_id": old["_id"]}, {"$set": {"updated_at": long_ago}})
+    db.jobs.update_one({"_id": waiting["_id"]}, {"$set": {"updated_at": long_ago}})
+    assert upkeep.apply_retention() == {"deleted": 1}
+    assert repo.get(old["_id"]) is None
+    assert items.count(db, old["_id"]) == 0 and db.logs.count_documents({"job_id": old["_id"]}) == 0
+    assert repo.get(recent["_id"]) and repo.get(waiting["_id"])  # pending jobs are never old
+    assert JobCounters(db).stored_items("u2") == 10
+    assert JobCounters(db).repair(jobs.now(), settle_seconds=0) == []  # nothing to correct
+
+
+def test_a_full_account_cannot_submit(settings):
+    from api.app import create_app
+
+    client = create_app(replace(settings, max_stored_items_per_user=15)).test_client()
+    auth = register_user(client)
+    job = client.post("/api/v1/jobs", json=SPEC, headers=auth).get_json()
+    from shared import db as dbmod
+
+    _finish(JobRepository(dbmod.database(settings)), job["id"], 20)
+    refused = client.post("/api/v1/jobs", json=SPEC, headers=auth)
+    assert (
+        refused.status_code == 409 and "MAX_STORED_ITEMS_PER_USER" in refused.get_json()["detail"]
+    )
+    client.post(f"/api/v1/jobs/{job['id']}/reset", headers=auth)
+    assert client.post("/api/v1/jobs", json=SPEC, headers=auth).status_code == 201

@@ -1,0 +1,133 @@
+"""Running a selector preview in a worker: one page of a job body on this process's real
+engine, with the job's limits and target policy; the answer goes to Redis, nothing to MongoDB."""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+from typing import Any
+
+import redis
+
+from scrapers.engine import CrawlResult
+from scrapers.proxies import Rotation
+from shared import db as dbmod
+from shared import preview, tasks
+from shared.jobspec import JobSpec
+from shared.proxies import ProxyRepository
+from shared.settings import get_settings
+from workers.engines import engine_for
+
+logger = logging.getLogger(__name__)
+_clients: dict[int, redis.Redis] = {}
+
+
+def client() -> redis.Redis:
+    """This process's Redis client (made after fork)."""
+    pid = os.getpid()
+    if pid not in _clients:
+        _clients.clear()
+        _clients[pid] = redis.Redis.from_url(
+            get_settings().redis_url, socket_timeout=10, socket_connect_timeout=5
+        )
+    return _clients[pid]
+
+
+class PreviewSink:
+    """Collects what the engine reports for the one page: status, title, items, notes."""
+
+    def __init__(self) -> None:
+        self.url: str | None = None
+        self.status: int | None = None
+        self.title: str | None = None
+        self.found: list[dict[str, Any]] = []
+        self.notes: list[dict[str, str]] = []
+        self.should_stop = False
+
+    def page(self, url: str, status: int) -> None:
+        if self.url is None:
+            self.url, self.status = url, status
+
+    def document(self, url: str, page: Any) -> None:
+        if self.title is None:
+            title = page.css("title::text").get()
+            self.title = title.strip() if title else None
+
+    def items(self, page_url: str, found: list[dict[str, Any]]) -> None:
+        self.found.extend(found)
+
+    def log(self, level: str, message: str) -> None:
+        if len(self.notes) < preview.MAX_LOGS:
+            self.notes.append({"level": level, "message": message})
+
+
+def run(preview_id: str, body: dict[str, Any], engine: str) -> None:
+    """Take preview `preview_id` (unless the API gave up on it) and answer it."""
+    settings = get_settings()
+    redis_client = client()
+    if not preview.claim(redis_client, preview_id):
+        logger.info("preview %s: nobody waits for it any more", preview_id)
+        return
+    preview.push(redis_client, preview_id, preview.STARTED, engine=engine)
+    spec = JobSpec.from_job(
+        {"_id": f"preview-{preview_id}", **body},
+        max_items=settings.max_items_per_job,
+        max_page_bytes=settings.max_page_bytes,
+        max_items_per_page=settings.max_items_per_page,
+        max_field_bytes=settings.max_field_bytes,
+        user_agent=settings.user_agent,
+    )
+    sink = PreviewSink()
+    name = "playwright" if engine == "playwright" else "scrapy"
+    try:
+        result = _crawl(name, spec, sink, detect_js=engine == "auto")
+    except Exception as exc:  # an engine bug: say so in the answer, never leave the API waiting
+        logger.exception("preview %s: engine %s crashed", preview_id, name)
+        message = "".join(traceback.format_exception_only(exc)).strip()
+        result = CrawlResult(error={"type": "internal_error", "message": f"engine: {message}"})
+    if result.needs_javascript and engine == "auto":
+        # the page needs a browser: the same preview, on the playwright queue
+        wait = settings.preview_pickup_seconds
+        preview.reopen(redis_client, preview_id, wait)
+        preview.push(redis_client, preview_id, preview.HANDOFF, reason=result.reason)
+        from workers import celery
+
+        handed = {**body, "auto_reason": f"auto: chose playwright: {result.reason}"}
+        celery.send_task(
+            tasks.PREVIEW, **tasks.preview_options(preview_id, handed, "playwright", wait)
+        )
+        return
+    items, truncated = preview.bound_items(sink.found, settings.preview_max_items)
+    auto_reason = body.get("auto_reason")
+    if engine == "auto" and auto_reason is None:
+        auto_reason = "auto: chose scrapy: static page, no JavaScript needed"
+    answer = {
+        "url": body["url"],
+        "final_url": sink.url,
+        "status_code": sink.status,
+        "title": sink.title,
+        "engine": name,
+        "auto_reason": auto_reason,
+        "count": len(sink.found),
+        "items": items,
+        "truncated": truncated,
+        "error": result.error,
+        "logs": sink.notes,
+    }
+    preview.push(redis_client, preview_id, preview.DONE, result=answer)
+
+
+def _crawl(name: str, spec: JobSpec, sink: PreviewSink, detect_js: bool) -> CrawlResult:
+    settings = get_settings()
+    proxy = str(spec.config.get("proxy") or "none")
+    pool = (
+        ProxyRepository.from_settings(dbmod.database(settings), settings)
+        if proxy == "pool"
+        else None
+    )
+    rotation = Rotation(proxy, pool, max_attempts=settings.proxy_max_attempts)
+    engine = engine_for(name)
+    if name == "scrapy":
+        return engine.run(spec, sink, detect_js=detect_js, rotation=rotation)
+    return engine.run(spec, sink, rotation=rotation)
