@@ -9,8 +9,9 @@ import marshmallow as ma
 from flask import current_app, g
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from api.schemas_crawl import AutoDecision, DomainName, OutputFormats, pattern_list
 from shared import jobs
-from shared.jobspec import BOUNDS, WAIT_UNTIL, url_problem
+from shared.jobspec import BOUNDS, MAX_PATTERNS, WAIT_UNTIL, url_problem
 from shared.proxies import PROXY_STATUSES, proxy_url_problem
 from shared.selectors import compile_selector
 from shared.targets import BlockedTarget, TargetPolicy, has_credentials, header_problem
@@ -129,11 +130,31 @@ class JobConfig(ma.Schema):
         validate=validate.Length(max=50),
     )
     proxy = fields.String(validate=validate.Length(1, 2048))
+    include_patterns = pattern_list("followed links must match one of these globs")
+    exclude_patterns = pattern_list("followed links matching one of these globs are dropped")
+    allowed_domains = fields.List(
+        DomainName(),
+        allow_none=True,
+        validate=validate.Length(max=MAX_PATTERNS),
+        metadata={"description": "followed links stay on these hosts and their subdomains"},
+    )
+    sitemap = fields.Boolean(
+        metadata={"description": "the start URLs are sitemaps (or sitemap indexes)"}
+    )
+    output = OutputFormats(
+        allow_none=True,
+        metadata={"description": "each page's main content: markdown, text and/or html"},
+    )
 
     @validates_schema
     def within_settings(self, data: dict[str, Any], **kwargs: Any) -> None:
         settings = _settings()
         errors: dict[str, list[str]] = {}
+        if data.get("output") and data.get("item_selector"):
+            errors["output"] = [
+                "Page content output makes one item per page; it cannot be combined with "
+                "item_selector."
+            ]
         if data.get("max_pages", 0) > settings.max_pages_cap:
             errors["max_pages"] = [f"Must be between 1 and {settings.max_pages_cap}."]
         if data.get("timeout_seconds", 0) > settings.max_timeout_seconds:
@@ -229,6 +250,17 @@ class JobOut(ma.Schema):
     duration_seconds = fields.Float(allow_none=True)
     schedule_id = fields.String(
         allow_none=True, metadata={"description": "the schedule that started the job"}
+    )
+    auto_decision = fields.Nested(
+        AutoDecision,
+        allow_none=True,
+        dump_default=None,
+        metadata={"description": "engine auto: what it chose, and why"},
+    )
+    warnings = fields.List(
+        fields.String(),
+        dump_default=list,
+        metadata={"description": "what the job could not do, e.g. selectors that matched nothing"},
     )
 
 
@@ -391,6 +423,31 @@ class ApiKeyCreated(ApiKeyOut):
 
 class Health(ma.Schema):
     status = fields.String()
+
+
+class AutoSitesArgs(ma.Schema):
+    skip = fields.Integer(load_default=0, validate=validate.Range(0, MAX_SKIP))
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+
+
+class AutoSite(ma.Schema):
+    site = fields.String(metadata={"example": "shop.example/js/*"})
+    host = fields.String()
+    pattern = fields.String()
+    engine = fields.String()
+    reason = fields.String()
+    static_items = fields.Integer(allow_none=True)
+    rendered_items = fields.Integer(allow_none=True)
+    decisions = fields.Integer(metadata={"description": "times it was measured"})
+    uses = fields.Integer(dump_default=0, metadata={"description": "jobs sent on by it"})
+    last_job_id = fields.String(allow_none=True)
+    decided_at = UTCDateTime()
+    expires_at = UTCDateTime()
+
+
+class AutoSitesOut(ma.Schema):
+    total = fields.Integer()
+    sites = fields.List(fields.Nested(AutoSite))
 
 
 class ProxyUrl(fields.String):

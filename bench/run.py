@@ -617,6 +617,10 @@ def main(argv: list[str] | None = None) -> int:
         import changes
 
         return changes.main(argv[2:])
+    if argv[:2] == ["--only", "auto"]:  # the cost of auto's probe (bench/auto_cost.py)
+        import auto_cost
+
+        return auto_cost.main(argv[2:])
     if argv[:2] == ["--only", "soak"]:  # cost as the history grows (bench/soak.py)
         import soak
 
@@ -633,8 +637,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         choices=("scrapy", "latency", "playwright"),
-        help="run one part; `--only chaos|events|changes|soak|profile [their options]` run "
-        "bench/chaos.py, events.py, changes.py, soak.py or profile_onepage.py",
+        help="run one part; `--only chaos|events|changes|soak|profile|auto [their options]` "
+        "run bench/chaos.py, events.py, changes.py, soak.py, profile_onepage.py or auto_cost.py",
     )
     parser.add_argument(
         "--pw-pages", type=int, default=60, help="playwright: JS catalog pages per crawl"

@@ -40,6 +40,15 @@ class JobError(TypedDict, total=False):
     message: str
 
 
+class AutoDecision(TypedDict, total=False):
+    engine: str
+    reason: str
+    static_items: int | None
+    rendered_items: int | None
+    learned: bool
+    site: str
+
+
 class Job(TypedDict, total=False):
     id: str
     url: str
@@ -63,6 +72,8 @@ class Job(TypedDict, total=False):
     completed_at: str | None
     duration_seconds: float | None
     schedule_id: str | None
+    warnings: list[str]
+    auto_decision: AutoDecision | None
 
 
 class JobStats(TypedDict, total=False):

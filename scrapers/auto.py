@@ -1,92 +1,85 @@
-"""The `auto` chooser: does a statically fetched page need a browser? A pure function.
+"""The `auto` chooser: decide by measuring the first page, not by guessing. Pure functions.
 
-The page is read by lxml's HTML parser (linear in the input, in C) over at most
-`MAX_DETECT_BYTES`, then judged from the tree with plain substring tests: no backtracking
-regular expression ever runs over a user's page (40 KB of `<div ` or 8,000 `<script>` tags
-once took seconds here, on the crawl's thread).
+The static engine extracts the first page; when that gives no items (or a selector matched
+nothing) on a page that has scripts, the page is rendered in Chromium and the same selectors
+run again. The browser is chosen only when the render found more.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from lxml import etree
-from lxml import html as lxml_html
-
-MAX_DETECT_BYTES = 2_000_000
-APP_ROOT_IDS = frozenset({"app", "root", "__next", "__nuxt", "svelte", "ember-app"})
-APP_ROOT_TAGS = frozenset({"div", "main", "section"})
-DOM_BUILDERS = (
-    "innerHTML",
-    "appendChild",
-    "createElement",
-    "insertAdjacentHTML",
-    "ReactDOM",
-    "createRoot",
-    "fetch(",
-    "XMLHttpRequest",
-    "new Vue",
-    "createApp",
-    "hydrate",
-    "document.write",
-)
-STATIC_TEXT_ENOUGH = 500
+from scrapers.pages import PageOutcome
 
 
-def _tree(html: str | bytes) -> Any:
-    data = html.encode("utf-8", "replace") if isinstance(html, str) else html
-    data = data[:MAX_DETECT_BYTES]
-    if not data.strip():
-        return None
-    try:
-        return lxml_html.document_fromstring(data)
-    except (etree.ParserError, ValueError):
-        return None
+def figures(outcome: PageOutcome, url: str) -> dict[str, Any]:
+    """What the first page gave: items with a value, field values in all, scripts or not."""
+    values = sum(
+        len(v) if isinstance(v, list) else 1
+        for item in outcome.items
+        for v in item.values()
+        if v is not None
+    )
+    return {
+        "url": url,
+        "items": outcome.filled,
+        "values": values,
+        "has_scripts": outcome.has_scripts,
+    }
 
 
-def visible_text(html: str | bytes) -> str:
-    """The body's text without scripts, styles and noscript notices (for size only)."""
-    root = _tree(html)
-    return _visible(root) if root is not None else ""
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-def _visible(root: Any) -> str:
-    body = root.find("body")
-    node = body if body is not None else root
-    parts = []
-    for text in node.xpath(
-        ".//text()[not(ancestor::script) and not(ancestor::style) and not(ancestor::noscript)]"
-    ):
-        parts.append(text)
-    return " ".join(" ".join(parts).split())
+def _empty_fields(outcome: PageOutcome) -> list[str]:
+    names = {name for item in outcome.items for name in item}
+    return sorted(n for n in names if all(item.get(n) is None for item in outcome.items))
 
 
-def needs_javascript(html: str | bytes, has_selectors: bool = True) -> tuple[bool, str]:
-    """(verdict, why) for a page on which the static engine found nothing.
+def browser_options(config: dict[str, Any]) -> list[str]:
+    """The job's options only a browser honours (`scroll`, `wait_for`)."""
+    return [name for name in ("scroll", "wait_for") if config.get(name)]
 
-    Signs of client-side rendering: an empty app root, a <noscript> notice asking for
-    JavaScript, or scripts that build the DOM while the page itself has little text.
-    """
-    root = _tree(html)
-    if root is None:
-        return False, "static page: empty document"
-    signs: list[str] = []
-    for element in root.iter(*APP_ROOT_TAGS):
-        empty = len(element) == 0 and not (element.text or "").strip()
-        if empty and (element.get("id") or "").strip() in APP_ROOT_IDS:
-            signs.append("empty app root element")
-            break
-    for notice in root.iter("noscript"):
-        if "javascript" in notice.text_content().lower():
-            signs.append("<noscript> asks for JavaScript")
-            break
-    text = _visible(root)
-    if len(text) < STATIC_TEXT_ENOUGH:
-        for script in root.iter("script"):
-            code = script.text or ""
-            if any(token in code for token in DOM_BUILDERS):
-                signs.append(f"scripts build the page (only {len(text)} characters of static text)")
-                break
-    if signs:
-        return True, "static fetch found no items; " + "; ".join(signs)
-    return False, "static page: no sign of client-side rendering"
+
+def static_verdict(
+    outcome: PageOutcome, url: str, wants: list[str] | tuple[str, ...] = ()
+) -> tuple[bool, str]:
+    """(render it?, why) for the first page the static engine extracted; `wants`: the job's
+    browser-only options, which a static fetch cannot honour (so a page with scripts is
+    rendered to compare even when it gave items)."""
+    found = figures(outcome, url)
+    if outcome.problem == "json":
+        return False, "static: the first page is JSON; a browser would show the same → scrapy"
+    empty = _empty_fields(outcome)
+    if wants and outcome.has_scripts:
+        return True, (
+            f"static: {_n(found['items'], 'item')}; the job asks for {' and '.join(wants)}: "
+            "rendering it to compare"
+        )
+    if found["items"] and not empty:
+        return False, f"static: {_n(found['items'], 'item')} on the first page → scrapy"
+    if not outcome.has_scripts:
+        return (
+            False,
+            f"static: {_n(found['items'], 'item')} and no scripts on the first page → scrapy",
+        )
+    what = (
+        f"{_n(found['items'], 'item')}"
+        if not empty or not found["items"]
+        else (f"{_n(found['items'], 'item')}, nothing for {', '.join(empty)}")
+    )
+    return True, f"static: {what}; the page has scripts: rendering it to compare"
+
+
+def rendered_verdict(static: dict[str, Any], rendered: dict[str, Any]) -> tuple[str, str]:
+    """(engine, reason) once the first page was rendered: the browser wins only with more."""
+    more = (rendered["values"], rendered["items"]) > (static["values"], static["items"])
+    engine = "playwright" if more else "scrapy"
+    reason = f"static: {_n(static['items'], 'item')}; rendered: {rendered['items']} → {engine}"
+    if rendered["items"] == static["items"] and rendered["values"] != static["values"]:
+        reason = (
+            f"static: {_n(static['items'], 'item')}, {_n(static['values'], 'value')}; rendered: "
+            f"{_n(rendered['items'], 'item')}, {_n(rendered['values'], 'value')} → {engine}"
+        )
+    return engine, reason

@@ -29,9 +29,14 @@ class CrawlResult:
     items: int = 0
     error: dict[str, str] | None = None
     finish_reason: str = "finished"
-    needs_javascript: bool = False
+    needs_javascript: bool = False  # auto: the static first page gave nothing; render it
     reason: str = ""
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # stored on the job, logged as WARNING
+    # auto: the first page's figures, {"url", "items", "values", "has_scripts"}
+    first_page: dict[str, Any] | None = None
+    # auto: what this run decided, {"engine", "reason", "static_items", "rendered_items"}
+    decision: dict[str, Any] | None = None
 
 
 class Engine(Protocol):

@@ -132,8 +132,11 @@ def _same_site(a: str, b: str) -> bool:
     return (pa.hostname, pa.port) == (pb.hostname, pb.port)
 
 
-def extract_links(page: Page, page_url: str, link_selector: str | None = None) -> list[str]:
-    """Absolute http(s) links to follow: those `link_selector` picks, else same-site <a href>."""
+def extract_links(
+    page: Page, page_url: str, link_selector: str | None = None, same_site: bool = True
+) -> list[str]:
+    """Absolute http(s) links to follow: those `link_selector` picks, else <a href> on the same
+    site (`same_site`) or anywhere (the job's allowed_domains decide)."""
     if link_selector:
         raw = []
         for match in _select(page, link_selector):
@@ -149,7 +152,7 @@ def extract_links(page: Page, page_url: str, link_selector: str | None = None) -
         absolute = urldefrag(urljoin(page_url, href.strip()))[0]
         if urlsplit(absolute).scheme not in ("http", "https"):
             continue
-        if not link_selector and not _same_site(absolute, page_url):
+        if not link_selector and same_site and not _same_site(absolute, page_url):
             continue
         if absolute not in seen:
             seen.add(absolute)

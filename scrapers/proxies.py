@@ -47,6 +47,7 @@ class Rotation:
         self.pool = pool
         self.max_attempts = max(1, max_attempts)
         self.exhausted = False
+        self.pending: set[Any] = set()  # outcome writes in flight (Scrapy: Deferreds)
 
     @property
     def enabled(self) -> bool:
@@ -84,7 +85,10 @@ class ProxyMiddleware:
     """Sends every request through the job's proxy; on a ban signal, retries another one.
 
     Runs before Scrapy's HttpProxyMiddleware (which reads `meta["proxy"]`). The rotation is
-    the spider's `proxy_rotation` attribute, set by the engine for this job.
+    the spider's `proxy_rotation` attribute, set by the engine for this job. The pool lives in
+    MongoDB: picks and outcomes run on the reactor's thread pool, never on the reactor thread
+    (a slow store would stall every request of every job in the process). Retries are
+    Scrapy's own `get_retry_request`, counted in `retry_times` and the `proxy_retry` stats.
     """
 
     def __init__(self, crawler: Any) -> None:
@@ -98,12 +102,18 @@ class ProxyMiddleware:
     def rotation(self) -> Rotation:
         return self.crawler.spider.proxy_rotation
 
-    def process_request(self, request: Any) -> Any:
+    async def process_request(self, request: Any) -> Any:
         from scrapy.exceptions import IgnoreRequest
-        from scrapy.utils.defer import deferred_from_coro
+        from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
+        from twisted.internet.threads import deferToThread
 
         rotation = self.rotation
-        proxy_id, url = rotation.choose(request.meta.get("proxy_excluded", ()))
+        excluded = request.meta.get("proxy_excluded", ())
+        if rotation.uses_pool:
+            chosen = await maybe_deferred_to_future(deferToThread(rotation.choose, excluded))
+        else:
+            chosen = rotation.choose(excluded)  # one URL or none: no database
+        proxy_id, url = chosen
         if url is None:
             engine = self.crawler.engine
             if engine is not None and engine.running:
@@ -114,6 +124,22 @@ class ProxyMiddleware:
         request.meta["proxy_started"] = time.monotonic()
         return None
 
+    def _off_reactor(self, fn: Any, *args: Any) -> None:
+        """Record an outcome on the thread pool; a failed write is logged, not raised. The
+        engine waits for these before the job ends (`Rotation.pending`)."""
+        from twisted.internet.threads import deferToThread
+
+        pending = self.rotation.pending
+        d = deferToThread(fn, *args)
+        pending.add(d)
+
+        def settled(result: Any) -> None:
+            pending.discard(d)
+            if hasattr(result, "value"):
+                logger.warning("proxy outcome not recorded: %s", result.value)
+
+        d.addBoth(settled)
+
     def process_response(self, request: Any, response: Any) -> Any:
         proxy_id = request.meta.get("proxy_id")
         text = response.text if response.status == 200 and hasattr(response, "text") else ""
@@ -121,9 +147,12 @@ class ProxyMiddleware:
             reason = f"ban signal: HTTP {response.status} from {response.url}"
             if response.status == 200:
                 reason = f"ban signal: captcha page at {response.url}"
-            self.rotation.failed(proxy_id, reason, ban=True)
+            if proxy_id:
+                self._off_reactor(self.rotation.failed, proxy_id, reason, True)
             return self._retry(request, reason) or response
-        self.rotation.succeeded(proxy_id, request.meta.get("proxy_started", time.monotonic()))
+        if proxy_id:
+            started = request.meta.get("proxy_started", time.monotonic())
+            self._off_reactor(self.rotation.succeeded, proxy_id, started)
         return response
 
     def process_exception(self, request: Any, exception: Exception) -> Any:
@@ -132,24 +161,34 @@ class ProxyMiddleware:
         if isinstance(exception, IgnoreRequest) or "proxy_id" not in request.meta:
             return None
         reason = f"{CONNECTION_BAN}: {type(exception).__name__}"
-        self.rotation.failed(request.meta.get("proxy_id"), reason, ban=True)
+        if request.meta.get("proxy_id"):
+            self._off_reactor(self.rotation.failed, request.meta["proxy_id"], reason, True)
         return self._retry(request, reason)
 
     def _retry(self, request: Any, reason: str) -> Any:
         """The request again through another proxy, or None when its attempts are used up."""
+        from scrapy.downloadermiddlewares.retry import get_retry_request
+
         rotation = self.rotation
-        attempts = int(request.meta.get("proxy_attempts", 1))
-        if not rotation.uses_pool or attempts >= rotation.max_attempts:
+        if not rotation.uses_pool:
             return None
-        retry = request.copy()
+        retry = get_retry_request(
+            request,
+            spider=self.crawler.spider,
+            reason=reason,
+            max_retry_times=rotation.max_attempts - 1,
+            stats_base_key="proxy_retry",
+            logger=logger,
+            give_up_log_level=logging.DEBUG,
+        )
+        if retry is None:
+            return None
         excluded = list(request.meta.get("proxy_excluded", ()))
         if request.meta.get("proxy_id"):
             excluded.append(request.meta["proxy_id"])
-        retry.meta.update(proxy_attempts=attempts + 1, proxy_excluded=excluded)
+        retry.meta["proxy_excluded"] = excluded
         for key in ("proxy", "proxy_id", "proxy_started", "download_slot"):
             retry.meta.pop(key, None)
-        retry.dont_filter = True
-        logger.debug("retrying %s through another proxy: %s", request.url, reason)
         return retry
 
 

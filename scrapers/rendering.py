@@ -6,8 +6,10 @@ import asyncio
 import re
 from typing import Any
 from urllib.parse import urlsplit
-from urllib.robotparser import RobotFileParser
 
+from protego import Protego
+
+from scrapers import failures
 from shared.selectors import compile_selector
 
 NAV_TIMEOUT_CAP = 180  # seconds, as the Scrapy engine's DOWNLOAD_TIMEOUT
@@ -23,19 +25,15 @@ BLOCKED_TYPES = frozenset({"image", "media", "font"})  # never change the DOM we
 _PSEUDO = re.compile(r"::(text|attr\([^)]*\))\s*$")
 
 
-def describe_error(exc: BaseException, url: str) -> dict[str, str]:
-    """A failed navigation as {type, message} a user can read."""
+def describe_error(exc: BaseException, url: str) -> tuple[dict[str, str], str]:
+    """A failed navigation as ({type, message} a person can read, the raw detail for the log)."""
     from playwright.async_api import TimeoutError as PlaywrightTimeout
 
     text = str(exc)
-    if isinstance(exc, PlaywrightTimeout) or "TIMED_OUT" in text:
-        return {"type": "timeout", "message": f"request timed out: {url}"}
-    if "ERR_NAME_NOT_RESOLVED" in text or "ERR_NAME_RESOLUTION_FAILED" in text:
-        return {"type": "dns_error", "message": f"DNS lookup failed for {url}"}
-    if "ERR_CONNECTION_REFUSED" in text:
-        return {"type": "connection_refused", "message": f"connection refused by {url}"}
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return {"type": "fetch_error", "message": f"{first} ({url})"}
+    if isinstance(exc, PlaywrightTimeout):
+        return failures.problem("timeout", url), first[:1000]
+    return failures.problem(failures.chromium_kind(text) or "fetch_error", url), first[:1000]
 
 
 def wait_selector(query: str) -> str:
@@ -45,7 +43,8 @@ def wait_selector(query: str) -> str:
 
 
 class _Robots:
-    """robots.txt per origin, fetched once per job through the job's own context."""
+    """robots.txt per origin, fetched once per job through the job's own context, read by
+    Protego: the parser Scrapy uses, so both engines obey the same rules alike."""
 
     def __init__(self, request: Any, user_agent: str) -> None:
         self._request = request
@@ -58,16 +57,14 @@ class _Robots:
         if origin not in self._fetches:
             self._fetches[origin] = asyncio.ensure_future(self._fetch(origin))
         parser = await asyncio.shield(self._fetches[origin])
-        return parser is None or parser.can_fetch(self._agent, url)
+        return parser is None or parser.can_fetch(url, self._agent)
 
-    async def _fetch(self, origin: str) -> RobotFileParser | None:
+    async def _fetch(self, origin: str) -> Protego | None:
         try:
             response = await self._request.get(f"{origin}/robots.txt", timeout=10_000)
             if response.status != 200:  # missing or broken robots.txt: everything allowed
                 return None
-            parser = RobotFileParser()
-            parser.parse((await response.text()).splitlines())
-            return parser
+            return Protego.parse(await response.text())
         except Exception:
             return None
 

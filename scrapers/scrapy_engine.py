@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import logging
-import re
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
-from urllib.parse import urlsplit
 
-from scrapers import extract
+from scrapers import failures
 from scrapers.engine import CrawlResult, Sink
 from scrapers.proxies import Rotation
 from scrapers.reactor import REACTOR_CLASS, run_in_reactor
-from scrapers.resolver import blocked_reason
+from scrapers.scrapy_spider import State, describe_failure, spider_class
 from shared.jobspec import JobSpec
 from shared.proxies import NO_PROXIES
-from shared.targets import BLOCKED_TARGET, redact_url
+
+__all__ = ["ScrapyEngine", "crawl_settings", "describe_failure"]
 
 logger = logging.getLogger(__name__)
-# how Scrapy words a download cut at DOWNLOAD_MAXSIZE (before or while the body arrives)
-_MAX_SIZE = re.compile(r"larger than (?:the )?download max size \((\d+)\)")
 
 # Scrapy logs every request at DEBUG and its stats at INFO; the job log gets what matters.
 for _name in ("scrapy", "scrapy.core", "scrapy.middleware", "scrapy.extensions", "protego"):
@@ -86,142 +83,6 @@ def crawl_settings(spec: JobSpec) -> dict[str, Any]:
     }
 
 
-def describe_failure(failure: Any) -> dict[str, str]:
-    """A failed request as {type, message} a user can read."""
-    from scrapy import exceptions as sx
-    from scrapy.exceptions import IgnoreRequest
-    from scrapy.spidermiddlewares.httperror import HttpError
-    from twisted.internet import error as tx
-
-    request = getattr(failure, "request", None)
-    url = redact_url(request.url) if request is not None else "?"
-    if failure.check(HttpError):
-        response = failure.value.response
-        where = redact_url(response.url)
-        return {"type": "http_error", "message": f"HTTP {response.status} from {where}"}
-    if failure.check(tx.DNSLookupError, sx.CannotResolveHostError):
-        if request is not None:
-            parts = urlsplit(request.url)
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            reason = blocked_reason(parts.hostname or "", port)
-            if reason:
-                return {
-                    "type": BLOCKED_TARGET,
-                    "message": f"blocked target {url}: {reason}; private and internal "
-                    "addresses are not crawled (PRIVATE_TARGETS, TARGET_ALLOWLIST)",
-                }
-        return {"type": "dns_error", "message": f"DNS lookup failed for {url}"}
-    if failure.check(tx.ConnectionRefusedError, sx.DownloadConnectionRefusedError):
-        return {"type": "connection_refused", "message": f"connection refused by {url}"}
-    if failure.check(tx.TimeoutError, tx.TCPTimedOutError, sx.DownloadTimeoutError):
-        return {"type": "timeout", "message": f"request timed out: {url}"}
-    if failure.check(IgnoreRequest):
-        text = str(failure.value) or "request ignored"
-        if "robots" in text.lower():
-            return {"type": "robots_forbidden", "message": f"forbidden by robots.txt: {url}"}
-        return {"type": "ignored", "message": f"{text}: {url}"}
-    text = failure.getErrorMessage()
-    too_large = _MAX_SIZE.search(text)
-    if too_large:  # DOWNLOAD_MAXSIZE cancelled it (declared or streamed size)
-        return {
-            "type": "page_too_large",
-            "message": f"page larger than MAX_PAGE_BYTES={too_large.group(1)}, skipped: {url}",
-        }
-    return {"type": "fetch_error", "message": f"{text} ({url})"}
-
-
-class _State:
-    def __init__(self) -> None:
-        self.pages_ok = 0
-        self.pages = 0
-        self.scheduled = 0
-        self.seen: set[str] = set()
-        self.errors: list[dict[str, str]] = []
-        self.stop_reason: str | None = None
-        self.needs_javascript = False
-        self.reason = ""
-
-
-def _spider_class(
-    spec: JobSpec, sink: Sink, state: _State, detect_js: bool, rotation: Rotation
-) -> type:
-    import scrapy
-    from scrapy.exceptions import CloseSpider
-
-    cfg = spec.config
-    max_pages = int(cfg["max_pages"])
-    max_depth = cfg.get("max_depth")
-    item_selector = cfg.get("item_selector")
-    link_selector = cfg.get("link_selector")
-    follow = bool(cfg.get("follow_links"))
-
-    class JobSpider(scrapy.Spider):
-        name = f"job-{spec.job_id}"
-        handle_httpstatus_list: list[int] = []
-        proxy_rotation = rotation
-
-        def request(self, url: str, depth: int) -> Any:
-            state.seen.add(url)
-            state.scheduled += 1
-            return scrapy.Request(
-                url,
-                callback=self.parse_page,
-                errback=self.on_error,
-                meta={"job_depth": depth},
-                dont_filter=True,
-            )
-
-        async def start(self):  # type: ignore[override]
-            for url in spec.urls[:max_pages]:
-                if url not in state.seen:
-                    yield self.request(url, 0)
-
-        def parse_page(self, response: Any) -> Any:
-            if sink.should_stop or state.stop_reason:
-                raise CloseSpider(state.stop_reason or "stopped")
-            if state.pages >= max_pages:
-                return
-            state.pages += 1
-            state.pages_ok += 1
-            sink.page(response.url, response.status)
-            if not hasattr(response, "selector"):  # not text: nothing to extract
-                sink.log("WARNING", f"skipped non-HTML response {response.url}")
-                return
-            extract.observe(sink, response.url, response.selector)
-            budget = extract.page_budget(spec)
-            items = extract.extract_items(response.selector, spec.selectors, item_selector, budget)
-            for note in sorted(budget.notes):
-                sink.log("WARNING", f"{redact_url(response.url)}: {note}")
-            if detect_js and not items:
-                from scrapers.auto import needs_javascript
-
-                verdict, why = needs_javascript(response.text, bool(spec.selectors))
-                if verdict:
-                    state.needs_javascript, state.reason = True, why
-                    state.stop_reason = "needs_javascript"
-                    raise CloseSpider("needs_javascript")
-            sink.items(response.url, items)
-            depth = response.meta.get("job_depth", 0)
-            if not follow or (max_depth is not None and depth >= max_depth):
-                return
-            for link in extract.extract_links(response.selector, response.url, link_selector):
-                if state.scheduled >= max_pages:
-                    break
-                if link not in state.seen:
-                    yield self.request(link, depth + 1)
-
-        def on_error(self, failure: Any) -> None:
-            problem = describe_failure(failure)
-            state.errors.append(problem)
-            response = getattr(failure.value, "response", None)
-            if response is not None and state.pages < max_pages:
-                state.pages += 1
-                sink.page(response.url, response.status)
-            sink.log("ERROR", problem["message"])
-
-    return JobSpider
-
-
 class ScrapyEngine:
     """Runs a job as a Scrapy crawl on the reactor thread and waits for it."""
 
@@ -235,21 +96,26 @@ class ScrapyEngine:
         self,
         spec: JobSpec,
         sink: Sink,
-        detect_js: bool = False,
+        probe: bool = False,
         rotation: Rotation | None = None,
+        probe_options: bool = True,
     ) -> CrawlResult:
-        """Crawl `spec`; `rotation` routes requests through proxies (config.proxy)."""
+        """Crawl `spec`; `rotation` routes requests through proxies (config.proxy). `probe`
+        (auto): decide on the first page; when it needs rendering, stop there
+        (`needs_javascript`, with the page's figures in `first_page`). `probe_options`: the
+        job's browser-only options (scroll, wait_for) also ask for a render."""
         from scrapy.crawler import CrawlerRunner
         from scrapy.utils.defer import deferred_from_coro
         from twisted.internet import task
 
-        state = _State()
+        state = State(probe)
+        state.probe_options = probe_options
         holder: dict[str, Any] = {}
         rotation = rotation or Rotation(str(spec.config.get("proxy") or "none"))
 
         def start() -> Any:
             runner = CrawlerRunner(crawl_settings(spec))
-            crawler = runner.create_crawler(_spider_class(spec, sink, state, detect_js, rotation))
+            crawler = runner.create_crawler(spider_class(spec, sink, state, rotation))
             holder["crawler"] = crawler
 
             def watch() -> None:
@@ -265,7 +131,12 @@ class ScrapyEngine:
             def done(result: Any) -> Any:
                 if loop.running:
                     loop.stop()
-                return result
+                if not rotation.pending:
+                    return result
+                # proxy outcomes still being written: the job ends after them
+                from twisted.internet.defer import DeferredList
+
+                return DeferredList(list(rotation.pending)).addBoth(lambda _: result)
 
             return d.addBoth(done)
 
@@ -284,11 +155,7 @@ class ScrapyEngine:
                 sink.log("ERROR", f"{self.stuck}; the worker process is replaced")
             return CrawlResult(
                 pages=state.pages,
-                error={
-                    "type": "timeout",
-                    "message": f"job exceeded timeout_seconds={spec.config['timeout_seconds']} "
-                    "and did not stop; items so far are kept",
-                },
+                error=failures.job_timeout(spec.config["timeout_seconds"], stopped=False),
             )
         crawler = holder["crawler"]
         reason = crawler.stats.get_value("finish_reason") or "finished"
@@ -300,22 +167,32 @@ class ScrapyEngine:
         return result
 
     @staticmethod
-    def _result(spec: JobSpec, state: _State, reason: str) -> CrawlResult:
+    def _result(spec: JobSpec, state: State, reason: str) -> CrawlResult:
         result = CrawlResult(
             pages=state.pages,
+            items=state.items,
             finish_reason=state.stop_reason or reason,
             needs_javascript=state.needs_javascript,
             reason=state.reason,
             errors=[e["message"] for e in state.errors],
+            first_page=state.first_page,
         )
         if reason == "closespider_timeout":
-            timeout = spec.config["timeout_seconds"]
-            result.error = {
-                "type": "timeout",
-                "message": f"job exceeded timeout_seconds={timeout}; items so far are kept",
-            }
+            result.error = failures.job_timeout(spec.config["timeout_seconds"])
         elif state.pages_ok == 0 and state.errors and not state.stop_reason:
             result.error = state.errors[0]
+        if state.first_page is not None and not state.needs_javascript:
+            result.decision = {
+                "engine": "scrapy",
+                "reason": state.reason,
+                "static_items": state.first_page["items"],
+                "rendered_items": None,
+            }
+        if not state.needs_javascript:
+            result.warnings = state.problems.warnings(spec, state.pages_ok)
+            result.warnings += list(dict.fromkeys(state.notes))
+            if spec.config.get("sitemap") and state.scheduled == 0 and not result.error:
+                result.warnings.append("the sitemaps listed no page that the job's rules allow")
         return result
 
 

@@ -127,9 +127,11 @@ class JobRepository:
         job_id: str | None = None,
         schedule_id: str | None = None,
         schedule_run_id: str | None = None,
+        **initial: Any,
     ) -> dict[str, Any]:
         """Insert a pending job from a POST /jobs body; a scheduled job names its schedule
-        and run (and its id was chosen with the run, so creating it twice is a duplicate)."""
+        and run (and its id was chosen with the run, so creating it twice is a duplicate).
+        `initial` fields override the defaults (e.g. the queue `auto` learned for the site)."""
         created = now()
         doc = {
             "_id": job_id or new_id(),
@@ -162,6 +164,7 @@ class JobRepository:
         if schedule_id is not None:
             doc["schedule_id"] = schedule_id
             doc["schedule_run_id"] = schedule_run_id
+        doc.update(initial)
         doc["seq"] = self.counters.created(doc)
         try:
             self.jobs.insert_one(doc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,7 +24,17 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "concurrency": 8,
     "headers": {},
     "proxy": "none",
+    "include_patterns": None,  # globs: followed links must match one
+    "exclude_patterns": None,  # globs: followed links matching one are dropped
+    "allowed_domains": None,  # followed links stay on these hosts (and their subdomains)
+    "sitemap": False,  # the start URLs are sitemaps (or sitemap indexes) listing the pages
+    "output": None,  # page content formats: markdown, text, html
 }
+
+OUTPUT_FORMATS = ("markdown", "text", "html")
+MAX_PATTERNS = 50  # per list: include_patterns, exclude_patterns, allowed_domains
+MAX_PATTERN_LENGTH = 500
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 # (minimum, maximum) of numeric options. For max_pages and timeout_seconds the maximum is only
 # the default of its setting (MAX_PAGES_CAP, MAX_TIMEOUT_SECONDS), which is the real bound.
@@ -54,6 +65,29 @@ def url_problem(url: Any) -> str | None:
         return "URL has no host"
     if any(ch.isspace() for ch in url.strip()):
         return "URL contains whitespace"
+    return None
+
+
+def pattern_problem(pattern: Any) -> str | None:
+    """Why `pattern` is not a usable URL glob, or None."""
+    if not isinstance(pattern, str) or not pattern.strip():
+        return "must be a non-empty string"
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        return f"longer than {MAX_PATTERN_LENGTH} characters"
+    if any(ch.isspace() for ch in pattern):
+        return "contains whitespace"
+    return None
+
+
+def domain_problem(domain: Any) -> str | None:
+    """Why `domain` is not a host name (or IP address) a crawl can be kept on, or None."""
+    if not isinstance(domain, str) or not domain.strip():
+        return "must be a non-empty string"
+    name = domain.strip().lower().rstrip(".")
+    if len(name) > 253 or "/" in name or ":" in name:
+        return "must be a host name such as example.com (no scheme, port or path)"
+    if not all(_HOST_LABEL.match(label) for label in name.split(".")):
+        return "must be a host name such as example.com (no scheme, port or path)"
     return None
 
 

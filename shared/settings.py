@@ -112,6 +112,7 @@ class Settings:
     proxy_check_url: str = ""  # empty: the health check only opens a TCP connection to the proxy
     proxy_check_timeout_seconds: float = 5.0
     proxy_check_interval_seconds: float = 60.0
+    auto_memory_days: float = 7.0  # how long `auto` remembers a site's engine; 0: never
     # target policy (SSRF): "" = allow private targets in local/test/development, block elsewhere
     private_targets: str = ""
     target_allowlist: str = ""

@@ -13,15 +13,17 @@ from datetime import timedelta
 from typing import Any
 
 from scrapers.engine import CrawlResult
+from scrapers.failures import INTERNAL
 from scrapers.proxies import Rotation
 from shared import db as dbmod
 from shared import events, items, jobs, tasks
+from shared.auto_memory import AutoMemory
 from shared.jobs import JobRepository
 from shared.jobspec import JobSpec
 from shared.proxies import ProxyRepository
 from shared.results import ItemSink
 from shared.settings import get_settings
-from workers import delivery, shutdown
+from workers import auto_flow, delivery, shutdown
 from workers.engines import engine_for, event_log
 
 logger = logging.getLogger(__name__)
@@ -77,7 +79,6 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         return wait
 
     engine_name = "playwright" if queue == tasks.QUEUE_PLAYWRIGHT else "scrapy"
-    detect_js = job["engine"] == "auto" and engine_name == "scrapy"
     max_items = settings.max_items_per_job
     if settings.max_stored_items_per_user:
         # checked as the job starts: jobs of one user running at once share what is left
@@ -85,6 +86,11 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         if room <= 0:
             return _refuse_over_quota(repo, job, settings.max_stored_items_per_user)
         max_items = min(max_items, room)
+    memory = AutoMemory.from_settings(database, settings)
+    auto_plan = auto_flow.plan(job, engine_name, memory)
+    if auto_plan.route is not None:  # auto, learned: this site needs the other engine
+        auto_flow.route(repo, job, auto_plan, send, _logger(repo, job))
+        return 0
     spec = JobSpec.from_job(
         job,
         max_items=max_items,
@@ -147,14 +153,11 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
     guard = shutdown.GraceStop(sink, settings.worker_shutdown_grace_seconds)
     try:
         engine = engine_for(engine_name)
-        if engine_name == "scrapy":
-            result: CrawlResult = engine.run(spec, guard, detect_js=detect_js, rotation=rotation)
-        else:
-            result = engine.run(spec, guard, rotation=rotation)
+        result: CrawlResult = engine.run(spec, guard, rotation=rotation, **auto_plan.kwargs)
     except Exception as exc:  # an engine bug must fail the job, not leave it running
         logger.exception("job %s: engine %s crashed", job_id, engine_name)
-        sink.log("ERROR", "".join(traceback.format_exception_only(exc)).strip())
-        result = CrawlResult(error={"type": "internal_error", "message": f"engine error: {exc}"})
+        sink.log("ERROR", "engine error: " + "".join(traceback.format_exception_only(exc)).strip())
+        result = CrawlResult(error=dict(INTERNAL))
     counters = sink.close()
     current = sink.check_owner()
     if sink.lost.is_set():
@@ -174,8 +177,12 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         and _hand_back(repo, job, counters, queue)
     ):
         return 0
-    _record(repo, job, result, counters, sink, engine_name)
+    _record(repo, job, result, counters, sink, engine_name, memory)
     return 0
+
+
+def _logger(repo: JobRepository, job: dict[str, Any]) -> Any:
+    return lambda level, message: jobs.log(repo.db, job["_id"], level, message, job.get("run_id"))
 
 
 def _refuse_over_quota(repo: JobRepository, job: dict[str, Any], quota: int) -> int:
@@ -239,34 +246,23 @@ def _record(
     counters: dict[str, Any],
     sink: ItemSink,
     engine_name: str,
+    memory: AutoMemory,
 ) -> None:
     job_id, run_id = job["_id"], job.get("run_id")
-
-    def log(level: str, message: str) -> None:
-        jobs.log(repo.db, job_id, level, message, run_id)
-
-    if result.needs_javascript and job["engine"] == "auto":
-        moved = repo.transition(
-            job_id,
-            "handoff",
-            extra_filter={"run_id": run_id},
-            current=job,
-            queue=tasks.QUEUE_PLAYWRIGHT,
-            engine_used="playwright",
-            auto_reason=result.reason,
-            **counters,
-        )
-        if moved is not None:
-            log("INFO", f"auto: chose playwright: {result.reason}")
-            send(moved, tasks.QUEUE_PLAYWRIGHT)
+    log = _logger(repo, job)
+    moved, auto_fields = auto_flow.after_run(
+        repo, job, result, counters, engine_name, memory, send, log
+    )
+    if moved:
         return
-    if job["engine"] == "auto" and engine_name == "scrapy":
-        log("INFO", "auto: chose scrapy: static page, no JavaScript needed")
+    for warning in result.warnings:
+        log("WARNING", warning)
+    extra = {**auto_fields, "warnings": result.warnings}  # stored with the final counters
     _final_counters(repo, job, counters)
 
     def cancelled() -> None:
         # a user cancelled while this run went on: its final counters, then the last event
-        if run_id is not None and repo.store_counters(job_id, run_id, counters):
+        if run_id is not None and repo.store_counters(job_id, run_id, {**counters, **extra}):
             terminal(events.CANCELLED, {**counters, "status": jobs.CANCELLED})
 
     def terminal(type_: str, data: dict[str, Any]) -> None:
@@ -286,7 +282,7 @@ def _record(
     started = job.get("started_at")
     if result.error:
         done = repo.finish(
-            job_id, "fail", run_id, started, current=job, error=result.error, **counters
+            job_id, "fail", run_id, started, current=job, error=result.error, **counters, **extra
         )
         if done is not None:
             log("ERROR", f"failed: {result.error['message']}")
@@ -295,7 +291,7 @@ def _record(
             cancelled()  # cancelled at the last moment: still ours, so its counters are these
     else:
         done = repo.finish(
-            job_id, "complete", run_id, started, current=job, progress=100, **counters
+            job_id, "complete", run_id, started, current=job, progress=100, **counters, **extra
         )
         if done is not None:
             pages, items = counters["pages_crawled"], counters["items_scraped"]

@@ -81,7 +81,7 @@ def run(preview_id: str, body: dict[str, Any], engine: str) -> None:
     sink = PreviewSink()
     name = "playwright" if engine == "playwright" else "scrapy"
     try:
-        result = _crawl(name, spec, sink, detect_js=engine == "auto")
+        result = _crawl(name, spec, sink, probe=engine == "auto")
     except Exception as exc:  # an engine bug: say so in the answer, never leave the API waiting
         logger.exception("preview %s: engine %s crashed", preview_id, name)
         message = "".join(traceback.format_exception_only(exc)).strip()
@@ -93,7 +93,7 @@ def run(preview_id: str, body: dict[str, Any], engine: str) -> None:
         preview.push(redis_client, preview_id, preview.HANDOFF, reason=result.reason)
         from workers import celery
 
-        handed = {**body, "auto_reason": f"auto: chose playwright: {result.reason}"}
+        handed = {**body, "auto_reason": f"auto: {result.reason}"}
         celery.send_task(
             tasks.PREVIEW, **tasks.preview_options(preview_id, handed, "playwright", wait)
         )
@@ -101,7 +101,7 @@ def run(preview_id: str, body: dict[str, Any], engine: str) -> None:
     items, truncated = preview.bound_items(sink.found, settings.preview_max_items)
     auto_reason = body.get("auto_reason")
     if engine == "auto" and auto_reason is None:
-        auto_reason = "auto: chose scrapy: static page, no JavaScript needed"
+        auto_reason = f"auto: {result.reason or 'static page → scrapy'}"
     answer = {
         "url": body["url"],
         "final_url": sink.url,
@@ -118,7 +118,7 @@ def run(preview_id: str, body: dict[str, Any], engine: str) -> None:
     preview.push(redis_client, preview_id, preview.DONE, result=answer)
 
 
-def _crawl(name: str, spec: JobSpec, sink: PreviewSink, detect_js: bool) -> CrawlResult:
+def _crawl(name: str, spec: JobSpec, sink: PreviewSink, probe: bool) -> CrawlResult:
     settings = get_settings()
     proxy = str(spec.config.get("proxy") or "none")
     pool = (
@@ -129,5 +129,5 @@ def _crawl(name: str, spec: JobSpec, sink: PreviewSink, detect_js: bool) -> Craw
     rotation = Rotation(proxy, pool, max_attempts=settings.proxy_max_attempts)
     engine = engine_for(name)
     if name == "scrapy":
-        return engine.run(spec, sink, detect_js=detect_js, rotation=rotation)
+        return engine.run(spec, sink, probe=probe, rotation=rotation)
     return engine.run(spec, sink, rotation=rotation)

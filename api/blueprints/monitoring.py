@@ -80,6 +80,17 @@ class ProxyHealth(MethodView):
         return proxies.summary()
 
 
+@blp.route("/monitoring/auto")
+class AutoSites(MethodView):
+    decorators = [admin_required]
+
+    @blp.arguments(schemas.AutoSitesArgs, location="query")
+    @blp.response(200, schemas.AutoSitesOut)
+    def get(self, args):
+        """Admin: the engine `auto` learned per site (host and path pattern), newest first."""
+        return monitoring.auto_sites(args["skip"], args["limit"])
+
+
 @blp.route("/metrics")
 class Metrics(MethodView):
     decorators = [admin_required]

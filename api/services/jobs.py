@@ -11,6 +11,7 @@ from pymongo import ASCENDING, DESCENDING
 from api.security import is_admin
 from api.services import db, event_log, settings, webhooks
 from shared import events, jobs, tasks
+from shared.auto_memory import AutoMemory, learned_decision
 from shared.counters import JobCounters
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.jobs import JobRepository
@@ -43,9 +44,24 @@ def submit(spec: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any]:
                 f"Stored items quota reached ({stored} of {quota}, MAX_STORED_ITEMS_PER_USER): "
                 "delete or reset jobs to make room"
             )
-    job = repo().create(owner["_id"], spec)
+    memory = AutoMemory.from_settings(db(), settings())
+    learned = _learned(spec, memory)
+    job = repo().create(owner["_id"], spec, **learned)
+    if learned:
+        memory.used(spec["url"], job["_id"])
+        jobs.log(db(), job["_id"], "INFO", f"auto: {learned['auto_decision']['reason']}")
     enqueue(job)
     return job
+
+
+def _learned(spec: dict[str, Any], memory: AutoMemory) -> dict[str, Any]:
+    """An `auto` job on a site known to need the browser goes straight to its queue."""
+    if spec.get("engine", "auto") != "auto":
+        return {}
+    remembered = memory.recall(spec["url"])
+    if remembered is None or remembered["engine"] != "playwright":
+        return {}
+    return {"queue": tasks.QUEUE_PLAYWRIGHT, "auto_decision": learned_decision(remembered)}
 
 
 def _scope(user: dict[str, Any]) -> dict[str, Any]:
@@ -175,6 +191,9 @@ def reset(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
         items_failed=0,
         pages_crawled=0,
         engine_used=None,
+        auto_probe=None,
+        auto_decision=None,
+        warnings=[],
         queue=jobs.queue_for(job["engine"]),
     )
     db().results.delete_many({"job_id": job_id})

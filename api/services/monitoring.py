@@ -16,6 +16,7 @@ from api.security import is_admin
 from api.services import db, settings
 from shared import db as dbmod
 from shared import jobs, tasks
+from shared.auto_memory import AutoMemory
 from shared.counters import JobCounters
 from shared.errors import Unavailable
 
@@ -43,6 +44,12 @@ def stats(user: dict[str, Any]) -> dict[str, Any]:
         "success_rate": round(counts[jobs.COMPLETED] / finished, 4) if finished else None,
         "total_jobs": sum(counts.values()),
     }
+
+
+def auto_sites(skip: int, limit: int) -> dict[str, Any]:
+    """What `auto` remembers per site (admin): engine, reason, figures, expiry."""
+    docs, total = AutoMemory.from_settings(db(), settings()).listing(limit=limit, skip=skip)
+    return {"total": total, "sites": [{"site": d["_id"], **d} for d in docs]}
 
 
 def _created_last_day(counters: JobCounters, docs: list[dict[str, Any]], owner: str | None) -> int:

@@ -86,6 +86,9 @@ def export(job_id: str, user: dict[str, Any], fmt: str) -> tuple[Iterator[str], 
     job = get_job(job_id, user)
     if fmt == "csv":
         fields = list(job.get("selectors") or {}) or ["title"]
+        output = (job.get("config") or {}).get("output")
+        if output:  # page content: one row per page, its formats as columns
+            fields = list(dict.fromkeys(["title", *output, *fields]))
         return _csv(job_id, fields), CONTENT_TYPES[fmt]
     if fmt == "jsonl":
         return _jsonl(job_id), CONTENT_TYPES[fmt]

@@ -81,7 +81,8 @@ def test_auto_moves_a_javascript_catalog_to_playwright_and_says_why(browser_stac
         browser_stack.url(f"/jobs/{job['id']}/logs"), headers=headers, timeout=10
     ).json()["logs"]
     reasons = [line["message"] for line in logs if line["message"].startswith("auto:")]
-    assert reasons and "playwright" in reasons[0] and "app root" in reasons[0]
+    assert reasons[-1] == "auto: static: 0 items; rendered: 10 → playwright", reasons
+    assert done["auto_decision"]["engine"] == "playwright"
 
 
 def test_auto_keeps_a_static_catalog_on_scrapy(browser_stack):
@@ -103,7 +104,7 @@ def test_auto_keeps_a_static_catalog_on_scrapy(browser_stack):
     logs = requests.get(
         browser_stack.url(f"/jobs/{job['id']}/logs"), headers=headers, timeout=10
     ).json()["logs"]
-    assert any(line["message"].startswith("auto: chose scrapy") for line in logs)
+    assert "auto: static: 10 items on the first page → scrapy" in [m["message"] for m in logs]
 
 
 def test_playwright_job_waits_for_delayed_content(browser_stack):

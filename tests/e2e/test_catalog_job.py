@@ -156,4 +156,7 @@ def test_http_error_page_fails_the_job(stack):
         job = stack.submit(headers, url=url, engine="scrapy")
         done = stack.wait_job(job["id"], headers)
     assert done["status"] == "failed"
-    assert done["error"] == {"type": "http_error", "message": f"HTTP 404 from {url}"}
+    assert done["error"] == {
+        "type": "http_error",
+        "message": f"The server answered HTTP 404 Not Found for {url}.",
+    }

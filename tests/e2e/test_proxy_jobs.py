@@ -145,3 +145,25 @@ def test_playwright_job_renders_through_a_pool_proxy(proxy_stack, pool):
         assert len(relayed(proxy, site)) == len(site.requests)
     doc = pool.get(proxy_id)
     assert doc["success_count"] >= 2 and doc["failure_count"] == 0
+
+
+@pytest.mark.browser
+def test_playwright_job_moves_to_another_pool_proxy_when_its_proxy_is_banned(proxy_stack, pool):
+    if "worker-playwright" not in proxy_stack.procs:
+        proxy_stack.start_worker("playwright")
+    headers = proxy_stack.register()
+    with (
+        SiteServer(pages=3, items_per_page=2) as site,
+        ForwardProxy() as good,
+        ForwardProxy("forbid") as forbidding,
+    ):
+        banning = pool.add(forbidding.url)["_id"]
+        healthy = pool.add(good.url)["_id"]
+        pool.proxies.update_one({"_id": healthy}, {"$set": {"use_seq": 10**9}})  # picked second
+        job = proxy_stack.submit(headers, **catalog(site, "pool", engine="playwright"))
+        done = proxy_stack.wait_job(job["id"], headers, timeout=90)
+        assert done["status"] == "completed" and done["items_scraped"] == 6, done
+        assert forbidding.hits and len(relayed(good, site)) >= 3
+    lines = proxy_stack.database().logs.find({"job_id": job["id"]})
+    assert any("pool proxy banned" in line["message"] for line in lines)
+    assert pool.get(banning)["status"] in ("cooldown", "banned")

@@ -83,6 +83,7 @@ def test_every_operation_documents_its_errors(document):
             "/api/v1/monitoring/system",
             "/api/v1/monitoring/queues",
             "/api/v1/monitoring/proxies",
+            "/api/v1/monitoring/auto",
         )
         assert ("403" in codes) == admin, where
     conflicts = {

@@ -16,6 +16,8 @@ from types import FrameType, TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.sites import kinds
+
 HOST = "127.0.0.1"
 HTML_TYPE = "text/html; charset=utf-8"
 JSON_TYPE = "application/json; charset=utf-8"
@@ -356,6 +358,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(302, b"", headers={"Location": (query.get("to") or ["/"])[0]})
         elif segments == ["trap"]:
             self._trap((query.get("to") or ["/"])[0])
+        elif segments[:1] == ["kinds"]:
+            kinds.route(self, segments[1:])
         else:
             self._not_found()
 
@@ -526,6 +530,7 @@ class SiteServer:
         disallow: Sequence[str] | None = None,
         slow_seconds: float = 30.0,
         port: int = 0,
+        allow: Sequence[str] | None = None,
         host: str = HOST,
     ) -> None:
         if pages < 1 or items_per_page < 1:
@@ -534,6 +539,7 @@ class SiteServer:
         self.items_per_page = items_per_page
         self.delay = delay
         self.disallow = list(disallow or [])
+        self.allow = list(allow or [])  # written after the Disallow lines
         self.slow_seconds = slow_seconds
         self._requested_port = port
         self.host = host
@@ -628,6 +634,7 @@ class SiteServer:
         """The robots.txt body: ``User-agent: *`` and one ``Disallow:`` line per prefix."""
         lines = ["User-agent: *"]
         lines += [f"Disallow: {prefix}" for prefix in self.disallow] or ["Disallow:"]
+        lines += [f"Allow: {prefix}" for prefix in self.allow]
         return "\n".join(lines) + "\n"
 
     def catalog_payload(self, page: int) -> dict[str, Any]:

@@ -1,10 +1,9 @@
-"""Selector parsing, URL rules, auto-detection and settings: pure logic, no services."""
+"""Selector parsing, URL rules and settings: pure logic, no services."""
 
 from __future__ import annotations
 
 import pytest
 
-from scrapers.auto import needs_javascript
 from shared.jobspec import resolve_config, url_problem
 from shared.selectors import compile_selector, validate_selectors
 from shared.settings import Settings, SettingsError
@@ -90,17 +89,6 @@ def test_highest_job_priority_is_served_first_by_redis():
     assert celery_priority(9) == 0 and celery_priority(0) == 9
 
 
-def test_auto_detects_a_javascript_shell_and_keeps_static_pages():
-    shell = (
-        '<html><body><div id="app"></div><noscript>You need to enable JavaScript'
-        "</noscript><script>fetch('/api').then(r => r.json())</script></body></html>"
-    )
-    verdict, why = needs_javascript(shell)
-    assert verdict and "app root" in why
-    static = "<html><body><h1>Hello</h1>" + "<p>text</p>" * 50 + "</body></html>"
-    assert needs_javascript(static)[0] is False
-
-
 @pytest.mark.parametrize(
     "query",
     [
@@ -119,22 +107,3 @@ def test_ordinary_xpath_with_colons_in_strings_or_axes_is_fine():
     assert compile_selector('//a[contains(@href, "re:test(")]').kind == "xpath"
     assert compile_selector("//div/child::span").kind == "xpath"
     assert compile_selector("//svg:path").kind == "xpath"  # a name test, not a call
-
-
-@pytest.mark.timeout(10)  # a hang guard: the quadratic detector needed minutes for these
-def test_the_auto_detector_is_linear_on_pathological_pages():
-    # 40 KB of "<div " once took 2.4 s and 8,000 <script> tags 3.9 s; these are 25x and 5x
-    # larger, so a quadratic detector would run for minutes
-    for page in ("<div " * 200_000, "<script></script>" * 40_000, "<noscript>" * 100_000):
-        assert needs_javascript(page)[0] is False
-
-
-def test_the_auto_detector_still_sees_script_built_pages():
-    written = (
-        "<html><body><div class='quotes'></div><script>"
-        "document.write('<p>a quote</p>');</script></body></html>"
-    )
-    assert needs_javascript(written)[0] is True
-    noscript = "<html><body><noscript>Please enable JavaScript</noscript></body></html>"
-    verdict, why = needs_javascript(noscript)
-    assert verdict and "noscript" in why
