@@ -58,6 +58,15 @@ def about(job: dict[str, Any]) -> dict[str, Any]:
     return {"schedule_id": job["schedule_id"]} if job.get("schedule_id") else {}
 
 
+# XADD to the owner's stream with a new id, then to the job's stream with that same id (always
+# valid: every id of a job's stream came from its owner's, which only grows)
+_APPEND_BOTH = """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 3))
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], id, unpack(ARGV, 3))
+return id
+"""
+
+
 class EventLog:
     """Appends and reads job events; one per process, over that process's Redis client."""
 
@@ -70,6 +79,7 @@ class EventLog:
         self.client = client
         self.retention_events = retention_events
         self.retention_seconds = retention_seconds
+        self._both = client.register_script(_APPEND_BOTH)
 
     @classmethod
     def from_settings(cls, settings: Any) -> EventLog:
@@ -104,10 +114,19 @@ class EventLog:
                 "timestamp": when,
                 "data": json.dumps(data, default=str),
             }
-            pipe.xadd(job_stream(job_id), fields, maxlen=self.retention_events, approximate=True)
+            flat = [part for pair in fields.items() for part in pair]
             if owner_id:
-                stream = user_stream(owner_id)
-                pipe.xadd(stream, fields, maxlen=self.retention_events * 10, approximate=True)
+                # one id for the event on both streams: taken from the owner's stream (which
+                # orders every job of the owner), then given to the job's, in one script
+                self._both(
+                    keys=[user_stream(owner_id), job_stream(job_id)],
+                    args=[self.retention_events * 10, self.retention_events, *flat],
+                    client=pipe,
+                )
+            else:
+                pipe.xadd(
+                    job_stream(job_id), fields, maxlen=self.retention_events, approximate=True
+                )
         pipe.expire(job_stream(job_id), self.retention_seconds)
         if owner_id:
             pipe.expire(user_stream(owner_id), self.retention_seconds)
@@ -116,10 +135,9 @@ class EventLog:
         except redis.RedisError:
             logger.warning("job %s: %d events not recorded (Redis unavailable)", job_id, len(items))
             return []
-        step = 2 if owner_id else 1
         added = []
         for index, (type_, data) in enumerate(items):
-            raw = results[index * step]
+            raw = results[index]
             added.append(
                 {
                     "id": raw.decode() if isinstance(raw, bytes) else str(raw),
