@@ -30,8 +30,12 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# two test processes (pytest-xdist), a test file each at a time: most tests wait on real
+# processes, so two keep both cores busy; `make test TEST_WORKERS=0` runs them in one
+TEST_WORKERS ?= 2
+
 test: install lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"

@@ -14,7 +14,7 @@ from tests.helpers import register_user
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES_PER_OPERATION = 30
+EXAMPLES_PER_OPERATION = 12
 
 
 @pytest.fixture
