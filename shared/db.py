@@ -55,14 +55,16 @@ def ensure_indexes(db: Database) -> None:
     """Create every index the service relies on; idempotent, run at API and worker start."""
     db.users.create_index("username", unique=True)
     db.users.create_index("email", unique=True)
-    db.jobs.create_index([("owner_id", 1), ("created_at", -1)])
-    db.jobs.create_index([("status", 1), ("created_at", -1)])
+    # every index costs on every write of a job (the embedded store rewrites all of a
+    # document's index entries on each update), so only these:
+    for obsolete in ("owner_id_1_created_at_-1", "status_1_created_at_-1", "status_1_updated_at_1"):
+        if obsolete in db.jobs.index_information():
+            db.jobs.drop_index(obsolete)
     # listings walk windows of these (shared/listing.py); the reconciler reads the last
     db.jobs.create_index([("owner_id", 1), ("seq", 1)])
     db.jobs.create_index([("owner_id", 1), ("status", 1), ("seq", 1)])
     db.jobs.create_index([("owner_id", 1), ("schedule_id", 1), ("seq", 1)])
     db.jobs.create_index("created_at")
-    db.jobs.create_index([("status", 1), ("updated_at", 1)])
     db.jobs.create_index([("status", 1), ("resend_at", 1)])
     db.jobs.create_index("unsent", sparse=True)
     db.jobs.create_index("unsettled", sparse=True)

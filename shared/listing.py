@@ -24,9 +24,9 @@ from shared import jobs as states
 from shared.counters import JobCounters
 
 FILTERS = ("status", "engine", "schedule_id")
-# the filters an index serves, in the order one is chosen: (owner_id, status, seq),
-# (owner_id, schedule_id, seq) and (status, created_at); the others are checked here
-INDEXED = {True: ("status", "schedule_id"), False: ("status",)}
+# the filters an index serves, in the order one is chosen: (owner_id, status, seq) and
+# (owner_id, schedule_id, seq); the others (and an admin's) are checked here
+INDEXED = {True: ("status", "schedule_id"), False: ()}
 MAX_WINDOWS = 64
 
 

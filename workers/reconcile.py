@@ -106,10 +106,13 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
         missing = _missing_messages(client, pending, running)
         if missing > 0:
             cutoff = jobs.now() - timedelta(seconds=grace_seconds)
-            longest = repo.jobs.find(
-                {"status": jobs.PENDING, "updated_at": {"$lt": cutoff}}, fields
-            ).sort("updated_at", 1)
-            resent += resend(longest.limit(missing))
+            # the longest-waiting first: the earliest resend deadline (index status, resend_at)
+            waiting = repo.jobs.find(
+                {"status": jobs.PENDING, "resend_at": {"$lt": jobs.now() + timedelta(days=3650)}},
+                {**fields, "updated_at": 1},
+            ).sort("resend_at", 1)
+            stale_ones = [j for j in waiting if (j.get("updated_at") or cutoff) < cutoff]
+            resent += resend(stale_ones[:missing])
     # a job cancelled while running whose run died before storing its final figures
     for job in repo.jobs.find({"unsettled": True}, {"status": 1, "updated_at": 1}):
         if job.get("status") == jobs.CANCELLED and (job.get("updated_at") or stale) < stale:
@@ -139,17 +142,14 @@ def apply_retention(batch: int = 200) -> dict[str, int]:
     repo = JobRepository(dbmod.database(settings))
     cutoff = jobs.now() - timedelta(days=settings.job_retention_days)
     deleted = 0
-    for status in sorted(jobs.TERMINAL):
-        while True:
-            old = list(
-                repo.jobs.find({"status": status, "updated_at": {"$lt": cutoff}}).limit(batch)
-            )
-            for job in old:
-                repo.delete(job["_id"], current=job)
-                event_log().delete_job(job["_id"])
-                deleted += 1
-            if len(old) < batch:
-                break
+    # created before the cutoff (the index on created_at: once old jobs are gone, only those
+    # that are old and still running or pending come back); finished before it, too
+    for job in repo.jobs.find({"created_at": {"$lt": cutoff}}).batch_size(batch):
+        last_change = job.get("updated_at") or job.get("created_at")
+        if job.get("status") in jobs.TERMINAL and last_change < cutoff:
+            repo.delete(job["_id"], current=job)
+            event_log().delete_job(job["_id"])
+            deleted += 1
     return {"deleted": deleted}
 
 

@@ -57,10 +57,10 @@ def _created_last_day(counters: JobCounters, docs: list[dict[str, Any]], owner: 
     now = jobs.now()
     since = now - timedelta(hours=24)
     next_hour = since.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    query: dict[str, Any] = {"created_at": {"$gte": since, "$lt": next_hour}}
-    if owner is not None:
-        query = {"owner_id": owner, **query}
-    return counters.created_since(docs, next_hour) + db().jobs.count_documents(query)
+    # the index on created_at alone: at most an hour of everyone's jobs, the owner's counted
+    edge = db().jobs.find({"created_at": {"$gte": since, "$lt": next_hour}}, {"owner_id": 1})
+    partial = sum(1 for job in edge if owner is None or job.get("owner_id") == owner)
+    return counters.created_since(docs, next_hour) + partial
 
 
 def _redis() -> redis.Redis:

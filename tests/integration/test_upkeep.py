@@ -83,14 +83,20 @@ def test_retention_deletes_old_finished_jobs_with_their_items(db, settings, upke
         items.write(db, job["_id"], [{"n": i} for i in range(10)])
         jobs.log(db, job["_id"], "INFO", "done")
     long_ago = jobs.now() - timedelta(days=8)
-    db.jobs.update_one({"_id": old["_id"]}, {"$set": {"updated_at": long_ago}})
-    db.jobs.update_one({"_id": waiting["_id"]}, {"$set": {"updated_at": long_ago}})
+    for job in (old, waiting, recent):
+        db.jobs.update_one({"_id": job["_id"]}, {"$set": {"created_at": long_ago}})
+    for job in (old, waiting):  # `recent` was retried and finished again today
+        db.jobs.update_one({"_id": job["_id"]}, {"$set": {"updated_at": long_ago}})
     assert upkeep.apply_retention() == {"deleted": 1}
     assert repo.get(old["_id"]) is None
     assert items.count(db, old["_id"]) == 0 and db.logs.count_documents({"job_id": old["_id"]}) == 0
     assert repo.get(recent["_id"]) and repo.get(waiting["_id"])  # pending jobs are never old
     assert JobCounters(db).stored_items("u2") == 10
-    assert JobCounters(db).repair(jobs.now(), settle_seconds=0) == []  # nothing to correct
+    totals = JobCounters.by_status(JobCounters.cells(JobCounters(db).of("u2")))
+    assert totals == {
+        status: db.jobs.count_documents({"owner_id": "u2", "status": status})
+        for status in jobs.STATUSES
+    }
 
 
 def test_a_full_account_cannot_submit(settings):
