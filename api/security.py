@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
+import threading
 from collections.abc import Callable
 from typing import Any
 
+from cachetools import TTLCache
 from flask import current_app, g, request
 from flask_jwt_extended import decode_token, get_jwt, verify_jwt_in_request
 
@@ -33,7 +35,7 @@ def _user_from_api_key(key: str) -> dict[str, Any]:
     record = _db().api_keys.find_one({"key_hash": hash_key(key), "revoked": {"$ne": True}})
     if record is None:
         raise Unauthorized("Invalid or revoked API key")
-    user = _db().users.find_one({"_id": record["user_id"]})
+    user = _user_by_id(record["user_id"])
     if user is None or not user.get("active", True):
         raise Unauthorized("Invalid or revoked API key")
     return user
@@ -57,11 +59,30 @@ def authenticate() -> dict[str, Any]:
     return user
 
 
+# user documents by id for a few seconds: a token's every request would otherwise read its
+# user again (a round trip of each GET). A deactivated user is refused within USER_CACHE_TTL.
+USER_CACHE_TTL = 5.0
+_users: TTLCache = TTLCache(maxsize=10_000, ttl=USER_CACHE_TTL)
+_users_lock = threading.Lock()
+
+
+def _user_by_id(user_id: Any) -> dict[str, Any] | None:
+    key = (_db().name, user_id)
+    with _users_lock:
+        found = _users.get(key)
+    if found is None:
+        found = _db().users.find_one({"_id": user_id})
+        if found is not None:
+            with _users_lock:
+                _users[key] = found
+    return found
+
+
 def _user_from_claims(claims: dict[str, Any]) -> dict[str, Any]:
     """The active user an access token's claims name; 401 otherwise."""
     if claims.get("type") != "access":
         raise Unauthorized("An access token is required")
-    user = _db().users.find_one({"_id": claims.get("sub")})
+    user = _user_by_id(claims.get("sub"))
     if user is None or not user.get("active", True):
         raise Unauthorized("User no longer exists")
     return user
