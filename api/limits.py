@@ -44,6 +44,13 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
             or is_dashboard_request()
         )
 
+    @app.after_request  # registered first, so it runs after the limiter has added its headers
+    def retry_after_only_when_refused(response):
+        # Flask-Limiter adds Retry-After to every answer; it means "wait" only on a 429 or 503
+        if response.status_code not in (429, 503):
+            response.headers.pop("Retry-After", None)
+        return response
+
     limiter = Limiter(
         key_func=rate_key,
         app=app,

@@ -115,6 +115,8 @@ def _flat(errors: Any, prefix: str = "") -> list[tuple[str, str]]:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    if response.status_code not in (429, 503):
+        return None
     try:
         return float(response.headers["Retry-After"])
     except (KeyError, ValueError):

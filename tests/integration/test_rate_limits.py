@@ -29,6 +29,8 @@ def test_authenticated_budget_is_per_user_and_shared_across_processes(limited):
     assert answers[0].headers["X-RateLimit-Limit"] == "6"
     assert int(answers[2].headers["X-RateLimit-Remaining"]) == 3
     assert int(answers[2].headers["X-RateLimit-Reset"]) > 0
+    # "Retry-After" means "wait": only on the refusal, not on answers within the budget
+    assert "Retry-After" not in answers[0].headers
     for _ in range(3):
         assert second.get("/api/v1/jobs", headers=alice).status_code == 200
     blocked = first.get("/api/v1/jobs", headers=alice)
@@ -36,6 +38,7 @@ def test_authenticated_budget_is_per_user_and_shared_across_processes(limited):
     body = blocked.get_json()
     assert body["type"] == "rate_limited" and body["request_id"]
     assert blocked.headers["X-RateLimit-Remaining"] == "0"
+    assert 0 < int(blocked.headers["Retry-After"]) <= 60
     # another user has a budget of their own
     assert first.get("/api/v1/jobs", headers=bob).status_code == 200
 
