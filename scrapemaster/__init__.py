@@ -1,37 +1,4 @@
 """ScrapeMaster client: a Python API client (`scrapemaster.Client`) and the `scrapemaster` CLI."""
 
-from scrapemaster.client import (
-    DEFAULT_API,
-    ApiError,
-    BadRequest,
-    Client,
-    Conflict,
-    ConnectionFailed,
-    EventStream,
-    Forbidden,
-    NotFound,
-    PayloadTooLarge,
-    RateLimited,
-    ScrapeMasterError,
-    ServerError,
-    Unauthorized,
-    ValidationFailed,
-)
-
-__all__ = [
-    "DEFAULT_API",
-    "ApiError",
-    "BadRequest",
-    "Client",
-    "Conflict",
-    "ConnectionFailed",
-    "EventStream",
-    "Forbidden",
-    "NotFound",
-    "PayloadTooLarge",
-    "RateLimited",
-    "ScrapeMasterError",
-    "ServerError",
-    "Unauthorized",
-    "ValidationFailed",
-]
+from scrapemaster.client import *  # noqa: F403 (the names of scrapemaster.client.__all__)
+from scrapemaster.client import __all__  # noqa: F401

@@ -89,40 +89,32 @@ def after_run(
     """(handed over, fields for the finished job) once an `auto` job's crawl ended."""
     if job["engine"] != "auto":
         return False, {}
-    job_id, run_id = job["_id"], job.get("run_id")
-    if result.needs_javascript and engine_name == "scrapy":
+
+    def hand_over(queue: str, engine_used: str, reason: str | None, **fields: Any) -> None:
         moved = repo.transition(
-            job_id,
+            job["_id"],
             "handoff",
-            extra_filter={"run_id": run_id},
+            extra_filter={"run_id": job.get("run_id")},
             current=job,
-            queue=tasks.QUEUE_PLAYWRIGHT,
-            engine_used="playwright",
-            auto_probe=result.first_page,
+            queue=queue,
+            engine_used=engine_used,
+            **fields,
             **counters,
         )
         if moved is not None:
-            log("INFO", f"auto: {result.reason}")
-            send(moved, tasks.QUEUE_PLAYWRIGHT)
+            if reason:
+                log("INFO", f"auto: {reason}")
+            send(moved, queue)
+
+    if result.needs_javascript and engine_name == "scrapy":
+        hand_over(tasks.QUEUE_PLAYWRIGHT, "playwright", result.reason, auto_probe=result.first_page)
         return True, {}
     decision = result.decision
     if decision is not None and not result.error:
         decision = {**decision, "learned": False, "site": _site(job)}
-        memory.remember(job["url"], decision, job_id)
+        memory.remember(job["url"], decision, job_id=job["_id"])
     if decision is not None and engine_name == "playwright" and decision["engine"] == "scrapy":
-        moved = repo.transition(
-            job_id,
-            "handoff",
-            extra_filter={"run_id": run_id},
-            current=job,
-            queue=tasks.QUEUE_SCRAPY,
-            engine_used="scrapy",
-            auto_probe=None,
-            auto_decision=decision,
-            **counters,
-        )
-        if moved is not None:
-            send(moved, tasks.QUEUE_SCRAPY)
+        hand_over(tasks.QUEUE_SCRAPY, "scrapy", None, auto_probe=None, auto_decision=decision)
         return True, {}
     learned = (job.get("auto_decision") or {}).get("learned")
     if learned and result.first_page is not None and not result.first_page["items"]:
