@@ -17,10 +17,11 @@ import json
 import sqlite3
 import tempfile
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING
 from pymongo.database import Database
 
 from shared import items
@@ -145,20 +146,29 @@ def previous_completed(
 ) -> dict[str, Any] | None:
     """The schedule's latest run completed before `finished` (when `run`'s job completed)
     whose job (and items) still exist."""
-    query: dict[str, Any] = {
-        "schedule_id": run["schedule_id"],
-        "status": "completed",
-        "_id": {"$ne": run["_id"]},
-    }
-    if finished is not None:
-        query["completed_at"] = {"$lt": finished}
-    for earlier in db.schedule_runs.find(
-        query,
-        sort=[("completed_at", DESCENDING)],
-        limit=5,
-    ):
-        if earlier.get("job_id") and db.jobs.find_one({"_id": earlier["job_id"]}, {"_id": 1}):
-            return earlier
+    from shared.schedules import ScheduleRepository, aware
+
+    limit = aware(finished) if finished is not None else None
+
+    def earlier(other: dict[str, Any]) -> bool:
+        ended = aware(other.get("completed_at"))
+        return (
+            other["_id"] != run["_id"]
+            and other.get("status") == "completed"
+            and ended is not None
+            and (limit is None or ended < limit)
+        )
+
+    # newest slots first, a window of the (schedule_id, scheduled_for) index at a time
+    candidates = []
+    for other in ScheduleRepository(db).newest({"schedule_id": run["schedule_id"]}, earlier):
+        candidates.append(other)
+        if len(candidates) >= 5:
+            break
+    candidates.sort(key=lambda other: aware(other["completed_at"]) or datetime.min, reverse=True)
+    for other in candidates:
+        if other.get("job_id") and db.jobs.find_one({"_id": other["job_id"]}, {"_id": 1}):
+            return other
     return None
 
 

@@ -83,13 +83,15 @@ def ensure_indexes(db: Database) -> None:
     # one run per (schedule, slot): whoever inserts it first starts the job
     db.schedule_runs.create_index([("schedule_id", 1), ("slot", 1)], unique=True)
     db.schedule_runs.create_index([("owner_id", 1), ("scheduled_for", -1)])
+    db.schedule_runs.create_index([("schedule_id", 1), ("scheduled_for", -1)])
     db.schedule_runs.create_index([("status", 1), ("job_created", 1)])
     db.schedule_runs.create_index("job_id")
     db.schedule_changes.create_index([("run_id", 1), ("kind", 1), ("key", 1)])
-    from shared import counters, items
+    from shared import counters, items, run_history
 
     items.migrate(db)
     counters.migrate(db)
+    run_history.migrate(db)
 
 
 def ping(settings: Settings | None = None, timeout_ms: int = 1000) -> bool:

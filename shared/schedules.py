@@ -32,6 +32,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from shared import jobs
+from shared.run_history import RunCounters, walk
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +175,7 @@ class ScheduleRepository:
         self.db = db
         self.schedules = db.schedules
         self.runs = db.schedule_runs
+        self.counts = RunCounters(db)
 
     # -- schedules -------------------------------------------------------------------------
     def create(self, owner_id: str, body: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -279,6 +281,7 @@ class ScheduleRepository:
             self.runs.insert_one(run)
         except DuplicateKeyError:
             return None
+        self.counts.moved(run, None, status)
         return run
 
     def history(
@@ -289,19 +292,31 @@ class ScheduleRepository:
         limit: int = 50,
         skip: int = 0,
     ) -> tuple[list[dict[str, Any]], int]:
-        query: dict[str, Any] = {} if owner_id is None else {"owner_id": owner_id}
+        """A page of runs, newest slot first, and how many match (from the counts)."""
+        docs = self.counts.of(owner_id, schedule_id)
+        total = self.counts.total(docs, status)
+        if skip >= total:
+            return [], total
+        base: dict[str, Any] = {} if owner_id is None else {"owner_id": owner_id}
         if schedule_id:
-            query["schedule_id"] = schedule_id
-        if status:
-            query["status"] = status
-        total = self.runs.count_documents(query)
-        rows = (
-            self.runs.find(query)
-            .sort([("scheduled_for", DESCENDING), ("created_at", DESCENDING)])
-            .skip(skip)
-            .limit(limit)
-        )
-        return list(rows), total
+            base = {"schedule_id": schedule_id}  # its own index; the owner is checked below
+        found: list[dict[str, Any]] = []
+        for run in self.newest(base, lambda r: _matches(r, owner_id, status), docs):
+            found.append(run)
+            if len(found) >= skip + limit:
+                break
+        return found[skip : skip + limit], total
+
+    def newest(
+        self,
+        base: dict[str, Any],
+        keep: Any,
+        docs: list[dict[str, Any]] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Runs matching `base` and `keep`, newest slot first."""
+        if docs is None:
+            docs = self.counts.of(base.get("owner_id"), base.get("schedule_id"))
+        return walk(self.db, base, keep, self.counts.span(docs), self.counts.total(docs))
 
     def run(self, run_id: str, owner_id: str | None = None) -> dict[str, Any] | None:
         query: dict[str, Any] = {"_id": run_id}
@@ -311,7 +326,24 @@ class ScheduleRepository:
 
     def reopen(self, job_id: str) -> None:
         """The job of a run was retried or reset: its history row follows it again."""
-        self.runs.update_one(
-            {"job_id": job_id},
+        run = self.runs.find_one({"job_id": job_id})
+        if run is None or run["status"] == STARTED:
+            return
+        moved = self.runs.update_one(
+            {"_id": run["_id"], "status": run["status"]},
             {"$set": {"status": STARTED, "completed_at": None, "error": None, "changes": None}},
         )
+        if moved.modified_count:
+            self.counts.moved(run, run["status"], STARTED)
+
+    def finish(self, run: dict[str, Any], fields: dict[str, Any]) -> None:
+        """A started run ends (`fields` carry its new status and outcome)."""
+        moved = self.runs.update_one({"_id": run["_id"], "status": STARTED}, {"$set": fields})
+        if moved.modified_count:
+            self.counts.moved(run, STARTED, fields["status"])
+
+
+def _matches(run: dict[str, Any], owner_id: str | None, status: str | None) -> bool:
+    return (owner_id is None or run.get("owner_id") == owner_id) and (
+        not status or run.get("status") == status
+    )

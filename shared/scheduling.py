@@ -205,4 +205,4 @@ class Scheduler:
             fields["error"] = (job.get("error") or {}).get("message") if job.get("error") else None
         else:
             fields["error"] = error
-        self.repo.runs.update_one({"_id": run["_id"], "status": STARTED}, {"$set": fields})
+        self.repo.finish(run, fields)

@@ -12,6 +12,7 @@ from shared import items, jobs, tasks
 from shared.counters import JobCounters
 from shared.jobs import JobRepository
 from shared.proxies import ProxyRepository
+from shared.run_history import RunCounters
 from shared.settings import get_settings
 from workers.engines import event_log
 from workers.execution import send
@@ -130,7 +131,8 @@ def check_counters() -> dict[str, int]:
     counters = JobCounters(database)
     corrected = counters.repair(jobs.now())
     counters.prune_hours(jobs.now())
-    return {"corrected": len(corrected)}
+    runs = RunCounters(database).repair()
+    return {"corrected": len(corrected), "runs_corrected": len(runs)}
 
 
 def apply_retention(batch: int = 200) -> dict[str, int]:

@@ -93,10 +93,15 @@ def changes_of(schedule_id: str, user: dict[str, Any], args: dict[str, Any]) -> 
         if run is None or run["schedule_id"] != schedule_id:
             raise NotFound(f"Run {args['run']} of schedule {schedule_id} not found")
     else:
-        query: dict[str, Any] = {"schedule_id": schedule_id, "changes": {"$ne": None}}
-        if owner is not None:
-            query["owner_id"] = owner
-        run = repo().runs.find_one(query, sort=[("completed_at", -1)])
+        run = next(
+            repo().newest(
+                {"schedule_id": schedule_id},
+                lambda r: (
+                    r.get("changes") is not None and (owner is None or r.get("owner_id") == owner)
+                ),
+            ),
+            None,
+        )
         if run is None:
             if repo().get(schedule_id, owner) is None and not repo().runs.find_one(
                 {"schedule_id": schedule_id, **({"owner_id": owner} if owner else {})}

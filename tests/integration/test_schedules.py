@@ -12,6 +12,7 @@ from api.app import create_app
 from shared import changes, jobs
 from shared import items as stored
 from shared.db import ensure_indexes
+from shared.run_history import RunCounters
 from shared.schedules import CRON, MISSED, SKIPPED, STARTED, ScheduleRepository
 from shared.scheduling import UNSTARTED_GRACE, Scheduler
 from tests.helpers import register_user
@@ -247,19 +248,20 @@ def done(job_id: str, day: int) -> dict:
     return {"_id": job_id, "completed_at": datetime(2026, 1, day, tzinfo=UTC)}
 
 
+def insert_run(db, run: dict, day: int) -> None:
+    """A completed run of day `day`, stored and counted as the scheduler would."""
+    moment = datetime(2026, 1, day, tzinfo=UTC)
+    doc = {**run, "slot": str(day), "status": "completed", "completed_at": moment}
+    db.schedule_runs.insert_one({**doc, "scheduled_for": moment, "created_at": moment})
+    RunCounters(db).moved({**doc, "scheduled_for": moment}, None, "completed")
+
+
 def test_changes_between_runs_are_counted_by_key_and_listed(db):
     ensure_indexes(db)
     run_of = {}
     for n in (1, 2, 3):
         run_of[n] = {"_id": f"run{n}", "schedule_id": "s1", "owner_id": "o", "job_id": f"job{n}"}
-        db.schedule_runs.insert_one(
-            {
-                **run_of[n],
-                "slot": str(n),
-                "status": "completed",
-                "completed_at": datetime(2026, 1, n, tzinfo=UTC),
-            }
-        )
+        insert_run(db, run_of[n], n)
     put_items(db, "job1", [{"sku": "a", "p": 1}, {"sku": "b", "p": 2}, {"sku": "c", "p": 3}])
     put_items(db, "job2", [{"sku": "a", "p": 1}, {"sku": "b", "p": 9}, {"sku": "d", "p": 4}])
     put_items(db, "job3", [{"sku": "d", "p": 4}, {"sku": "b", "p": 9}, {"sku": "a", "p": 1}])
@@ -272,9 +274,7 @@ def test_changes_between_runs_are_counted_by_key_and_listed(db):
     # a deleted job cannot be compared with: the next run compares with the one before it
     db.jobs.delete_one({"_id": "job3"})
     run_of[4] = {"_id": "run4", "schedule_id": "s1", "owner_id": "o", "job_id": "job4"}
-    db.schedule_runs.insert_one(
-        {**run_of[4], "slot": "4", "status": "completed", "completed_at": datetime(2026, 1, 4)}
-    )
+    insert_run(db, run_of[4], 4)
     put_items(db, "job4", [{"sku": "a", "p": 1}])
     fourth = changes.detect(db, run_of[4], done("job4", 4), "sku")
     assert fourth == {"added": 0, "removed": 2, "changed": 0, "unchanged": 1}
