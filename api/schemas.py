@@ -111,6 +111,19 @@ def _capped_int(name: str, setting: str, description: str) -> fields.Integer:
     )
 
 
+def config_conflicts(config: dict[str, Any]) -> dict[str, list[str]]:
+    """Options of a job's config that cannot go together (checked again on a PATCH, whose
+    config is merged into the stored one)."""
+    if config.get("output") and config.get("item_selector"):
+        return {
+            "output": [
+                "Page content output makes one item per page; it cannot be combined with "
+                "item_selector."
+            ]
+        }
+    return {}
+
+
 class JobConfig(ma.Schema):
     item_selector = SelectorString(allow_none=True)
     follow_links = fields.Boolean()
@@ -149,12 +162,7 @@ class JobConfig(ma.Schema):
     @validates_schema
     def within_settings(self, data: dict[str, Any], **kwargs: Any) -> None:
         settings = _settings()
-        errors: dict[str, list[str]] = {}
-        if data.get("output") and data.get("item_selector"):
-            errors["output"] = [
-                "Page content output makes one item per page; it cannot be combined with "
-                "item_selector."
-            ]
+        errors: dict[str, list[str]] = config_conflicts(data)
         if data.get("max_pages", 0) > settings.max_pages_cap:
             errors["max_pages"] = [f"Must be between 1 and {settings.max_pages_cap}."]
         if data.get("timeout_seconds", 0) > settings.max_timeout_seconds:

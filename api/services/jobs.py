@@ -8,6 +8,7 @@ from typing import Any
 from flask import current_app
 from pymongo import ASCENDING, DESCENDING
 
+from api.schemas import config_conflicts
 from api.security import is_admin
 from api.services import db, event_log, settings, webhooks
 from shared import events, jobs, tasks
@@ -217,6 +218,10 @@ def update(job_id: str, user: dict[str, Any], changes: dict[str, Any]) -> dict[s
         fields["selectors"] = changes["selectors"]
     if "config" in changes:
         fields["config"] = {**job.get("config", {}), **changes["config"]}
+        conflicts = config_conflicts(fields["config"])
+        if conflicts:
+            name, messages = next(iter(conflicts.items()))
+            raise ValidationFailed(f"Invalid input: config.{name}", {f"config.{name}": messages})
     if "priority" in changes:
         fields["priority"] = changes["priority"]
     if not fields:

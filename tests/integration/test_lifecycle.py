@@ -73,6 +73,17 @@ def test_update_is_validated_like_submit(client, auth, db):
     assert answer.status_code == 422 and set(answer.get_json()["errors"]) == {"url", "priority"}
 
 
+def test_an_update_is_checked_against_the_config_it_merges_into(client, auth, db):
+    job = {**JOB, "config": {"item_selector": "div.product"}}
+    job_id = client.post("/api/v1/jobs", json=job, headers=auth).get_json()["id"]
+    answer = client.patch(
+        f"/api/v1/jobs/{job_id}", json={"config": {"output": ["markdown"]}}, headers=auth
+    )
+    assert answer.status_code == 422, answer.get_json()
+    assert list(answer.get_json()["errors"]) == ["config.output"]
+    assert db.jobs.find_one({"_id": job_id})["config"] == {"item_selector": "div.product"}
+
+
 def test_batch_delete_reports_each_id(client, auth, db):
     mine = make_job(client, auth, db, "completed")
     running = make_job(client, auth, db, "running")
