@@ -85,7 +85,7 @@ class HttpUrl(fields.String):
 
 
 class SelectorString(fields.String):
-    """A CSS (with ::text / ::attr) or XPath selector that parses."""
+    """A CSS (with ::text / ::attr), XPath or jmespath: (JSON pages) selector that parses."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
+import jmespath
 from parsel import Selector as Page
 
 from shared.selectors import compile_selector
 
 
 def _select(node: Page, query: str) -> list[Any]:
+    """Matches of `query` in `node`: JMESPath on a JSON page, CSS or XPath on HTML; a
+    selector of the other kind matches nothing."""
     sel = compile_selector(query)
+    if (sel.kind == "jmespath") != (node.type == "json"):
+        return []
+    if sel.kind == "jmespath":
+        return node.jmespath(sel.query)
     return node.xpath(sel.query) if sel.kind == "xpath" else node.css(sel.query)
 
 
@@ -20,6 +29,35 @@ def _value(match: Any) -> str:
     if isinstance(root, str):
         return root.strip()
     return match.get().strip()
+
+
+@lru_cache(maxsize=4096)
+def _expression(query: str) -> Any:
+    return jmespath.compile(query)
+
+
+def _json_field(node: Page, query: str, budget: Budget | None) -> Any:
+    """A field of a JSON page: exactly what its JMESPath expression gives (a string, number,
+    list or object; None for nothing or for a CSS/XPath selector), within the budget."""
+    sel = compile_selector(query)
+    if sel.kind != "jmespath":
+        return None
+    value = _expression(sel.query).search(node.root)
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+    if budget is not None:
+        size = len(value) if isinstance(value, str) else len(json.dumps(value, default=str))
+        if size > budget.max_field_bytes:
+            budget.notes.add(f"field values over MAX_FIELD_BYTES={budget.max_field_bytes} dropped")
+            return None
+        if budget.left < size:
+            budget.left = 0
+            budget.notes.add("the page's extracted text passed its limit; later fields dropped")
+            return None
+        budget.left -= size
+    return value
 
 
 class Budget:
@@ -46,13 +84,16 @@ class Budget:
         return value
 
 
-def field_value(node: Page, query: str, budget: Budget | None = None) -> str | list[str] | None:
-    """One match: a string; several: a list; none: None. Blank text nodes are not matches."""
-    values: list[str] = []
+def field_value(node: Page, query: str, budget: Budget | None = None) -> Any:
+    """One match: a string (on a JSON page, the value); several: a list; none: None. Blank
+    text nodes are not matches."""
+    if node.type == "json":
+        return _json_field(node, query, budget)
+    values: list[Any] = []
     used = 0
     for match in _select(node, query):
         value = _value(match)
-        if value == "":
+        if value == "" or value is None:
             continue
         if budget is not None:
             if used >= budget.max_field_bytes:
@@ -76,6 +117,12 @@ def parse(html: str | bytes, url: str) -> Page:
     if isinstance(html, bytes):
         return Page(body=html, base_url=url, type="html")
     return Page(text=html, base_url=url, type="html")
+
+
+def parse_json(text: str, url: str) -> Page:
+    """A parsel selector over a JSON document (raises ValueError when it is not JSON)."""
+    json.loads(text)  # parsel would treat text that is not JSON as a string value
+    return Page(text=text, base_url=url, type="json")
 
 
 def extract_items(
@@ -141,7 +188,12 @@ def extract_links(
         raw = []
         for match in _select(page, link_selector):
             root = match.root
-            raw.append(root if isinstance(root, str) else match.attrib.get("href"))
+            if isinstance(root, str):
+                raw.append(root)
+            elif match.type != "json":
+                raw.append(match.attrib.get("href"))
+    elif page.type == "json":
+        raw = []  # links of a JSON page are only those link_selector names
     else:
         raw = page.css("a::attr(href)").getall()
     seen: set[str] = set()

@@ -14,13 +14,14 @@ from typing import Any
 from scrapers import extract
 from scrapers.crawl_rules import DEEP_DOM, max_depth_of
 from shared.jobspec import OUTPUT_FORMATS
+from shared.selectors import is_jmespath
 
 _TRAFILATURA_FORMAT = {"markdown": "markdown", "text": "txt", "html": "html"}
 
 # kinds of page problems -> the job warning, given the number of pages
 WARNINGS = {
     "json": "{n} page(s) were JSON: CSS and XPath selectors do not apply to JSON, so they gave "
-    "no items (fetch the HTML page that shows the data, or a JSON API with another tool)",
+    "no items (select from JSON with jmespath: selectors, e.g. jmespath:items[*])",
     "deep_dom": "{n} page(s) nest their HTML deeper than 2048 levels: the parser stops there, "
     "and nothing below that depth could be extracted",
     "no_content": "no main content found on {n} page(s) (config.output)",
@@ -46,7 +47,7 @@ class PageOutcome:
 
 def is_json(content_type: str) -> bool:
     kind = content_type.split(";", 1)[0].strip().lower()
-    return kind == "application/json" or kind.endswith("+json")
+    return kind in ("application/json", "text/json") or kind.endswith("+json")
 
 
 def _has_scripts(body: bytes | str) -> bool:
@@ -59,12 +60,14 @@ def read_page(spec: Any, body: bytes | str, url: str, content_type: str = "") ->
     outcome = PageOutcome()
     cfg = spec.config
     if is_json(content_type):
-        outcome.problem = "json"
-        outcome.notes.append(
-            f"{url} is JSON ({content_type.split(';')[0]}): CSS/XPath selectors do not apply; "
-            "no items from it"
-        )
-        return outcome
+        if cfg.get("output") or not _selects_json(spec):
+            outcome.problem = "json"
+            outcome.notes.append(
+                f"{url} is JSON ({content_type.split(';')[0]}): CSS/XPath selectors and page "
+                "content output do not apply; no items from it (use jmespath: selectors)"
+            )
+            return outcome
+        return _read_json(spec, body, url, outcome)
     outcome.has_scripts = _has_scripts(body)
     try:
         page = extract.parse(body, url)
@@ -89,6 +92,36 @@ def read_page(spec: Any, body: bytes | str, url: str, content_type: str = "") ->
                 f"{url}: the HTML nests {depth}+ levels deep; the parser stopped at 2048 levels "
                 "and content below was not extracted"
             )
+    return outcome
+
+
+def _selects_json(spec: Any) -> bool:
+    """Whether the job has JMESPath selectors (for JSON pages)."""
+    cfg = spec.config
+    queries = [*spec.selectors.values(), cfg.get("item_selector"), cfg.get("link_selector")]
+    return any(is_jmespath(query) for query in queries)
+
+
+def _read_json(spec: Any, body: bytes | str, url: str, outcome: PageOutcome) -> PageOutcome:
+    """A JSON page through the job's jmespath: selectors."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        if text.lstrip().startswith("<"):  # a browser shows JSON inside a page of its own
+            shown = extract.parse(text, url)
+            text = (
+                shown.xpath("string((//pre)[1])").get() or shown.xpath("string(//body)").get() or ""
+            )
+        page = extract.parse_json(text, url)
+        budget = extract.page_budget(spec)
+        outcome.items = extract.extract_items(
+            page, spec.selectors, spec.config.get("item_selector"), budget
+        )
+    except ValueError as exc:  # not JSON after all
+        outcome.problem = "extract_error"
+        outcome.notes.append(f"{url} says it is JSON but does not parse: {exc}")
+        return outcome
+    outcome.selector = page
+    outcome.notes.extend(f"{url}: {note}" for note in sorted(budget.notes))
     return outcome
 
 

@@ -1,4 +1,5 @@
-"""Selector syntax: CSS with ::text / ::attr(name), or XPath; parsed and checked without a page."""
+"""Selector syntax: CSS with ::text / ::attr(name), XPath, or `jmespath:` JMESPath for JSON
+pages; parsed and checked without a page."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+import jmespath
+from jmespath.exceptions import JMESPathError
 from lxml import etree
 from parsel.csstranslator import HTMLTranslator
 
 MAX_SELECTOR_LENGTH = 1000
+JMESPATH = "jmespath:"  # the prefix of a JMESPath selector (JSON pages)
 _translator = HTMLTranslator()
 # Namespaced extension functions (parsel registers EXSLT's `re:` and `set:`; lxml knows more)
 # have unbounded cost: `re:test(., "^(a+)+$")` is exponential. Refused at submit.
@@ -19,10 +23,16 @@ _EXTENSION_CALL = re.compile(r"(?<![\w.:-])([A-Za-z_][\w.-]*):([A-Za-z_][\w.-]*)
 
 @dataclass(frozen=True)
 class Selector:
-    """One compiled selector: `kind` is "css" or "xpath", `query` the original text."""
+    """One compiled selector: `kind` is "css", "xpath" or "jmespath", `query` the text the
+    engine runs (a JMESPath expression without its prefix)."""
 
     kind: str
     query: str
+
+
+def is_jmespath(query: str | None) -> bool:
+    """A `jmespath:` selector, for JSON pages."""
+    return isinstance(query, str) and query.lstrip().startswith(JMESPATH)
 
 
 def is_xpath(query: str) -> bool:
@@ -39,6 +49,15 @@ def compile_selector(query: str) -> Selector:
     if len(query) > MAX_SELECTOR_LENGTH:
         raise ValueError(f"selector longer than {MAX_SELECTOR_LENGTH} characters")
     query = query.strip()
+    if is_jmespath(query):
+        expression = query[len(JMESPATH) :].strip()
+        if not expression:
+            raise ValueError("jmespath: needs an expression, e.g. jmespath:items[*]")
+        try:
+            jmespath.compile(expression)
+        except JMESPathError as exc:
+            raise ValueError(f"invalid JMESPath: {' '.join(str(exc).split())}") from None
+        return Selector("jmespath", expression)
     if is_xpath(query):
         call = _EXTENSION_CALL.search(_LITERAL.sub('""', query))
         if call:

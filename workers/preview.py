@@ -50,7 +50,7 @@ class PreviewSink:
             self.url, self.status = url, status
 
     def document(self, url: str, page: Any) -> None:
-        if self.title is None:
+        if self.title is None and page.type != "json":
             title = page.css("title::text").get()
             self.title = title.strip() if title else None
 

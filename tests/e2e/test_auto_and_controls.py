@@ -338,3 +338,31 @@ def test_failures_read_as_sentences_with_the_detail_in_the_log(stack, engine):
     for job in (refused, dropped, slow):
         assert job["status"] == "failed" and sentence(job["error"]["message"]), job["error"]
     assert any("[" in line and line.startswith("ERROR") for line in logs(stack, dropped))
+
+
+@pytest.mark.parametrize("engine", ["scrapy", "playwright", "auto"])
+def test_a_json_api_is_crawled_with_jmespath_selectors_keeping_the_values_types(stack, engine):
+    with SiteServer(pages=3) as site:
+        job = run(
+            stack,
+            url=f"{site.url}/api/catalog?page=1",
+            engine=engine,
+            selectors={
+                "sku": "jmespath:sku",
+                "title": "jmespath:title",
+                "stock": "jmespath:stock",
+                "raw": "jmespath:@",
+            },
+            config={
+                "item_selector": "jmespath:items[*]",
+                "follow_links": True,
+                "link_selector": "jmespath:next",
+            },
+        )
+        expected = [item for page in (1, 2, 3) for item in site.catalog_payload(page)["items"]]
+    assert job["status"] == "completed" and job["pages_crawled"] == 3, job
+    assert not job.get("warnings")
+    found = items(stack, job)
+    assert [i["sku"] for i in found] == [e["sku"] for e in expected]
+    assert [i["raw"] for i in found] == expected  # a whole object, as the API gave it
+    assert [i["stock"] for i in found] == [e["stock"] for e in expected]  # null stays null

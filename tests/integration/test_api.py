@@ -128,6 +128,8 @@ def test_jobs_need_authentication(client, headers):
         ({**GOOD, "config": {"item_selector": "div["}}, {"config.item_selector"}),
         ({**GOOD, "selectors": {"title": "h1["}}, {"selectors.title"}),
         ({**GOOD, "selectors": {"title": "//h1["}}, {"selectors.title"}),
+        ({**GOOD, "selectors": {"title": "jmespath:items["}}, {"selectors.title"}),
+        ({**GOOD, "config": {"link_selector": "jmespath:"}}, {"config.link_selector"}),
         ({**GOOD, "selectors": {"title": 5}}, {"selectors.title"}),
         ({**GOOD, "selectors": "h1"}, {"selectors"}),
         ({**GOOD, "webhook_url": "nope"}, {"webhook_url"}),

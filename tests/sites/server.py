@@ -649,7 +649,8 @@ class SiteServer:
             }
             for i in range(first, first + self.items_per_page)
         ]
-        return {"page": page, "pages": self.pages, "items": items}
+        following = f"/api/catalog?page={page + 1}" if page < self.pages else None
+        return {"page": page, "pages": self.pages, "items": items, "next": following}
 
     # ------------------------------------------------------------------ internals
 

@@ -4,6 +4,7 @@ sentences: pure logic on saved pages, no services."""
 from __future__ import annotations
 
 import gzip
+import json
 
 import pytest
 
@@ -80,6 +81,48 @@ def test_json_pages_are_refused_with_a_reason_not_an_exception():
     problems = PageProblems()
     problems.add(outcome)
     assert "JSON" in problems.warnings(spec(QUOTES), pages_ok=1)[0]
+
+
+API = {"items": [{"sku": "A", "price": 1.5, "tags": ["new"], "o": {"k": 1}}, {"sku": "B"}]}
+JSON_FIELDS = {"sku": "jmespath:sku", "price": "jmespath:price", "tags": "jmespath:tags"}
+
+
+def test_json_pages_are_read_with_jmespath_selectors_keeping_the_values_types():
+    job = spec(JSON_FIELDS, item_selector="jmespath:items[*]")
+    outcome = read_page(job, json.dumps(API), "http://s/api", "application/json")
+    assert outcome.problem is None and outcome.notes == []
+    assert outcome.items == [
+        {"sku": "A", "price": 1.5, "tags": ["new"]},  # a one-element list stays a list
+        {"sku": "B", "price": None, "tags": None},
+    ]
+    # a browser shows the document inside a page of its own: the same items
+    shown = f"<html><body><pre>{json.dumps(API)}</pre></body></html>"
+    assert read_page(job, shown, "http://s/api", "application/json").items == outcome.items
+    # one item per page without item_selector; CSS fields give nothing on JSON
+    for content_type in ("text/json", "application/vnd.api+json; charset=utf-8"):
+        whole = read_page(
+            spec({"n": "jmespath:length(items)", "t": "h1::text"}),
+            json.dumps(API),
+            "u",
+            content_type,
+        )
+        assert whole.items == [{"n": 2, "t": None}]
+
+
+def test_a_json_page_that_does_not_parse_or_a_huge_value_says_so():
+    job = spec(JSON_FIELDS, item_selector="jmespath:items[*]")
+    broken = read_page(job, "{not json", "http://s/api", "application/json")
+    assert broken.problem == "extract_error" and "does not parse" in broken.notes[0]
+    huge = {"items": [{"sku": "x" * 200_000}]}
+    capped = read_page(job, json.dumps(huge), "http://s/api", "application/json")
+    assert capped.items == [{"sku": None, "price": None, "tags": None}]
+    assert "MAX_FIELD_BYTES" in capped.notes[0]
+
+
+def test_jmespath_fields_give_nothing_on_html_pages():
+    html = "<html><body><h1>Hi</h1></body></html>"
+    outcome = read_page(spec({"h": "h1::text", "j": "jmespath:a"}), html, "http://s/")
+    assert outcome.items == [{"h": "Hi", "j": None}]
 
 
 def test_a_dom_too_deep_to_parse_says_so():

@@ -18,13 +18,17 @@ from shared.tasks import celery_priority
         ("//h1", "xpath"),
         ("(//a)[1]", "xpath"),
         ("./@data-sku", "xpath"),
+        ("jmespath:items[*]", "jmespath"),
+        ("jmespath: data.products[?price > `10`].sku", "jmespath"),
     ],
 )
 def test_selectors_that_parse(query, kind):
     assert compile_selector(query).kind == kind
 
 
-@pytest.mark.parametrize("query", ["h1[", "//h1[", "a::nope", "", "   "])
+@pytest.mark.parametrize(
+    "query", ["h1[", "//h1[", "a::nope", "", "   ", "jmespath:", "jmespath:items[", "jmespath:a..b"]
+)
 def test_selectors_that_do_not_parse_name_the_field(query):
     assert list(validate_selectors({"title": query})) == ["title"]
 
