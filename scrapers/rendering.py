@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
-from scrapers import failures
+from scrapers import failures, robots
 from shared.selectors import compile_selector
 
 NAV_TIMEOUT_CAP = 180  # seconds, as the Scrapy engine's DOWNLOAD_TIMEOUT
@@ -43,8 +43,9 @@ def wait_selector(query: str) -> str:
 
 
 class _Robots:
-    """robots.txt per origin, fetched once per job through the job's own context, read by
-    Protego: the parser Scrapy uses, so both engines obey the same rules alike."""
+    """robots.txt per origin, fetched through the job's own context (or kept from an earlier
+    job of this process: scrapers/robots.py), read by Protego: the parser Scrapy uses, so both
+    engines obey the same rules alike."""
 
     def __init__(self, request: Any, user_agent: str) -> None:
         self._request = request
@@ -60,13 +61,17 @@ class _Robots:
         return parser is None or parser.can_fetch(url, self._agent)
 
     async def _fetch(self, origin: str) -> Protego | None:
+        kept = robots.recall("playwright", origin)  # an earlier job's, ROBOTS_CACHE_SECONDS
+        if kept is not robots.MISSING:
+            return None if kept is None else Protego.parse(kept)
         try:
             response = await self._request.get(f"{origin}/robots.txt", timeout=10_000)
-            if response.status != 200:  # missing or broken robots.txt: everything allowed
-                return None
-            return Protego.parse(await response.text())
+            # missing or broken robots.txt: everything allowed
+            body = await response.text() if response.status == 200 else None
         except Exception:
-            return None
+            return None  # not kept: the next job tries again
+        robots.keep("playwright", origin, body)
+        return None if body is None else Protego.parse(body)
 
 
 async def _block_heavy(route: Any) -> None:

@@ -40,6 +40,9 @@ def crawl_settings(spec: JobSpec) -> dict[str, Any]:
     """Scrapy settings for one job; nothing is shared with the next job's crawler."""
     cfg = spec.config
     middlewares: dict[str, int | None] = {
+        # robots.txt kept across this process's jobs (ROBOTS_CACHE_SECONDS), same rules
+        "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+        "scrapers.scrapy_robots.CachedRobotsTxtMiddleware": 100,
         "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
         "scrapers.proxies.MetaOnlyProxyMiddleware": 750,
     }

@@ -113,6 +113,7 @@ class Settings:
     proxy_check_timeout_seconds: float = 5.0
     proxy_check_interval_seconds: float = 60.0
     auto_memory_days: float = 7.0  # how long `auto` remembers a site's engine; 0: never
+    robots_cache_seconds: float = 300.0  # a worker keeps a site's robots.txt this long; 0: never
     # target policy (SSRF): "" = allow private targets in local/test/development, block elsewhere
     private_targets: str = ""
     target_allowlist: str = ""

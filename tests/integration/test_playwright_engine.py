@@ -225,6 +225,16 @@ def test_robots_txt_is_obeyed(engine):
         assert "/js/cookie" not in strict.requests
 
 
+def test_robots_txt_is_kept_for_the_next_job_and_still_obeyed(engine):
+    with SiteServer(disallow=["/js/"]) as strict:
+        allowed = engine.run(make_spec([strict.url_for("/catalog/")]), FakeSink())
+        refused = engine.run(make_spec([strict.url_for("/js/cookie")]), FakeSink())
+        fetched = strict.requests.count("/robots.txt")
+    assert allowed.error is None
+    assert refused.error is not None and refused.error["type"] == "robots_forbidden"
+    assert fetched == 1  # the second job read the rules the first one fetched
+
+
 def test_job_timeout_keeps_the_pages_so_far(engine):
     with SiteServer(pages=20, delay=0.6) as slow_site:
         spec = make_spec(

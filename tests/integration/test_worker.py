@@ -124,6 +124,16 @@ def test_robots_txt_is_obeyed_by_default_and_can_be_ignored(stack):
     assert (rude["status"], rude["pages_crawled"]) == ("completed", 5)
 
 
+def test_a_worker_keeps_a_sites_robots_txt_for_its_next_jobs(stack):
+    headers = stack.register()
+    with SiteServer(pages=4, disallow=["/catalog/page/3"]) as site:
+        for _ in range(3):
+            done = stack.wait_job(stack.submit(headers, **catalog_job(site))["id"], headers)
+            assert (done["status"], done["pages_crawled"]) == ("completed", 2)  # still obeyed
+        fetched = site.requests.count("/robots.txt")
+    assert fetched == 1 and "/catalog/page/3" not in site.requests
+
+
 def test_a_start_url_forbidden_by_robots_fails_saying_so(stack):
     headers = stack.register()
     with SiteServer(pages=2, disallow=["/catalog"]) as site:
