@@ -164,7 +164,11 @@ def test_wait_for_waits_for_delayed_content(engine, site):
 
 def test_missing_wait_for_is_a_warning_and_the_page_is_still_extracted(engine, site):
     spec = make_spec(
-        [site.url_for("/about")], {"h": "h1::text"}, wait_for="div.never", timeout_seconds=2
+        # wait_for waits half the job's time (3 s): room for a loaded machine's page load
+        [site.url_for("/about")],
+        {"h": "h1::text"},
+        wait_for="div.never",
+        timeout_seconds=6,
     )
     sink = FakeSink()
     result = engine.run(spec, sink)
