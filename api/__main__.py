@@ -33,6 +33,8 @@ def gunicorn_args(settings: Settings, bind: str, workers: int | None = None) -> 
         "10",
         "--access-logfile",
         "-",
+        "--logger-class",
+        "api.access_log.RedactingLogger",  # no ?token= in the log
         "--log-level",
         settings.log_level.lower(),
     ]

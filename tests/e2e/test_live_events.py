@@ -125,6 +125,11 @@ def test_a_websocket_client_sees_its_own_jobs_events_and_none_of_another_users(l
     assert seen[0]["type"] == "job.started"
     bad = requests.get(live.url("/ws") + "?token=forged", timeout=10)
     assert bad.status_code == 401 and bad.json()["type"] == "unauthorized"
+    # the token a browser must put in the URL never reaches the access log
+    log = live.logs["api"]
+    wait_for(lambda: "/api/v1/ws?token=[redacted]" in log.read_text(), 10, message="logged")
+    text = log.read_text()
+    assert token not in text and "token=forged" not in text
 
 
 def test_an_eleventh_websocket_of_one_user_is_refused(live):
