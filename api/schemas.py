@@ -370,6 +370,10 @@ class ResultsPage(ma.Schema):
 
 class ExportArgs(ma.Schema):
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "jsonl"]))
+    token = fields.String(
+        load_only=True,
+        metadata={"description": "an access token or API key, for a download started by a link"},
+    )
 
 
 USERNAME = validate.Regexp(r"^[A-Za-z0-9_.-]{3,50}$", error="3-50 letters, digits, _ . or -.")

@@ -90,7 +90,8 @@ def _user_from_claims(claims: dict[str, Any]) -> dict[str, Any]:
 
 def authenticate_stream() -> dict[str, Any]:
     """As `authenticate`, and also `?token=` (an access token or API key): browsers cannot
-    set headers on EventSource or WebSocket. For streaming endpoints only."""
+    set headers on EventSource or WebSocket, nor on a download they start from a link. For
+    streaming endpoints only (the access log redacts the token: api/access_log.py)."""
     token = request.args.get("token", "")
     if "user" in g or not token or request.headers.get("Authorization"):
         return authenticate()
@@ -123,6 +124,17 @@ def auth_required(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         authenticate()
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def stream_auth_required(fn: Callable) -> Callable:
+    """Require a user, who may also come as `?token=` (downloads a browser starts itself)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        authenticate_stream()
         return fn(*args, **kwargs)
 
     return wrapper

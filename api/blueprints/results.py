@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 
 from api import schemas
 from api.schemas_ops import EXPORT_DOC
-from api.security import auth_required, current_user
+from api.security import auth_required, current_user, stream_auth_required
 from api.services import results
 
 blp = Blueprint("results", __name__, url_prefix="/api/v1/results", description="Scraped items")
@@ -27,7 +27,7 @@ class Results(MethodView):
 
 @blp.route("/<job_id>/export")
 class Export(MethodView):
-    decorators = [auth_required]
+    decorators = [stream_auth_required]  # a link can download: ?token=
 
     @blp.arguments(schemas.ExportArgs, location="query")
     @blp.response(200, content_type="application/octet-stream")

@@ -186,5 +186,13 @@ const SM = (() => {
     return true;
   }
 
-  return { api, stream, el, when, text, badge, flash, describe, fillTable, keep, requireLogin, ApiError };
+  /** The current access token (for a URL the browser opens itself: a download). */
+  function accessToken() {
+    return tokens().access || "";
+  }
+
+  return {
+    api, stream, el, when, text, badge, flash, describe, fillTable, keep, requireLogin, ApiError,
+    accessToken,
+  };
 })();

@@ -128,13 +128,17 @@
       const format = button.dataset.export;
       button.disabled = true;
       try {
-        const answer = await SM.api(`/results/${encodeURIComponent(id)}/export?format=${format}`, { raw: true });
-        const url = URL.createObjectURL(await answer.blob());
-        const link = el("a", { href: url, download: `${id}.${format}` });
+        // the browser downloads the stream itself (to disk, with its own progress): a fresh
+        // token first, since a link cannot refresh one
+        await SM.api("/auth/me");
+        const params = new URLSearchParams({ format, token: SM.accessToken() });
+        const link = el("a", {
+          href: `/api/v1/results/${encodeURIComponent(id)}/export?${params}`,
+          download: `${id}.${format}`,
+        });
         document.body.append(link);
         link.click();
         link.remove();
-        setTimeout(() => URL.revokeObjectURL(url), 10000);
       } catch (error) {
         SM.flash(SM.describe(error));
       } finally {

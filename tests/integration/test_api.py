@@ -392,3 +392,18 @@ def test_answers_keep_the_order_fields_were_given_in(client, auth):
     job = client.post("/api/v1/jobs", json={**GOOD, "selectors": selectors}, headers=auth)
     raw = client.get(f"/api/v1/jobs/{job.get_json()['id']}", headers=auth).get_data(as_text=True)
     assert raw.index('"zeta"') < raw.index('"alpha"') < raw.index('"mid"')
+
+
+def test_an_export_link_carries_its_own_token(client, auth):
+    job = client.post("/api/v1/jobs", json=GOOD, headers=auth).get_json()
+    path = f"/api/v1/results/{job['id']}/export"
+    token = auth["Authorization"].split()[1]
+    linked = client.get(f"{path}?format=csv&token={token}")  # no header: a browser's download
+    assert linked.status_code == 200 and linked.headers["Content-Type"].startswith("text/csv")
+    assert "attachment" in linked.headers["Content-Disposition"]
+    assert linked.get_data(as_text=True) == "title,url,scraped_at\n"  # no items yet
+    linked.close()  # a streamed answer holds its request until it is read and closed
+    assert client.get(f"{path}?token=forged").status_code == 401
+    assert client.get(path).status_code == 401
+    stranger = register_user(client)["Authorization"].split()[1]
+    assert client.get(f"{path}?token={stranger}").status_code == 404
