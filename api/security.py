@@ -118,26 +118,22 @@ def is_admin(user: dict[str, Any]) -> bool:
     return user.get("role") == "admin"
 
 
-def auth_required(fn: Callable) -> Callable:
-    """Require an authenticated user for a view."""
+def _requiring(check: Callable[[], Any]) -> Callable[[Callable], Callable]:
+    def decorator(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            check()
+            return fn(*args, **kwargs)
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        authenticate()
-        return fn(*args, **kwargs)
+        return wrapper
 
-    return wrapper
+    return decorator
 
 
-def stream_auth_required(fn: Callable) -> Callable:
-    """Require a user, who may also come as `?token=` (downloads a browser starts itself)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        authenticate_stream()
-        return fn(*args, **kwargs)
-
-    return wrapper
+# an authenticated user for a view
+auth_required = _requiring(authenticate)
+# the same, who may also come as `?token=` (downloads a browser starts itself)
+stream_auth_required = _requiring(authenticate_stream)
 
 
 def admin_required(fn: Callable) -> Callable:
