@@ -19,20 +19,16 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from shared.windows import aware, newest_first
+
 COUNTERS = "schedule_run_counters"
-MAX_WINDOWS = 64
 MIN_WINDOW = timedelta(minutes=1)
-
-
-def _aware(moment: datetime) -> datetime:
-    """MongoDB hands datetimes back naive (UTC)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class RunCounters:
@@ -79,8 +75,8 @@ class RunCounters:
     @staticmethod
     def span(docs: list[dict[str, Any]]) -> tuple[datetime, datetime] | None:
         """(oldest, newest) `scheduled_for` of the runs counted in `docs`."""
-        firsts = [_aware(doc["first"]) for doc in docs if doc.get("first")]
-        lasts = [_aware(doc["last"]) for doc in docs if doc.get("last")]
+        firsts = [aware(doc["first"]) for doc in docs if doc.get("first")]
+        lasts = [aware(doc["last"]) for doc in docs if doc.get("last")]
         if not firsts or not lasts:
             return None
         return min(firsts), max(lasts)
@@ -171,26 +167,17 @@ def walk(
     """Runs matching `base` (owner_id or schedule_id) and `keep`, newest `scheduled_for`
     first, over `span` (oldest, newest: RunCounters.span), a window of the index at a time."""
     if span is None:
-        return
+        return iter(())
     floor, newest = span
-    edge = newest + timedelta(milliseconds=1)
     # about 64 runs in the first window at the history's average density, then wider
     window = max(MIN_WINDOW, (newest - floor) * (64 / max(total, 1)))
-    for _ in range(MAX_WINDOWS):
-        if edge < floor:
-            return
-        low = max(edge - window, floor)
-        rows = list(db.schedule_runs.find({**base, "scheduled_for": {"$gte": low, "$lt": edge}}))
-        batch = sorted(
-            (run for run in rows if keep(run)),
-            key=lambda run: (run["scheduled_for"], run.get("created_at"), run["_id"]),
-            reverse=True,
-        )
-        yield from batch
-        if low <= floor:
-            return
-        edge = low
-        window = window * (8 if not rows else 2)
-    # past MAX_WINDOWS (windows grow, so only centuries of history get here): the rest at once
-    rest = db.schedule_runs.find({**base, "scheduled_for": {"$lt": edge}}).sort("scheduled_for", -1)
-    yield from (run for run in rest if keep(run))
+    return newest_first(
+        db.schedule_runs,
+        base,
+        "scheduled_for",
+        newest,
+        floor,
+        window,
+        keep,
+        tiebreak=("created_at", "_id"),
+    )

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import secrets
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import DESCENDING, ReturnDocument
@@ -23,6 +24,7 @@ from pymongo.database import Database
 
 from shared import events
 from shared.jobs import now
+from shared.windows import newest_first
 
 SUBSCRIBABLE = (events.STARTED, events.COMPLETED, events.FAILED, events.CANCELLED, events.CHANGED)
 DEFAULT_EVENTS = [events.STARTED, events.COMPLETED, events.FAILED, events.CANCELLED]
@@ -183,12 +185,27 @@ class WebhookRepository:
     def count(self, owner_id: str) -> int:
         return self.hooks.count_documents({"owner_id": owner_id})
 
-    def log(self, hook_id: str, owner_id: str, limit: int = 100) -> list[dict]:
-        return list(
-            self.deliveries.find({"webhook_id": hook_id, "owner_id": owner_id})
-            .sort("timestamp", DESCENDING)
-            .limit(limit)
+    def log(self, hook: dict[str, Any], limit: int = 100) -> list[dict]:
+        """The newest `limit` attempts to `hook` (a webhook's document), newest first, read
+        in windows of (webhook_id, timestamp): a log of 100,000 attempts costs what 100 do.
+        A pending retry's timestamp is when it is due: those come first, then the past."""
+        base, at = {"webhook_id": hook["_id"]}, now()
+
+        def mine(attempt: dict[str, Any]) -> bool:
+            return attempt.get("owner_id") == hook["owner_id"]
+
+        due = [a for a in self.deliveries.find({**base, "timestamp": {"$gt": at}}) if mine(a)]
+        due.sort(key=lambda a: (a["timestamp"], a["_id"]), reverse=True)
+        past = newest_first(
+            self.deliveries,
+            base,
+            "timestamp",
+            newest=at,
+            floor=hook.get("created_at") or datetime(2000, 1, 1, tzinfo=UTC),
+            window=timedelta(hours=1),
+            keep=mine,
         )
+        return list(itertools.islice(itertools.chain(due, past), limit))
 
     def secret_for(self, attempt: dict[str, Any]) -> str:
         if attempt["webhook_id"] == JOB_HOOK:

@@ -65,8 +65,7 @@ def delete(hook_id: str, user: dict[str, Any]) -> None:
 
 
 def deliveries(hook_id: str, user: dict[str, Any]) -> list[dict[str, Any]]:
-    _own(hook_id, user)
-    return repo().log(hook_id, user["_id"])
+    return repo().log(_own(hook_id, user))
 
 
 def redeliver(hook_id: str, delivery_id: str, user: dict[str, Any]) -> dict[str, str]:

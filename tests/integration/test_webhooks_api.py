@@ -53,3 +53,33 @@ def test_a_user_has_at_most_max_webhooks_per_user(settings):
     assert third.status_code == 409 and "MAX_WEBHOOKS_PER_USER" in third.get_json()["detail"]
     other = register_user(client)
     assert client.post("/api/v1/webhooks", json=HOOK, headers=other).status_code == 201
+
+
+def test_the_delivery_log_is_the_newest_attempts_first_however_long_it_is(db):
+    import random
+    from datetime import timedelta
+
+    from shared.db import ensure_indexes
+    from shared.jobs import now
+    from shared.webhooks import WebhookRepository
+
+    ensure_indexes(db)
+    repo, at, rng = WebhookRepository(db), now(), random.Random(3)
+    hook = {"_id": "h1", "owner_id": "alice", "created_at": at - timedelta(days=30)}
+    db.webhooks.insert_one(dict(hook))
+    offsets = [rng.uniform(0, 30 * 86400) for _ in range(400)]  # spread over 30 days
+    offsets += [rng.uniform(0, 600) for _ in range(50)] + [-120.0, -3600.0]  # recent; 2 due
+    attempts = [
+        {
+            "_id": f"a{i}",
+            "webhook_id": "h1",
+            "owner_id": "alice" if i % 9 else "mallory",  # someone else's, same hook id
+            "timestamp": at - timedelta(seconds=offset),
+        }
+        for i, offset in enumerate(offsets)
+    ]
+    db.webhook_deliveries.insert_many(attempts)
+    mine = [a for a in attempts if a["owner_id"] == "alice"]
+    mine.sort(key=lambda a: (a["timestamp"], a["_id"]), reverse=True)
+    assert [a["_id"] for a in repo.log(hook)] == [a["_id"] for a in mine[:100]]
+    assert [a["_id"] for a in repo.log(hook, limit=1000)] == [a["_id"] for a in mine]
