@@ -76,6 +76,7 @@ def ensure_indexes(db: Database) -> None:
     db.deleted_jobs.create_index("deleted_at")
     db.webhooks.create_index([("owner_id", 1), ("created_at", -1)])
     db.webhook_deliveries.create_index([("webhook_id", 1), ("timestamp", -1)])
+    db.webhook_deliveries.create_index("timestamp")  # retention
     db.proxies.create_index([("status", 1), ("last_used_at", 1)])
     db.jobs.create_index([("schedule_id", 1), ("status", 1)])
     db.schedules.create_index([("owner_id", 1), ("created_at", -1)])

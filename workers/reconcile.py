@@ -137,10 +137,11 @@ def check_counters() -> dict[str, int]:
 
 def apply_retention(batch: int = 200) -> dict[str, int]:
     """Delete finished jobs whose last change is older than JOB_RETENTION_DAYS, with their
-    items, logs and events (Scrapyd's `jobs_to_keep`, by age). Off when the setting is 0."""
+    items, logs and events (Scrapyd's `jobs_to_keep`, by age), and webhook delivery attempts
+    older than that. Off when the setting is 0."""
     settings = get_settings()
     if settings.job_retention_days <= 0:
-        return {"deleted": 0}
+        return {"deleted": 0, "delivery_attempts": 0}
     repo = JobRepository(dbmod.database(settings))
     cutoff = jobs.now() - timedelta(days=settings.job_retention_days)
     deleted = 0
@@ -152,7 +153,11 @@ def apply_retention(batch: int = 200) -> dict[str, int]:
             repo.delete(job["_id"], current=job)
             event_log().delete_job(job["_id"])
             deleted += 1
-    return {"deleted": deleted}
+    # webhooks' delivery logs age out the same way (a pending retry is never old: it is due)
+    attempts = repo.db.webhook_deliveries.delete_many(
+        {"timestamp": {"$lt": cutoff}, "state": {"$ne": "pending"}}
+    ).deleted_count
+    return {"deleted": deleted, "delivery_attempts": attempts}
 
 
 def check_proxies() -> dict[str, int]:

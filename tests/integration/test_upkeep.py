@@ -87,7 +87,13 @@ def test_retention_deletes_old_finished_jobs_with_their_items(db, settings, upke
         db.jobs.update_one({"_id": job["_id"]}, {"$set": {"created_at": long_ago}})
     for job in (old, waiting):  # `recent` was retried and finished again today
         db.jobs.update_one({"_id": job["_id"]}, {"$set": {"updated_at": long_ago}})
-    assert upkeep.apply_retention() == {"deleted": 1}
+    kept = {"pending": long_ago, "failed": jobs.now()}  # a due retry; a recent attempt
+    db.webhook_deliveries.insert_many(
+        [{"_id": "old", "state": "delivered", "timestamp": long_ago}]
+        + [{"_id": state, "state": state, "timestamp": at} for state, at in kept.items()]
+    )
+    assert upkeep.apply_retention() == {"deleted": 1, "delivery_attempts": 1}
+    assert sorted(a["_id"] for a in db.webhook_deliveries.find()) == ["failed", "pending"]
     assert repo.get(old["_id"]) is None
     assert items.count(db, old["_id"]) == 0 and db.logs.count_documents({"job_id": old["_id"]}) == 0
     assert repo.get(recent["_id"]) and repo.get(waiting["_id"])  # pending jobs are never old
