@@ -6,10 +6,10 @@
 1. Curve: one user submits `--soak-total` one-page jobs in bursts of `--burst`, each burst
    waited for; every `--every` jobs it prints the rate of the last ones and the p50 of
    `GET /jobs?limit=50` (with X-Total-Count), `GET /jobs/stats`, `GET /monitoring/stats`,
-   `GET /schedules/history?limit=50` and `GET /jobs/{id}` (20 calls each).
+   `GET /schedules/history?limit=50`, `GET /jobs/{id}` and a webhook's deliveries (20 calls each).
 2. At scale: the store is filled directly with `--seed-jobs` finished jobs (spread over 30 days)
-   holding `--seed-items` items, and as many runs of one schedule, for the same user; then the
-   same bursts and reads run again.
+   holding `--seed-items` items, and as many runs of one schedule and webhook delivery attempts,
+   for the same user; then the same bursts and reads run again.
    The jobs/s ratio (at scale / the first `--every` on an empty store) is the figure.
 
 The stack is the real one (tests.helpers.Stack): gunicorn (API), a scrapy worker with 2
@@ -45,6 +45,7 @@ READS = {
     "GET /monitoring/stats": "/monitoring/stats",
     "GET /schedules/history?limit=50": "/schedules/history?limit=50",
 }
+HOOK = "GET /webhooks/{id}/deliveries"
 
 
 def _p50_ms(fn, n: int = 20) -> float:
@@ -63,6 +64,11 @@ class Soak:
         self.session.headers.update(headers)
         self.done = 0
         self.last_id = ""
+        # a webhook that nothing delivers to (the receiver is never called): its log is read
+        body = {"webhook_url": "http://127.0.0.1:9/hook", "events": ["job.failed"]}
+        hook = self.session.post(stack.url("/webhooks"), json=body, timeout=30)
+        hook.raise_for_status()
+        self.hook_id = hook.json()["id"]
 
     def get(self, path: str) -> requests.Response:
         answer = self.session.get(self.stack.url(path), timeout=30)
@@ -88,6 +94,7 @@ class Soak:
     def reads(self) -> dict[str, float]:
         found = {label: _p50_ms(lambda p=path: self.get(p)) for label, path in READS.items()}
         found["GET /jobs/{id}"] = _p50_ms(lambda: self.get(f"/jobs/{self.last_id}"))
+        found[HOOK] = _p50_ms(lambda: self.get(f"/webhooks/{self.hook_id}/deliveries"))
         return found
 
     def stretch(self, jobs: int, burst: int) -> float:
@@ -167,6 +174,32 @@ def seed(stack: Stack, owner_id: str, jobs: int, items: int, log) -> None:
     db.job_counters.update_one({"_id": owner_id}, {"$max": {"seq": top + jobs}}, upsert=True)
     JobCounters(db).repair(now(), settle_seconds=0)
     seed_runs(db, owner_id, jobs, log)
+    seed_attempts(db, owner_id, jobs, log)
+
+
+def seed_attempts(db, owner_id: str, attempts: int, log) -> None:
+    """The soak's webhook gets a delivery log of `attempts` attempts over the last 14 days."""
+    hook = db.webhooks.find_one({"owner_id": owner_id})
+    end, batch = now(), []
+    db.webhooks.update_one({"_id": hook["_id"]}, {"$set": {"created_at": end - timedelta(days=15)}})
+    for i in range(attempts):
+        batch.append(
+            {
+                "_id": uuid.uuid4().hex,
+                "webhook_id": hook["_id"],
+                "owner_id": owner_id,
+                "delivery_id": uuid.uuid4().hex,
+                "attempt": 1,
+                "state": "delivered",
+                "event": "job.failed",
+                "status_code": 200,
+                "timestamp": end - timedelta(seconds=(attempts - i) * 14 * 86400 / attempts),
+            }
+        )
+        if len(batch) == 2000 or i == attempts - 1:
+            db.webhook_deliveries.insert_many(batch, ordered=False)
+            batch = []
+    log(f"  seeded {attempts} webhook delivery attempts")
 
 
 def seed_runs(db, owner_id: str, runs: int, log) -> None:
@@ -256,8 +289,8 @@ def run(args, workdir: Path) -> dict[str, Any]:
 def report(figures: dict[str, Any]) -> None:
     curve = figures["curve"]
     if curve:
-        labels = ["jobs/s (last stretch)", *READS, "GET /jobs/{id}"]
-        keys = ["jobs_per_s", *READS, "GET /jobs/{id}"]
+        labels = ["jobs/s (last stretch)", *READS, "GET /jobs/{id}", HOOK]
+        keys = ["jobs_per_s", *READS, "GET /jobs/{id}", HOOK]
         print("| jobs in the store | " + " | ".join(f"{r['jobs']:,}" for r in curve) + " |")
         print("|---|" + "---|" * len(curve))
         for label, key in zip(labels, keys, strict=True):
@@ -268,7 +301,7 @@ def report(figures: dict[str, Any]) -> None:
         print(
             f"\nat scale ({scale['jobs_in_store']:,} jobs, {scale['items_in_store']:,} items): "
             f"{scale['jobs_per_s']} jobs/s = {scale['ratio_to_empty']}x the empty store; "
-            + ", ".join(f"{k} p50 {scale[k]} ms" for k in (*READS, "GET /jobs/{id}"))
+            + ", ".join(f"{k} p50 {scale[k]} ms" for k in (*READS, "GET /jobs/{id}", HOOK))
         )
 
 
