@@ -25,6 +25,8 @@ from pymongo import ASCENDING
 from pymongo.database import Database
 
 from shared import items
+from shared.schedules import ScheduleRepository
+from shared.windows import aware
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 KINDS = (ADDED, REMOVED, CHANGED)
@@ -146,8 +148,6 @@ def previous_completed(
 ) -> dict[str, Any] | None:
     """The schedule's latest run completed before `finished` (when `run`'s job completed)
     whose job (and items) still exist."""
-    from shared.schedules import ScheduleRepository, aware
-
     limit = aware(finished) if finished is not None else None
 
     def earlier(other: dict[str, Any]) -> bool:

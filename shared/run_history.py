@@ -104,8 +104,8 @@ class RunCounters:
                 {"owner_id": row["owner"], "n": {}, "first": row["first"], "last": row["last"]},
             )
             doc["n"][row["_id"]["st"]] = row["n"]
-            doc["first"] = min(d for d in (doc["first"], row["first"]) if d is not None)
-            doc["last"] = max(d for d in (doc["last"], row["last"]) if d is not None)
+            doc["first"] = min((d for d in (doc["first"], row["first"]) if d), default=None)
+            doc["last"] = max((d for d in (doc["last"], row["last"]) if d), default=None)
         return counted
 
     def repair(self, settle_seconds: float = 1.0) -> list[str]:

@@ -17,10 +17,11 @@ and a clock (`plan`), tested with an injected clock; shared/scheduling.py carrie
 
 from __future__ import annotations
 
+import itertools
 import logging
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +34,7 @@ from pymongo.errors import DuplicateKeyError
 
 from shared import jobs
 from shared.run_history import RunCounters, walk
+from shared.windows import aware
 
 logger = logging.getLogger(__name__)
 
@@ -155,13 +157,6 @@ def plan(
     else:
         result.runs.append((latest, STARTED))
     return result
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    """MongoDB hands datetimes back naive (UTC); make them aware."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 def slot_key(moment: datetime) -> str:
@@ -300,17 +295,13 @@ class ScheduleRepository:
         base: dict[str, Any] = {} if owner_id is None else {"owner_id": owner_id}
         if schedule_id:
             base = {"schedule_id": schedule_id}  # its own index; the owner is checked below
-        found: list[dict[str, Any]] = []
-        for run in self.newest(base, lambda r: _matches(r, owner_id, status), docs):
-            found.append(run)
-            if len(found) >= skip + limit:
-                break
-        return found[skip : skip + limit], total
+        runs = self.newest(base, lambda r: _matches(r, owner_id, status), docs)
+        return list(itertools.islice(runs, skip, skip + limit)), total  # skipped ones not kept
 
     def newest(
         self,
         base: dict[str, Any],
-        keep: Any,
+        keep: Callable[[dict[str, Any]], bool],
         docs: list[dict[str, Any]] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Runs matching `base` and `keep`, newest slot first."""

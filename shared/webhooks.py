@@ -16,7 +16,7 @@ import json
 import secrets
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from pymongo import DESCENDING, ReturnDocument
@@ -201,7 +201,7 @@ class WebhookRepository:
             base,
             "timestamp",
             newest=at,
-            floor=hook.get("created_at") or datetime(2000, 1, 1, tzinfo=UTC),
+            floor=hook["created_at"],
             window=timedelta(hours=1),
             keep=mine,
         )

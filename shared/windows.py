@@ -11,16 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from pymongo.collection import Collection
 
 MAX_WINDOWS = 64
 
 
-def aware(moment: datetime) -> datetime:
-    """MongoDB hands datetimes back naive (UTC)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+@overload
+def aware(moment: datetime) -> datetime: ...
+@overload
+def aware(moment: None) -> None: ...
+def aware(moment: datetime | None) -> datetime | None:
+    """MongoDB hands datetimes back naive (UTC); make them aware."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 def newest_first(

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import random
+from datetime import timedelta
+
 import pytest
 
 from api.app import create_app
+from shared.db import ensure_indexes
+from shared.jobs import now
+from shared.webhooks import WebhookRepository
 from tests.helpers import register_user
 
 pytestmark = pytest.mark.integration
@@ -56,13 +62,6 @@ def test_a_user_has_at_most_max_webhooks_per_user(settings):
 
 
 def test_the_delivery_log_is_the_newest_attempts_first_however_long_it_is(db):
-    import random
-    from datetime import timedelta
-
-    from shared.db import ensure_indexes
-    from shared.jobs import now
-    from shared.webhooks import WebhookRepository
-
     ensure_indexes(db)
     repo, at, rng = WebhookRepository(db), now(), random.Random(3)
     hook = {"_id": "h1", "owner_id": "alice", "created_at": at - timedelta(days=30)}
