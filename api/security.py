@@ -75,7 +75,7 @@ def _user_by_id(user_id: Any) -> dict[str, Any] | None:
         if found is not None:
             with _users_lock:
                 _users[key] = found
-    return found
+    return None if found is None else dict(found)  # a copy: callers may change theirs
 
 
 def _user_from_claims(claims: dict[str, Any]) -> dict[str, Any]:

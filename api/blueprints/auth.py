@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 
 from api import schemas, schemas_webhooks
 from api.security import auth_required, current_user
-from api.services import auth, db
+from api.services import auth
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens")
 # json_or_form is documented by hand below (both content types)
@@ -62,9 +62,7 @@ class Me(MethodView):
     @blp.response(200, schemas.UserOut)
     def get(self):
         """The calling user."""
-        user = current_user()
-        # read afresh: authentication may have used a user document a few seconds old
-        return db().users.find_one({"_id": user["_id"]}) or user
+        return auth.fresh(current_user())
 
 
 @blp.route("/api-keys")

@@ -109,6 +109,12 @@ def list_api_keys(user: dict[str, Any]) -> list[dict[str, Any]]:
     )
 
 
+def fresh(user: dict[str, Any]) -> dict[str, Any]:
+    """The user's document as stored now (authentication may use one up to USER_CACHE_TTL
+    seconds old)."""
+    return db().users.find_one({"_id": user["_id"]}) or user
+
+
 def revoke_api_key(user: dict[str, Any], key_id: str) -> None:
     result = db().api_keys.delete_one({"_id": key_id, "user_id": user["_id"]})
     if result.deleted_count == 0:
