@@ -218,10 +218,9 @@ def update(job_id: str, user: dict[str, Any], changes: dict[str, Any]) -> dict[s
         fields["selectors"] = changes["selectors"]
     if "config" in changes:
         fields["config"] = {**job.get("config", {}), **changes["config"]}
-        conflicts = config_conflicts(fields["config"])
+        conflicts = {f"config.{k}": v for k, v in config_conflicts(fields["config"]).items()}
         if conflicts:
-            name, messages = next(iter(conflicts.items()))
-            raise ValidationFailed(f"Invalid input: config.{name}", {f"config.{name}": messages})
+            raise ValidationFailed(f"Invalid input: {', '.join(conflicts)}", conflicts)
     if "priority" in changes:
         fields["priority"] = changes["priority"]
     if not fields:
