@@ -45,10 +45,11 @@ def _json_field(node: Page, query: str, budget: Budget | None) -> Any:
     value = _expression(sel.query).search(node.root)
     if value is None or value == "" or value == []:
         return None
-    if isinstance(value, str):
+    if isinstance(value, str):  # text, bounded as an HTML field's text is
         value = value.strip()
-    if budget is not None:
-        size = len(value) if isinstance(value, str) else len(json.dumps(value, default=str))
+        return value if budget is None else budget.take(value)
+    if budget is not None:  # a number, list or object: whole or not at all
+        size = len(json.dumps(value, default=str))
         if size > budget.max_field_bytes:
             budget.notes.add(f"field values over MAX_FIELD_BYTES={budget.max_field_bytes} dropped")
             return None
