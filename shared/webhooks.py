@@ -16,7 +16,7 @@ import json
 import secrets
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import DESCENDING, ReturnDocument
@@ -206,6 +206,12 @@ class WebhookRepository:
             keep=mine,
         )
         return list(itertools.islice(itertools.chain(due, past), limit))
+
+    def prune(self, before: datetime) -> int:
+        """Delete the attempts older than `before` (retention); a pending retry is kept: it
+        is still due. How many went."""
+        old = {"timestamp": {"$lt": before}, "state": {"$ne": PENDING}}
+        return int(self.deliveries.delete_many(old).deleted_count)
 
     def secret_for(self, attempt: dict[str, Any]) -> str:
         if attempt["webhook_id"] == JOB_HOOK:

@@ -14,6 +14,7 @@ from shared.jobs import JobRepository
 from shared.proxies import ProxyRepository
 from shared.run_history import RunCounters
 from shared.settings import get_settings
+from shared.webhooks import WebhookRepository
 from workers.engines import event_log
 from workers.execution import send
 
@@ -153,10 +154,7 @@ def apply_retention(batch: int = 200) -> dict[str, int]:
             repo.delete(job["_id"], current=job)
             event_log().delete_job(job["_id"])
             deleted += 1
-    # webhooks' delivery logs age out the same way (a pending retry is never old: it is due)
-    attempts = repo.db.webhook_deliveries.delete_many(
-        {"timestamp": {"$lt": cutoff}, "state": {"$ne": "pending"}}
-    ).deleted_count
+    attempts = WebhookRepository(repo.db).prune(cutoff)
     return {"deleted": deleted, "delivery_attempts": attempts}
 
 
