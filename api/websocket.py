@@ -2,7 +2,8 @@
 
 Authenticated before the upgrade (Bearer header or `?token=`, an access token or an API key),
 so a bad token is a plain 401 in the error shape. At most `WS_MAX_PER_USER` connections per
-user (counted in Redis across API processes); one more is closed with code 1008.
+user (counted in Redis across API processes); one more is closed with code 1008, and so is
+a connection whose user is deactivated or changes role (re-checked every few seconds).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from flask import Flask, g, request
 from flask_sock import Sock
 
 from api import errors
-from api.security import authenticate_stream
+from api.security import STREAM_RECHECK_SECONDS, StreamUser, authenticate_stream
 from api.services import event_log, settings
 from shared import events
 from shared.errors import DomainError
@@ -57,9 +58,14 @@ def register(app: Flask) -> None:
                 return
             stream = events.user_stream(user["_id"])
             after = event_log().last_id(stream)
-            block_ms = int(settings().sse_heartbeat_seconds * 1000)
+            # short reads: the user is re-checked between them (deactivated or demoted: closed)
+            wait = min(settings().sse_heartbeat_seconds, STREAM_RECHECK_SECONDS)
+            checked = StreamUser(user)
             while ws.connected:
-                for event in event_log().read(stream, after, block_ms=block_ms):
+                if not checked.still_allowed():
+                    ws.close(reason=POLICY_VIOLATION, message="account deactivated or changed")
+                    return
+                for event in event_log().read(stream, after, block_ms=int(wait * 1000)):
                     after = event["id"]
                     ws.send(json.dumps(event, default=str))
         finally:
