@@ -2,7 +2,7 @@
 
 A username is unique whatever its case (`SecAdmin` and `secadmin` are one account): each user
 document carries `username_key`, the name lower-cased, under a unique index, and e-mails are
-stored lower-cased under theirs. Workers and the scheduler ask `is_active` before they act
+stored lower-cased under theirs. Workers and the scheduler ask `is_deactivated` before they act
 for a user, so a deactivated account's schedules, webhooks and queued jobs stop with it.
 """
 
@@ -27,12 +27,13 @@ def key_of(name: str) -> str:
     return name.strip().lower()
 
 
-def is_active(db: Database, user_id: Any) -> bool:
-    """Whether the user exists and is active (one read by _id: callers ask once per action)."""
+def is_deactivated(db: Database, user_id: Any) -> bool:
+    """Whether an admin deactivated this user (one read by _id: callers ask once per action).
+    Accounts are never deleted, so an owner that is not stored is not one of ours to stop."""
     if user_id is None:
         return False
     found = db.users.find_one({"_id": user_id}, {"active": 1})
-    return found is not None and bool(found.get("active", True))
+    return found is not None and found.get("active", True) is False
 
 
 def find_by_login(db: Database, typed: str) -> dict[str, Any] | None:

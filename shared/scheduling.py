@@ -79,7 +79,7 @@ class Scheduler:
         if decided is None:
             return []
         # a deactivated owner's schedule skips this slot, then waits for the owner's return
-        inactive = not accounts.is_active(self.db, schedule.get("owner_id"))
+        inactive = accounts.is_deactivated(self.db, schedule.get("owner_id"))
         done = []
         for moment, planned in decided.runs:
             status = SKIPPED if inactive and planned in (STARTED, SKIPPED) else planned

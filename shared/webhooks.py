@@ -130,7 +130,7 @@ class WebhookRepository:
         """Create the first attempt of every delivery `event` calls for; their ids."""
         ids: list[str] = []
         owner = job.get("owner_id")
-        if not accounts.is_active(self.db, owner):
+        if accounts.is_deactivated(self.db, owner):
             return ids  # a deactivated account's webhooks stop with it
         for hook in self.hooks.find({"owner_id": owner, "enabled": True, "events": event["type"]}):
             ids.append(self.first_attempt(hook["_id"], hook["webhook_url"], owner, event))

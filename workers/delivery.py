@@ -44,7 +44,7 @@ def deliver(attempt_id: str) -> str:
     attempt = repo.attempt(attempt_id)
     if attempt is None or attempt["state"] != PENDING:
         return "gone"  # delivered already (a re-delivered message), or deleted
-    if not accounts.is_active(repo.db, attempt.get("owner_id")):
+    if accounts.is_deactivated(repo.db, attempt.get("owner_id")):
         # a retry due after its owner was deactivated: not sent, and never again
         refused = f"not sent: {accounts.DEACTIVATED}"
         repo.record(attempt_id, state=FAILED, error=refused, timestamp=now())

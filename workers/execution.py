@@ -51,7 +51,7 @@ def _claim(
     if (
         current is not None
         and current["status"] == jobs.PENDING
-        and not accounts.is_active(repo.db, current.get("owner_id"))
+        and accounts.is_deactivated(repo.db, current.get("owner_id"))
     ):
         _cancel_for_inactive_owner(repo, current)  # queued before the account was deactivated
         return None, 0

@@ -73,7 +73,7 @@ def delete(schedule_id: str, user: dict[str, Any]) -> None:
 
 def run_now(schedule_id: str, user: dict[str, Any]) -> dict[str, Any]:
     schedule = _own(schedule_id, user)
-    if not accounts.is_active(db(), schedule["owner_id"]):  # an admin, for a deactivated owner
+    if accounts.is_deactivated(db(), schedule["owner_id"]):  # an admin, for a deactivated owner
         raise Conflict(f"Not run: {accounts.DEACTIVATED}")
     run = Scheduler(db(), enqueue).run_now(schedule)
     return {"job_id": run["job_id"], "run_id": run["_id"], "status": "queued"}
