@@ -4,6 +4,9 @@ its queued jobs never start; activated again, its schedule runs."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -233,3 +236,44 @@ def test_a_worker_does_not_start_a_queued_job_of_a_deactivated_user(cut):
     assert final["error"] == accounts.DEACTIVATED_ERROR
     lines = [line["message"] for line in database.logs.find({"job_id": job["id"]})]
     assert f"cancelled, not started: {accounts.DEACTIVATED}" in lines
+
+
+def cli(*args: str, env: dict[str, str], stdin: str | None = None):
+    """The `scrapemaster` command as a user runs it (a subprocess)."""
+    return subprocess.run(
+        [sys.executable, "-m", "scrapemaster.cli", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_an_admin_manages_users_from_the_command_line(cut, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCRAPEMASTER_")}
+    env.update(SCRAPEMASTER_API=cut.base, XDG_CONFIG_HOME=str(tmp_path), COLUMNS="200")
+    logged = cli("login", "-u", "root", "--password-stdin", env=env, stdin="admin-pass-1\n")
+    assert logged.returncode == 0, logged.stderr
+    name = f"Made{uuid.uuid4().hex[:6]}"
+    made = cli("users", "create", name, "--email", f"{name}@example.test", "--role", "deployer",
+               "--password-stdin", "--json", env=env, stdin="made-by-cli\n")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    created = json.loads(made.stdout)
+    assert created["role"] == "deployer" and created["email"] == f"{name.lower()}@example.test"
+    listed = json.loads(cli("users", "list", "--q", name.upper(), "--json", env=env).stdout)
+    assert listed["total"] == 1 and listed["users"][0]["id"] == created["id"]
+    assert created["id"] in cli("users", "list", env=env).stdout
+    off = cli("users", "update", created["id"], "--inactive", env=env)
+    assert off.returncode == 0 and "inactive" in off.stdout, off.stderr
+    refused = requests.post(
+        cut.url("/auth/login"), json={"username": name, "password": "made-by-cli"}, timeout=10
+    )
+    assert refused.status_code == 401
+    assert cli("users", "update", created["id"], env=env).returncode == 2  # nothing to change
+    # an ordinary user is refused: exit 4, one line
+    user = cut.register()
+    as_user = {**env, "SCRAPEMASTER_TOKEN": user["Authorization"].split()[1]}
+    denied = cli("users", "list", env=as_user)
+    assert denied.returncode == 4 and "403" in denied.stderr
+    assert len(denied.stderr.splitlines()) == 1
