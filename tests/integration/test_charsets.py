@@ -101,3 +101,34 @@ def test_both_engines_give_the_same_markdown_and_text(content, case):
     assert scrapy == browser
     assert len(browser) == 1 and f"costs {PRICE} today" in browser[0]["markdown"]
     assert "crème brûlée" in browser[0]["text"] and "â" not in browser[0]["text"]
+
+
+@pytest.mark.parametrize("engine", ["scrapy", "playwright"])
+def test_a_redirect_to_an_unlabelled_page_is_followed_and_read_alike(site, browser, engine):
+    target = "/kinds/charset/unlabelled"
+    spec = JobSpec(
+        "redirect",
+        [site.url_for(f"/redirect?to={target}")],
+        {"price": "span.price::text"},
+        resolve_config({"obey_robots": False}),
+        user_agent="Test",
+    )
+    sink = Sink()
+    result = (browser if engine == "playwright" else ScrapyEngine()).run(spec, sink)
+    assert result.error is None, sink.logs
+    assert sink.by_page == {site.url_for(target): [{"price": PRICE}]}
+
+
+def test_an_unlabelled_page_over_max_page_bytes_is_refused_unread(site, browser):
+    spec = JobSpec(
+        "large",
+        [site.url_for("/kinds/charset/unlabelled")],
+        {"price": "span.price::text"},
+        resolve_config({"obey_robots": False}),
+        user_agent="Test",
+    )
+    spec.max_page_bytes = 300  # the page is 476 bytes
+    sink = Sink()
+    result = browser.run(spec, sink)
+    assert result.error is not None and result.error["type"] == "page_too_large", result
+    assert sink.by_page == {}
