@@ -43,7 +43,8 @@ def test_the_order_is_bom_then_header_then_meta_then_the_bytes():
 def test_plain_text_becomes_the_page_a_browser_shows_with_its_markup_escaped():
     content_type, body = CHARSET_CASES["plain"]
     page = page_text(body, content_type, URL)
-    assert page.startswith("<html><head></head><body><pre>") and page.endswith("</pre></body></html>")
+    assert page.startswith("<html><head></head><body><pre>")
+    assert page.endswith("</pre></body></html>")
     assert CHARSET_TITLE in page and "&lt;b&gt;not markup&lt;/b&gt;" in page
     assert page_text(b"<p>x</p>", "text/html", URL) == "<p>x</p>"
     assert is_plain("text/plain; charset=utf-8") and is_plain("text/csv") and is_plain("text/css")
