@@ -17,6 +17,7 @@ once, untouched.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import logging
 import weakref
@@ -77,21 +78,24 @@ async def watch(page: Any, max_bytes: int) -> None:
     """From now on, `page` reads its documents as the static engine would (once per tab)."""
     if page in _watched:
         return
-    _watched.add(page)
     session = await page.context.new_cdp_session(page)
 
     async def paused(event: dict[str, Any]) -> None:
         try:
             await _label(session, event, max_bytes)
-        except Exception as exc:  # the tab or its session closed meanwhile
+        except Exception as exc:  # the tab or its session closed meanwhile, or a refusal
             logger.debug("charset of %s: %s", event.get("request", {}).get("url"), exc)
+            with contextlib.suppress(Exception):  # never leave a document held
+                await session.send("Fetch.continueRequest", {"requestId": event["requestId"]})
 
     session.on("Fetch.requestPaused", paused)
     pattern = {"resourceType": "Document", "requestStage": "Response"}
     await session.send("Fetch.enable", {"patterns": [pattern]})
+    _watched.add(page)
 
 
 async def _label(session: Any, event: dict[str, Any], max_bytes: int) -> None:
+    """Hand a held document on: untouched, or with the charset of `page_encoding`."""
     request_id = event["requestId"]
     headers = event.get("responseHeaders") or []
     content_type = next((h["value"] for h in headers if h["name"].lower() == "content-type"), "")
@@ -105,12 +109,8 @@ async def _label(session: Any, event: dict[str, Any], max_bytes: int) -> None:
         # refused as too large by the engine, before anything is read
         await session.send("Fetch.continueRequest", {"requestId": request_id})
         return
-    try:
-        # the bytes as they came (a body stream would hand text on already decoded)
-        got = await session.send("Fetch.getResponseBody", {"requestId": request_id})
-    except Exception:
-        await session.send("Fetch.continueRequest", {"requestId": request_id})
-        raise
+    # the bytes as they came (a body stream would hand text on already decoded)
+    got = await session.send("Fetch.getResponseBody", {"requestId": request_id})
     body = base64.b64decode(got["body"]) if got.get("base64Encoded") else got["body"].encode()
     wanted = page_encoding(body, content_type, event["request"]["url"])
     kept = [h for h in headers if h["name"].lower() not in _TRANSFER | {"content-type"}]
