@@ -68,6 +68,22 @@ def url_problem(url: Any) -> str | None:
     return None
 
 
+def key_problem(key: Any) -> str | None:
+    """Why `key` cannot name an entry of a user-supplied map (selectors, headers), or None.
+
+    Such keys become field names of stored documents (a selector's name is a field of every
+    item): MongoDB refuses a NUL in them, and `$` or `.` would read as operators and paths."""
+    if not isinstance(key, str):
+        return "must be a string"
+    if "\0" in key:
+        return "must not contain a NUL character"
+    if key.startswith("$"):
+        return "must not start with $"
+    if "." in key:
+        return "must not contain a dot (.)"
+    return None
+
+
 def pattern_problem(pattern: Any) -> str | None:
     """Why `pattern` is not a usable URL glob, or None."""
     if not isinstance(pattern, str) or not pattern.strip():
