@@ -70,15 +70,18 @@ def test_patch_refuses_what_post_refuses_too_many_urls(client, auth, db, setting
 def test_patch_checks_the_merged_job_by_the_submit_rules(client, auth, db, settings):
     job_id = client.post("/api/v1/jobs", json=JOB, headers=auth).get_json()["id"]
     too_many = {"config": {"max_pages": settings.max_pages_cap + 1}}
-    assert_422(client.patch(f"/api/v1/jobs/{job_id}", json=too_many, headers=auth), "config.max_pages")
+    assert_422(
+        client.patch(f"/api/v1/jobs/{job_id}", json=too_many, headers=auth), "config.max_pages"
+    )
     unknown = client.patch(f"/api/v1/jobs/{job_id}", json={"engine": "scrapy"}, headers=auth)
     assert_422(unknown, "engine")  # not a field a pending job's change may touch
     changed = client.patch(
         f"/api/v1/jobs/{job_id}", json={"url": "http://127.0.0.1:9/other/"}, headers=auth
     ).get_json()
-    assert changed["urls"] == ["http://127.0.0.1:9/other/"] and changed["selectors"] == JOB[
-        "selectors"
-    ]
+    assert (
+        changed["urls"] == ["http://127.0.0.1:9/other/"]
+        and changed["selectors"] == JOB["selectors"]
+    )
 
 
 def test_a_schedule_patch_of_its_job_body_follows_the_same_rules(client, auth, settings):
@@ -93,7 +96,7 @@ def test_a_schedule_patch_of_its_job_body_follows_the_same_rules(client, auth, s
 
 # -- CSV exports -------------------------------------------------------------------------------
 
-FORMULAS = ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3+cmd|' /C calc'!A0", "@SUM(A1)", "\tx"]
+FORMULAS = ['=HYPERLINK("http://x")', "+1+1", "-2+3+cmd|' /C calc'!A0", "@SUM(A1)", "\tx"]
 
 
 def _job_with_items(client, auth, db, rows: list[dict]) -> str:
@@ -144,3 +147,19 @@ def test_json_exports_keep_values_as_scraped(client, auth, db):
         f"/api/v1/results/{job_id}/export", query_string={"format": "json"}, headers=auth
     ).get_json()
     assert rows[0]["data"] == {"=cmd": FORMULAS[0], "name": "-1"}
+
+
+def test_the_python_client_exports_defused_or_raw_cells(app, client, auth, db):
+    import httpx
+
+    from scrapemaster import Client
+
+    job_id = _job_with_items(client, auth, db, [{"=cmd": "=1+1", "name": "@x"}])
+    token = auth["Authorization"].split()[1]
+    http = httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://127.0.0.1")
+    with Client("http://127.0.0.1", token=token, http=http) as api:
+        safe, raw = io.BytesIO(), io.BytesIO()
+        api.results.export(job_id, safe, format="csv")
+        api.results.export(job_id, raw, format="csv", csv_formulas="raw")
+    assert safe.getvalue().decode().splitlines()[1].startswith("'=1+1,'@x,")
+    assert raw.getvalue().decode().splitlines()[1].startswith("=1+1,@x,")
