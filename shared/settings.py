@@ -114,7 +114,8 @@ class Settings:
     proxy_check_interval_seconds: float = 60.0
     auto_memory_days: float = 7.0  # how long `auto` remembers a site's engine; 0: never
     robots_cache_seconds: float = 300.0  # a worker keeps a site's robots.txt this long; 0: never
-    # target policy (SSRF): "" = allow private targets in local/test/development, block elsewhere
+    # target policy (SSRF): "" = allow private targets in local/test/development while API_HOST
+    # is loopback, block elsewhere; link-local/metadata addresses are blocked in every mode
     private_targets: str = ""
     target_allowlist: str = ""
     allow_job_proxy_urls: bool = False  # non-admin jobs may name their own proxy URL
