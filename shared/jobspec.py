@@ -59,8 +59,9 @@ def url_problem(url: Any) -> str | None:
         _ = parts.port  # raises ValueError on a malformed port
     except ValueError as exc:
         return f"malformed URL: {exc}"
-    if parts.scheme not in ("http", "https"):
-        return "scheme must be http or https"
+    if parts.scheme.lower() not in ("http", "https"):
+        shown = f"{parts.scheme}:" if parts.scheme else "no scheme"
+        return f"{shown[:20]} is refused, only http and https URLs are fetched"
     if not parts.hostname:
         return "URL has no host"
     if any(ch.isspace() for ch in url.strip()):

@@ -163,3 +163,27 @@ def test_the_python_client_exports_defused_or_raw_cells(app, client, auth, db):
         api.results.export(job_id, raw, format="csv", csv_formulas="raw")
     assert safe.getvalue().decode().splitlines()[1].startswith("'=1+1,'@x,")
     assert raw.getvalue().decode().splitlines()[1].startswith("=1+1,@x,")
+
+
+# -- refusals name their cause ------------------------------------------------------------------
+
+
+def test_a_job_aimed_at_the_services_own_port_says_so(client, auth, settings):
+    assert settings.is_local  # PRIVATE_TARGETS allows loopback here: that is not the reason
+    own = f"http://127.0.0.1:{settings.api_port}/api/v1/health"
+    body = assert_422(client.post("/api/v1/jobs", json={**JOB, "url": own}, headers=auth), "url")
+    message = body["errors"]["url"][0]
+    assert "port of this ScrapeMaster service itself" in message
+    assert "PRIVATE_TARGETS=block" not in message
+    metadata = {**JOB, "url": "http://169.254.169.254/latest/meta-data/"}
+    body = assert_422(client.post("/api/v1/jobs", json=metadata, headers=auth), "url")
+    assert "cloud-metadata" in body["errors"]["url"][0]
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/hostname", "FTP://127.0.0.1/x", "javascript:alert(1)"]
+)
+def test_a_refused_scheme_is_named(client, auth, url):
+    body = assert_422(client.post("/api/v1/jobs", json={**JOB, "url": url}, headers=auth), "url")
+    scheme = url.split(":", 1)[0].lower()
+    assert f"{scheme}: is refused" in body["errors"]["url"][0]
