@@ -74,7 +74,7 @@ class Settings:
     event_retention_events: int = 1000  # events kept per job stream (10x per user stream)
     event_retention_seconds: int = 604_800  # a job's events expire this long after the last
     sse_heartbeat_seconds: float = 15.0  # comment line on idle event streams
-    ws_max_per_user: int = 10  # open WebSockets per user
+    streams_max_per_user: int = 10  # open event streams per user: SSE and WebSockets together
     webhook_timeout_seconds: float = 10.0
     webhook_retry_base_seconds: float = 10.0  # attempt n waits base * 2^(n-1)
     webhook_max_attempts: int = 8
