@@ -3,7 +3,8 @@
 Authenticated before the upgrade (Bearer header or `?token=`, an access token or an API key),
 so a bad token is a plain 401 in the error shape. WebSockets and SSE streams share one cap,
 `STREAMS_MAX_PER_USER` per user (api/stream_slots.py): one more is refused before the upgrade
-with 429 in the error shape.
+with 429 in the error shape. A connection whose user is deactivated or changes role is closed
+with code 1008 (re-checked every few seconds).
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from flask import Flask, g, request
 from flask_sock import Sock
 
 from api import errors, stream_slots
-from api.security import authenticate_stream
+from api.security import STREAM_RECHECK_SECONDS, StreamUser, authenticate_stream
 from api.services import event_log, settings
 from shared import events
 from shared.errors import DomainError
 
 PATH = "/api/v1/ws"
+POLICY_VIOLATION = 1008
 
 
 def register(app: Flask) -> None:
@@ -51,10 +53,15 @@ def register(app: Flask) -> None:
         try:
             stream = events.user_stream(user["_id"])
             after = event_log().last_id(stream)
-            block_ms = int(settings().sse_heartbeat_seconds * 1000)
+            # short reads: the user is re-checked between them (deactivated or demoted: closed)
+            wait = min(settings().sse_heartbeat_seconds, STREAM_RECHECK_SECONDS)
+            checked = StreamUser(user)
             while ws.connected:
                 slot.keep()
-                for event in event_log().read(stream, after, block_ms=block_ms):
+                if not checked.still_allowed():
+                    ws.close(reason=POLICY_VIOLATION, message="account deactivated or changed")
+                    return
+                for event in event_log().read(stream, after, block_ms=int(wait * 1000)):
                     after = event["id"]
                     ws.send(json.dumps(event, default=str))
         except redis.RedisError:

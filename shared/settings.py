@@ -94,8 +94,9 @@ class Settings:
     rate_limit_anonymous: str = "100/hour"
     rate_limit_enabled: bool = True
     login_lockout_enabled: bool = True  # independent of RATE_LIMIT_ENABLED
-    login_failure_limit_user: str = "5 per 15 minutes"
-    login_failure_limit_ip: str = "20 per 15 minutes"
+    login_failure_limit_user: str = "5 per 15 minutes"  # wrong passwords per account
+    login_failure_limit_ip: str = "20 per 15 minutes"  # distinct accounts failed from a client
+    registration: str = ""  # open | closed; "": open in local/test/development, else closed
     reconcile_after_seconds: int = 60
     resend_after_seconds: int = 300  # a job pending this long is sent again (then 2x, 4x, ...)
     reconcile_interval_seconds: float = 10.0
@@ -157,6 +158,8 @@ class Settings:
             raise SettingsError("MAX_PAGES_CAP must be between 1 and 1000000")
         if not 1 <= self.max_timeout_seconds <= 86_400:
             raise SettingsError("MAX_TIMEOUT_SECONDS must be between 1 and 86400")
+        if self.registration.strip().lower() not in ("", "open", "closed"):
+            raise SettingsError("REGISTRATION must be open or closed")
         if self.private_targets.strip().lower() not in ("", "block", "allow"):
             raise SettingsError("PRIVATE_TARGETS must be block or allow")
         try:
@@ -219,6 +222,12 @@ class Settings:
     @property
     def is_local(self) -> bool:
         return self.env in LOCAL_ENVS
+
+    @property
+    def registration_open(self) -> bool:
+        """Whether POST /auth/register creates accounts (else only an admin does)."""
+        chosen = self.registration.strip().lower()
+        return chosen == "open" if chosen else self.is_local
 
     @property
     def effective_mongo_url(self) -> str:

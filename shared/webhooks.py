@@ -22,7 +22,7 @@ from typing import Any
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.database import Database
 
-from shared import events
+from shared import accounts, events
 from shared.jobs import now
 from shared.windows import newest_first
 
@@ -128,8 +128,10 @@ class WebhookRepository:
 
     def plan(self, job: dict[str, Any], event: dict[str, Any]) -> list[str]:
         """Create the first attempt of every delivery `event` calls for; their ids."""
-        ids = []
+        ids: list[str] = []
         owner = job.get("owner_id")
+        if accounts.is_deactivated(self.db, owner):
+            return ids  # a deactivated account's webhooks stop with it
         for hook in self.hooks.find({"owner_id": owner, "enabled": True, "events": event["type"]}):
             ids.append(self.first_attempt(hook["_id"], hook["webhook_url"], owner, event))
         if job.get("webhook_url") and event["type"] in events.TERMINAL:

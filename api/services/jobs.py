@@ -125,8 +125,14 @@ def _change(job_id: str, user: dict[str, Any], action: str, **fields: Any) -> di
     return changed
 
 
-def cancel(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
+def cancel(
+    job_id: str, user: dict[str, Any], error: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Cancel a pending or running job; `error` ({type, message}) says why, when not asked for
+    by its owner (the owner's account was deactivated)."""
     job = get(job_id, user)
+    why = {"error": error} if error else {}
+    said = f"cancelled by {user['username']}" + (f": {error['message']}" if error else "")
     if job["status"] == jobs.PENDING:
         # no worker has it: this is its last event. (A running job's worker writes it,
         # after its final counters.)
@@ -136,18 +142,22 @@ def cancel(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
             extra_filter={"status": jobs.PENDING},
             current=job,
             completed_at=jobs.now(),
+            **why,
         )
         if changed is not None:
-            jobs.log(db(), job_id, "INFO", f"cancelled by {user['username']}")
+            jobs.log(db(), job_id, "INFO", said)
             event = event_log().append(
-                job_id, changed.get("owner_id"), events.CANCELLED, events.counters_of(changed)
+                job_id,
+                changed.get("owner_id"),
+                events.CANCELLED,
+                {**events.counters_of(changed), **why},
             )
             webhooks.dispatch(changed, event)
             return changed
     # a running job: its run stores the final figures as it stops; should it die first,
     # the reconciler counts what it stored (`unsettled`)
-    job = _change(job_id, user, "cancel", completed_at=jobs.now(), unsettled=True)
-    jobs.log(db(), job_id, "INFO", f"cancelled by {user['username']}")
+    job = _change(job_id, user, "cancel", completed_at=jobs.now(), unsettled=True, **why)
+    jobs.log(db(), job_id, "INFO", said)
     job.pop("unsettled", None)
     return job
 
