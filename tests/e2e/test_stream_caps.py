@@ -107,10 +107,16 @@ def test_slots_of_a_killed_api_process_expire(api):
     alice = api.register()
     streams = [open_sse(api, alice) for _ in range(CAP)]
     assert all(s.status_code == 200 for s in streams)
-    api.stop_process("api", signal.SIGKILL)  # no close, no clean-up: the slots stay in Redis
+    assert held_slots(api, alice) == CAP
+    api.stop_process("api", signal.SIGKILL)  # no close, no clean-up: nothing releases them
     for stream in streams:
         stream.close()
     api.start_api()
-    assert held_slots(api, alice) == CAP  # counted still: nothing released them
-    # nothing refreshes them now: they expire (3 heartbeats) and the user can stream again
+    # nothing refreshes them any more: they expire (3 heartbeats) and the user streams again,
+    # where a plain counter would have stayed at the cap
     wait_for(lambda: accepted(api, alice), 15, message="the dead process's slots expired")
+    wait_for(lambda: held_slots(api, alice) == 0, 10, message="the probe's slot released")
+    more = [open_sse(api, alice) for _ in range(CAP)]
+    assert all(s.status_code == 200 for s in more)
+    for stream in more:
+        stream.close()
