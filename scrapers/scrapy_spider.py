@@ -41,10 +41,7 @@ def describe_failure(failure: Any) -> tuple[dict[str, str], str]:
             port = parts.port or (443 if parts.scheme == "https" else 80)
             reason = blocked_reason(parts.hostname or "", port)
             if reason:
-                message = (
-                    f"blocked target {url}: {reason}; private and internal "
-                    "addresses are not crawled (PRIVATE_TARGETS, TARGET_ALLOWLIST)"
-                )
+                message = f"blocked target {url}: {reason}"  # the policy names the cause
                 return {"type": BLOCKED_TARGET, "message": message}, ""
         return failures.problem("dns_error", url), raw
     if failure.check(tx.ConnectionRefusedError, sx.DownloadConnectionRefusedError):

@@ -74,7 +74,7 @@ class Settings:
     event_retention_events: int = 1000  # events kept per job stream (10x per user stream)
     event_retention_seconds: int = 604_800  # a job's events expire this long after the last
     sse_heartbeat_seconds: float = 15.0  # comment line on idle event streams
-    ws_max_per_user: int = 10  # open WebSockets per user
+    streams_max_per_user: int = 10  # open event streams per user: SSE and WebSockets together
     webhook_timeout_seconds: float = 10.0
     webhook_retry_base_seconds: float = 10.0  # attempt n waits base * 2^(n-1)
     webhook_max_attempts: int = 8
@@ -115,7 +115,8 @@ class Settings:
     proxy_check_interval_seconds: float = 60.0
     auto_memory_days: float = 7.0  # how long `auto` remembers a site's engine; 0: never
     robots_cache_seconds: float = 300.0  # a worker keeps a site's robots.txt this long; 0: never
-    # target policy (SSRF): "" = allow private targets in local/test/development, block elsewhere
+    # target policy (SSRF): "" = allow private targets in local/test/development while API_HOST
+    # is loopback, block elsewhere; link-local/metadata addresses are blocked in every mode
     private_targets: str = ""
     target_allowlist: str = ""
     allow_job_proxy_urls: bool = False  # non-admin jobs may name their own proxy URL

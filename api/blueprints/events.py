@@ -12,6 +12,7 @@ from flask import Response, request, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from api import stream_slots
 from api.security import STREAM_RECHECK_SECONDS, StreamUser, authenticate_stream
 from api.services import db, event_log, settings
 from api.services import jobs as job_service
@@ -65,12 +66,17 @@ def _message(event: dict[str, Any]) -> str:
     return f"id: {event['id']}\nevent: {event['type']}\ndata: {data}\n\n"
 
 
-def _response(stream: Iterator[str]) -> Response:
-    return Response(
-        stream_with_context(stream),
+def _response(stream: Iterator[str], user: dict[str, Any]) -> Response:
+    """The stream as SSE, holding one of the user's stream slots until it closes (also when
+    the client goes away: the server closes the response at its next write)."""
+    slot = stream_slots.take(user["_id"])
+    response = Response(
+        stream_with_context(slot.held(stream)),
         content_type="text/event-stream; charset=utf-8",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+    response.call_on_close(slot.release)
+    return response
 
 
 def _block_ms() -> int:
@@ -142,7 +148,7 @@ class JobEvents(MethodView):
         """This job's events as SSE: the retained ones, then live; ends after the last one."""
         user = authenticate_stream()
         job = job_service.get(job_id, user)  # another user's job: 404
-        return _response(_job_events(job, _after("0"), StreamUser(user)))
+        return _response(_job_events(job, _after("0"), StreamUser(user)), user)
 
 
 @blp.route("/events")
@@ -151,4 +157,4 @@ class UserEvents(MethodView):
     def get(self):
         """Events of all the caller's jobs as SSE, from now (or Last-Event-ID) on."""
         user = authenticate_stream()
-        return _response(_user_events(user, _after("$"), StreamUser(user)))
+        return _response(_user_events(user, _after("$"), StreamUser(user)), user)

@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app
 from pymongo import ASCENDING, DESCENDING
 
-from api.schemas import config_conflicts
+from api.schemas import check_job
 from api.security import is_admin
 from api.services import db, event_log, settings, webhooks
 from shared import events, jobs, tasks
@@ -214,25 +214,27 @@ def reset(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
     return job
 
 
+BODY_FIELDS = ("url", "urls", "engine", "priority", "selectors", "config", "webhook_url")
+
+
 def update(job_id: str, user: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     job = get(job_id, user)
     if job["status"] != jobs.PENDING:
         raise Conflict(f"Only a pending job can be changed; this one is {job['status']}")
-    fields: dict[str, Any] = {}
+    body = {key: job[key] for key in BODY_FIELDS if job.get(key) is not None}
     if "url" in changes:
-        fields["url"] = changes["url"]
-        fields["urls"] = changes.get("urls") or [changes["url"]]
+        body["url"] = changes["url"]
+        body["urls"] = changes.get("urls") or [changes["url"]]
     elif "urls" in changes:
-        fields["urls"], fields["url"] = changes["urls"], changes["urls"][0]
-    if "selectors" in changes:
-        fields["selectors"] = changes["selectors"]
+        body["urls"], body["url"] = changes["urls"], changes["urls"][0]
     if "config" in changes:
-        fields["config"] = {**job.get("config", {}), **changes["config"]}
-        conflicts = {f"config.{k}": v for k, v in config_conflicts(fields["config"]).items()}
-        if conflicts:
-            raise ValidationFailed(f"Invalid input: {', '.join(conflicts)}", conflicts)
-    if "priority" in changes:
-        fields["priority"] = changes["priority"]
+        body["config"] = {**job.get("config", {}), **changes["config"]}
+    body.update({key: changes[key] for key in ("selectors", "priority") if key in changes})
+    # the job the change makes must pass exactly what POST /jobs would accept
+    checked = check_job(body)
+    changed = {"url", "urls"} if {"url", "urls"} & set(changes) else set()
+    changed |= {key for key in ("selectors", "config", "priority") if key in changes}
+    fields: dict[str, Any] = {key: checked[key] for key in changed}
     if not fields:
         return job
     fields["updated_at"] = jobs.now()
