@@ -31,8 +31,33 @@ from scrapers.rendering import (  # noqa: F401  (re-exported for bench/)
 )
 from shared.jobspec import JobSpec
 from shared.proxies import NO_PROXIES
+from shared.schemes import is_web_url, scheme_of, skipped
+from shared.targets import BLOCKED_TARGET
 
 CLOSE_WAIT = 10.0  # seconds a tab or the job's tabs get to close after a stop
+
+
+def _web_only(sink: Sink) -> Any:
+    """The context's route handler: whatever Chromium is about to load that is not http(s) is
+    aborted (a page's own navigation, frame, redirect or form to `file:`, a `goto` of one),
+    then heavy resources as before. Chromium already keeps web pages from opening `file:`;
+    this also covers navigations we start and the schemes it would allow (`data:`, `blob:`,
+    `filesystem:` documents). `data:` and `blob:` sub-resources stay: they are the page's own
+    bytes, nothing leaves the worker for them."""
+
+    async def route(route: Any) -> None:
+        request = route.request
+        url = request.url
+        if not is_web_url(url) and (
+            request.is_navigation_request() or scheme_of(url) not in ("data", "blob")
+        ):
+            where = "navigation to" if request.is_navigation_request() else "request for"
+            sink.log("WARNING", skipped(url, where))
+            await route.abort("blockedbyclient")
+            return
+        await _block_heavy(route)
+
+    return route
 
 
 def _full(sink: Sink) -> bool:
@@ -176,7 +201,10 @@ class PlaywrightEngine(PageVisits):
         max_pages = int(spec.config["max_pages"])
         if not spec.config.get("sitemap"):
             for url in spec.urls:
-                state.enqueue(url, 0, max_pages)
+                if is_web_url(url):
+                    state.enqueue(url, 0, max_pages)
+                else:  # the API refuses these; a job stored another way fails the same
+                    self._fail(sink, state, BLOCKED_TARGET, skipped(url, "start URL"))
             return
         sitemaps, read = list(spec.urls), 0
         while sitemaps and len(state.seen) < max_pages:
@@ -184,6 +212,9 @@ class PlaywrightEngine(PageVisits):
                 state.notes.append(f"only the first {MAX_SITEMAPS} sitemaps were read")
                 break
             url, read = sitemaps.pop(0), read + 1
+            if not is_web_url(url):
+                self._fail(sink, state, BLOCKED_TARGET, skipped(url, "sitemap"))
+                continue
             try:
                 response = await context.request.get(url, timeout=30_000)
                 body = await response.body()
@@ -203,9 +234,12 @@ class PlaywrightEngine(PageVisits):
                 self._fail(sink, state, problem["type"], problem["message"], raw)
                 continue
             sink.log("INFO", f"sitemap {url}: {len(pages)} pages, {len(nested)} sitemaps")
-            sitemaps.extend(nested)
+            for loc in [*nested, *pages]:
+                if not is_web_url(loc):
+                    sink.log("WARNING", skipped(loc, "sitemap entry"))
+            sitemaps.extend(loc for loc in nested if is_web_url(loc))
             for loc in pages:
-                if state.rules.allows(loc):
+                if is_web_url(loc) and state.rules.allows(loc):
                     state.enqueue(loc, 0, max_pages)
         if not state.frontier and not state.errors:
             state.notes.append("the sitemaps listed no page that the job's rules allow")
@@ -213,7 +247,7 @@ class PlaywrightEngine(PageVisits):
     async def _crawl(self, context: Any, spec: JobSpec, sink: Sink, state: State) -> None:
         cfg = spec.config
         concurrency = max(1, min(int(cfg["concurrency"]), self.settings.playwright_pages_per_job))
-        await context.route("**/*", _block_heavy)
+        await context.route("**/*", _web_only(sink))
         robots = _Robots(context.request, spec.user_agent) if cfg.get("obey_robots") else None
         if not state.started:
             await self._start(context, spec, sink, state)

@@ -21,6 +21,7 @@ from scrapers.proxies import CONNECTION_BAN, Rotation
 from scrapers.rendering import NAV_TIMEOUT_CAP, WAIT_FOR_CAP, _scroll, describe_error, wait_selector
 from shared.jobspec import JobSpec
 from shared.proxies import is_ban
+from shared.schemes import is_web_url, skipped
 from shared.targets import BLOCKED_TARGET
 
 _DOM_SIZE = "() => document.documentElement ? document.documentElement.outerHTML.length : 0"
@@ -86,6 +87,8 @@ class PageVisits:
         cfg = spec.config
         timeout_ms = max(1, min(int(cfg["timeout_seconds"]), NAV_TIMEOUT_CAP)) * 1000
         started = asyncio.get_running_loop().time()
+        if not is_web_url(url):  # queued URLs are checked already: this is the last gate
+            return self._fail(sink, state, BLOCKED_TARGET, skipped(url, "page"))
         try:
             response = await page.goto(url, wait_until=cfg["wait_until"], timeout=timeout_ms)
         except PlaywrightError as exc:
@@ -106,6 +109,8 @@ class PageVisits:
                     await page.close()
             return self._fail(sink, state, problem["type"], problem["message"], raw)
         final = page.url
+        if not is_web_url(final):  # however the tab got there, nothing of it is read
+            return self._fail(sink, state, BLOCKED_TARGET, skipped(final, "page"))
         state.seen.add(final)
         refused = self._blocked(sink, url)
         headers = response.headers if response is not None else {}
@@ -150,6 +155,8 @@ class PageVisits:
                 state.pages += 1
                 sink.page(final, status)
                 return self._fail(sink, state, "page_too_large", _too_large(final, spec))
+            if not is_web_url(page.url):  # the page navigated itself while it settled
+                return self._fail(sink, state, BLOCKED_TARGET, skipped(page.url, "page"))
             html = await page.content()
         except PlaywrightError as exc:
             self._check_browser(page, exc)

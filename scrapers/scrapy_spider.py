@@ -15,6 +15,7 @@ from scrapers.pages import PageProblems, read_page
 from scrapers.proxies import Rotation
 from scrapers.resolver import blocked_reason
 from shared.jobspec import JobSpec
+from shared.schemes import is_web_url, skipped
 from shared.targets import BLOCKED_TARGET, redact_url
 
 # how Scrapy words a download cut at DOWNLOAD_MAXSIZE (before or while the body arrives)
@@ -123,6 +124,9 @@ def spider_class(spec: JobSpec, sink: Sink, state: State, rotation: Rotation) ->
             """A request for `url`, or None (seen, over max_pages, or held while deciding)."""
             if state.scheduled >= max_pages:
                 return None
+            if not is_web_url(url):
+                sink.log("WARNING", skipped(url, "sitemap entry" if depth == 0 else "link"))
+                return None
             url = clean_url(url)
             if not state.seen.add(url):
                 return None
@@ -142,6 +146,9 @@ def spider_class(spec: JobSpec, sink: Sink, state: State, rotation: Rotation) ->
             return request
 
         def sitemap_request(self, url: str) -> Any:
+            if not is_web_url(url):
+                sink.log("WARNING", skipped(url, "sitemap"))
+                return None
             if state.sitemaps >= MAX_SITEMAPS:
                 state.notes.append(f"only the first {MAX_SITEMAPS} sitemaps were read")
                 return None
@@ -156,6 +163,11 @@ def spider_class(spec: JobSpec, sink: Sink, state: State, rotation: Rotation) ->
 
         async def start(self):  # type: ignore[override]
             for url in spec.urls:
+                if not is_web_url(url):  # the API refuses these; a job stored another way fails
+                    problem = {"type": BLOCKED_TARGET, "message": skipped(url, "start URL")}
+                    state.errors.append(problem)
+                    sink.log("ERROR", problem["message"])
+                    continue
                 request = self.sitemap_request(url) if cfg.get("sitemap") else None
                 if not cfg.get("sitemap"):
                     request = self.page_request(url, 0)

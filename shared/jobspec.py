@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from shared.schemes import scheme_problem
+
 WAIT_UNTIL = ("load", "domcontentloaded", "networkidle", "commit")
 
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -59,7 +61,7 @@ def url_problem(url: Any) -> str | None:
         _ = parts.port  # raises ValueError on a malformed port
     except ValueError as exc:
         return f"malformed URL: {exc}"
-    if parts.scheme not in ("http", "https"):
+    if scheme_problem(url) is not None:
         return "scheme must be http or https"
     if not parts.hostname:
         return "URL has no host"
