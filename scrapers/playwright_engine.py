@@ -17,7 +17,7 @@ from scrapers.browser_pool import BrowserCrashed, get_pool
 from scrapers.crawl_rules import MAX_SITEMAPS, read_sitemap
 from scrapers.engine import CrawlResult, Sink
 from scrapers.playwright_visit import PageVisits, State
-from scrapers.proxies import Rotation, browser_proxy
+from scrapers.proxies import Rotation
 from scrapers.rendering import (  # noqa: F401  (re-exported for bench/)
     NAV_TIMEOUT_CAP,
     POLL,
@@ -114,8 +114,8 @@ class PlaywrightEngine(PageVisits):
 
     # ------------------------------------------------------------------ on the pool's loop
 
-    async def _proxy(self, state: State, sink: Sink) -> dict[str, Any] | None | bool:
-        """The context's proxy option: None for none, False when the pool has none left."""
+    async def _proxy(self, state: State, sink: Sink) -> str | None | bool:
+        """The job's proxy URL: None for none, False when the pool has none left."""
         if not state.rotation.enabled:
             return None
         # the pool lives in MongoDB: keep the blocking call off the browser's loop
@@ -123,7 +123,7 @@ class PlaywrightEngine(PageVisits):
         if url is None:
             state.fatal = dict(NO_PROXIES)
             return False
-        return browser_proxy(url)
+        return url
 
     async def _job(self, spec: JobSpec, sink: Sink, state: State) -> CrawlResult:
         from playwright.async_api import Error as PlaywrightError
@@ -141,12 +141,13 @@ class PlaywrightEngine(PageVisits):
                 deadline = loop.time() + timeout  # from the browser on: a launch is not the job's
                 while True:
                     options = self._context_options(spec)
+                    # all of the context's traffic (robots.txt and sitemaps via
+                    # context.request included) goes through the policy proxy; a job's pool
+                    # proxy sits behind it, so the targets are judged all the same
+                    server = pool.egress.url
                     if proxy:
-                        options["proxy"] = proxy
-                    elif pool.egress is not None:
-                        # the context's own traffic (robots.txt via context.request included)
-                        # goes through the policy proxy too; admin pool proxies are exempt
-                        options["proxy"] = {"server": pool.egress.url, "bypass": "<-loopback>"}
+                        server = await pool.egress.via(proxy, judged=not state.rotation.uses_pool)
+                    options["proxy"] = {"server": server, "bypass": "<-loopback>"}
                     context = await lease.browser.new_context(**options)
                     state.repick = False
                     try:

@@ -14,7 +14,7 @@ from scrapers import extract, failures
 from scrapers.auto import figures, rendered_verdict
 from scrapers.browser_pool import BrowserCrashed, get_pool
 from scrapers.crawl_rules import LinkRules, Seen, clean_url
-from scrapers.egress import BLOCKED_HEADER, ERROR_HEADER
+from scrapers.egress import BLOCKED_HEADER, ERROR_HEADER, PROXY_ERROR_HEADER
 from scrapers.engine import Sink
 from scrapers.pages import PageProblems, read_page
 from scrapers.proxies import CONNECTION_BAN, Rotation
@@ -98,8 +98,10 @@ class PageVisits:
                 return self._fail(sink, state, BLOCKED_TARGET, refused)
             problem, raw = describe_error(exc, url)
             problem = self._proxy_failure(url) or problem
-            through_proxy = problem["type"] in ("timeout", "connection_refused") or (
-                "PROXY" in str(exc)
+            through_proxy = (
+                problem["type"] in ("timeout", "connection_refused")
+                or "PROXY" in str(exc)
+                or self._pool_proxy_failed(url)
             )
             ban = f"{CONNECTION_BAN}: {problem['type']}"
             if through_proxy and await self._proxy_outcome(state, ban, url):
@@ -116,6 +118,15 @@ class PageVisits:
         headers = response.headers if response is not None else {}
         if headers.get(BLOCKED_HEADER.lower()):
             return self._fail(sink, state, BLOCKED_TARGET, refused or f"blocked target {url}")
+        if headers.get(PROXY_ERROR_HEADER.lower()):
+            # the job's pool proxy, behind the egress guard, failed: another proxy may do
+            self._pool_proxy_failed(url)
+            kind = headers[PROXY_ERROR_HEADER.lower()]
+            if await self._proxy_outcome(state, f"{CONNECTION_BAN}: {kind}", url):
+                return []
+            problem = failures.problem(kind, url)
+            message = f"Could not fetch {url}: the job's proxy failed ({kind.replace('_', ' ')})."
+            return self._fail(sink, state, problem["type"], message)
         if headers.get(ERROR_HEADER.lower()):
             # the egress proxy could not reach it: report it as a direct fetch would
             failure = self._proxy_failure(url, headers[ERROR_HEADER.lower()])
@@ -263,6 +274,19 @@ class PageVisits:
             port = parts.port or (443 if parts.scheme == "https" else 80)
             kind = egress.failed.get(f"{parts.hostname}:{port}") if egress else None
         return failures.problem(kind, url) if kind is not None else None
+
+    def _pool_proxy_failed(self, url: str) -> bool:
+        """Whether the egress guard last failed `url`'s host because the job's pool proxy
+        behind it did (dead, refusing the tunnel): then that proxy is banned for the job."""
+        egress = get_pool(self.settings).egress
+        if egress is None:
+            return False
+        parts = urlsplit(url)
+        key = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+        if key in egress.proxy_failed:
+            egress.proxy_failed.discard(key)
+            return True
+        return False
 
     def _blocked(self, sink: Sink, url: str) -> str | None:
         """Log the targets the egress proxy refused since the last look (a page's images,

@@ -12,7 +12,7 @@ from scrapers.auto import browser_options, figures, static_verdict
 from scrapers.crawl_rules import MAX_SITEMAPS, LinkRules, Seen, clean_url, read_sitemap
 from scrapers.engine import Sink
 from scrapers.pages import PageProblems, read_page
-from scrapers.proxies import Rotation
+from scrapers.proxies import Rotation, TargetRefused
 from scrapers.resolver import blocked_reason
 from shared.jobspec import JobSpec
 from shared.schemes import is_web_url, skipped
@@ -71,6 +71,8 @@ def describe_failure(failure: Any) -> tuple[dict[str, str], str]:
         return {"type": "page_too_large", "message": message}, raw
     if failure.check(*lost) or wrapped:
         return failures.problem("connection_lost", url), raw
+    if failure.check(TargetRefused):  # judged before it went to the proxy
+        return dict(failure.value.problem), ""
     if failure.check(IgnoreRequest):
         text = str(failure.value) or "request ignored"
         if "robots" in text.lower():
