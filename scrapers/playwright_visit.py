@@ -117,7 +117,9 @@ class PageVisits:
         refused = self._blocked(sink, url)
         headers = response.headers if response is not None else {}
         if headers.get(BLOCKED_HEADER.lower()):
-            return self._fail(sink, state, BLOCKED_TARGET, refused or f"blocked target {url}")
+            # a redirect led there: name the target refused and why, not just the page
+            reason = f"blocked target {response.url}: {headers[BLOCKED_HEADER.lower()]}"
+            return self._fail(sink, state, BLOCKED_TARGET, refused or f"{url}: {reason}")
         if headers.get(PROXY_ERROR_HEADER.lower()):
             # the job's pool proxy, behind the egress guard, failed: another proxy may do
             self._pool_proxy_failed(url)
