@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from scrapy.downloadermiddlewares.httpproxy import HttpProxyMiddleware
 from scrapy.exceptions import IgnoreRequest
@@ -58,20 +58,6 @@ class Pool(Protocol):
     def record_success(self, proxy_id: str, latency_ms: float) -> None: ...
 
     def record_failure(self, proxy_id: str, reason: str, ban: bool) -> Any: ...
-
-
-def browser_proxy(url: str) -> dict[str, str]:
-    """Playwright's proxy option for `url`: Chromium ignores credentials inside the server URL,
-    so they go apart (username, password); without this an authenticating proxy answers 407."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:  # an IPv6 literal
-        host = f"[{host}]"
-    option = {"server": f"{parts.scheme}://{host}:{parts.port}"}
-    if parts.username is not None:
-        option["username"] = unquote(parts.username)
-        option["password"] = unquote(parts.password or "")
-    return option
 
 
 class Rotation:

@@ -140,3 +140,21 @@ def test_the_pool_proxy_is_never_banned_for_a_refused_target(stack, proxy):
     pool = ProxyRepository(stack.database())
     (doc,) = [p for p in pool.proxies.find({}) if p["url"] == proxy.url]
     assert doc["status"] == "active" and doc["failure_count"] == 0, doc
+
+
+def test_a_direct_request_to_the_pool_proxy_is_still_a_blocked_target(stack, site, proxy):
+    """The exemption is for connections *to* the proxy on a job's behalf through it, not for
+    a job that names the proxy's address as its target."""
+    headers = stack.register()
+    for _ in range(2):  # twice: by then the worker has surely exempted the proxy
+        job = stack.submit(
+            headers,
+            url=site.url_for(f"/trap?to={proxy.url}/"),
+            engine="scrapy",
+            selectors={"ok": "p.ok::text"},
+            config={"follow_links": True, "link_selector": "a::attr(href)", "obey_robots": False},
+        )
+        done = stack.wait_job(job["id"], headers, timeout=120)
+        assert done["status"] == "completed" and done["items_scraped"] == 1, done
+        assert "blocked target" in logs(stack, job["id"], headers)
+    assert [hit for hit in proxy.hits if not hit.startswith("http")] == []  # no direct request
