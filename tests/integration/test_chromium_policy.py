@@ -1,12 +1,15 @@
-"""The managed policy the image installs (deploy/chromium-policy.json): a real Chromium given it
-refuses a file: URL outright, even one the service itself would navigate to.
+"""The browser's own defences against file: URLs, with a real Chromium: the job context's route
+aborts any navigation the engine itself would make to one (and logs it), and the managed policy
+the image installs (deploy/chromium-policy.json) makes Chromium refuse file: URLs outright.
 
-The policy is read from /etc/chromium/policies/managed, so the test mounts a private /etc/chromium
-in a mount namespace of its own (root and unshare needed): the machine's Chromium is untouched.
+The policy is read from /etc/chromium/policies/managed, so that test mounts a private
+/etc/chromium in a mount namespace of its own (root and unshare needed): the machine's Chromium
+is untouched.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -69,6 +72,49 @@ def test_chromium_with_the_images_policy_refuses_file_urls(tmp_path):
     # and without the policy the same probe reads it: the test can fail
     bare = subprocess.run(probe, capture_output=True, text=True, timeout=120)
     assert bare.stdout.startswith("READ"), bare.stdout + bare.stderr
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def log(self, level: str, message: str) -> None:
+        self.lines.append(f"{level} {message}")
+
+
+def test_the_job_contexts_route_aborts_a_file_navigation_and_logs_it(tmp_path, settings):
+    from playwright.async_api import Error, async_playwright
+
+    from scrapers.playwright_engine import _web_only
+
+    canary = tmp_path / "secret"
+    canary.write_text("CANARY-route")
+    sink = Sink()
+
+    async def scenario() -> list[str]:
+        seen = []
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(
+                executable_path=settings.chromium_path, args=["--no-sandbox"]
+            )
+            try:
+                context = await browser.new_context()
+                await context.route("**/*", _web_only(sink))
+                page = await context.new_page()
+                for url in (canary.as_uri(), canary.as_uri().replace("file:", "FILE:")):
+                    try:
+                        await page.goto(url, timeout=20000)
+                        seen.append(await page.content())
+                    except Error as exc:
+                        seen.append(str(exc).splitlines()[0])
+            finally:
+                await browser.close()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert len(seen) == 2 and all("ERR_BLOCKED_BY_CLIENT" in text for text in seen), seen
+    assert not any("CANARY" in text for text in seen)
+    assert sum("skipped navigation to" in line and "not file:" in line for line in sink.lines) == 2
 
 
 def test_the_image_installs_the_policy():
