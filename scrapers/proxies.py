@@ -223,9 +223,9 @@ class MetaOnlyProxyMiddleware(HttpProxyMiddleware):
         super().__init__(auth_encoding)
         self.proxies = {}
 
-    def process_request(self, request: Any, spider: Any = None) -> Any:
+    def process_request(self, request: Any) -> Any:  # type: ignore[override]  # spider arg: deprecated
         # A pool proxy's (host, port) passes the resolver (scrapers/resolver.py); a direct
         # request to it is still a target like any other.
         if not request.meta.get("proxy") and resolver.is_exempt(*_target(request)):
             judge_target(request)
-        return super().process_request(request, spider)
+        return super().process_request(request)
