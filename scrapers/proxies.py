@@ -223,7 +223,8 @@ class MetaOnlyProxyMiddleware(HttpProxyMiddleware):
         super().__init__(auth_encoding)
         self.proxies = {}
 
-    def process_request(self, request: Any) -> Any:  # type: ignore[override]  # spider arg: deprecated
+    # without Scrapy's deprecated `spider` argument, hence the narrower signature
+    def process_request(self, request: Any) -> Any:  # type: ignore[override]
         # A pool proxy's (host, port) passes the resolver (scrapers/resolver.py); a direct
         # request to it is still a target like any other.
         if not request.meta.get("proxy") and resolver.is_exempt(*_target(request)):
