@@ -114,7 +114,10 @@ def test_the_job_contexts_route_aborts_a_file_navigation_and_logs_it(tmp_path, s
     seen = asyncio.run(scenario())
     assert len(seen) == 2 and all("ERR_BLOCKED_BY_CLIENT" in text for text in seen), seen
     assert not any("CANARY" in text for text in seen)
-    assert sum("skipped navigation to" in line and "file: is refused" in line for line in sink.lines) == 2
+    assert (
+        sum("skipped navigation to" in line and "file: is refused" in line for line in sink.lines)
+        == 2
+    )
 
 
 def test_the_image_installs_the_policy():
