@@ -168,7 +168,7 @@ def test_a_file_url_as_start_url_is_refused_in_any_case(stack, canary):
         for body in ({"url": bad}, {"urls": [bad]}):
             answer = requests.post(stack.url("/jobs"), json=body, headers=headers, timeout=10)
             assert answer.status_code == 422, answer.text
-            assert "http or https" in answer.text
+            assert "only http and https" in answer.text
             preview = requests.post(
                 stack.url("/jobs/preview"), json=body, headers=headers, timeout=10
             )
