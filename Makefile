@@ -52,6 +52,12 @@ soak: install
 sim: install
 	$(PY) -m deploy.sim $(ARGS)
 
+# docs/configuration.md from the settings' descriptions, then the site into build/site
+.PHONY: docs
+docs: $(STAMP)
+	$(PY) -m shared.settings_docs
+	$(VENV)/bin/mkdocs build --strict
+
 clean:
 	rm -rf $(VENV) var build *.egg-info .mypy_cache .ruff_cache bench/results
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

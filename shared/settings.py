@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,97 +29,256 @@ def _bool(value: str) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
+def setting(default: Any, doc: str, *, shown: str | None = None) -> Any:
+    """A settings field with its description: docs/configuration.md is generated from these
+    (`python -m shared.settings_docs`), so the code and the table cannot disagree. `shown` is
+    the default as the docs print it (Markdown), when the value itself would mislead (a path,
+    a rule)."""
+    metadata = {"doc": doc} if shown is None else {"doc": doc, "shown": shown}
+    return field(default=default, metadata=metadata)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every knob of ScrapeMaster; each field maps to the env var of the same name, upper-cased."""
 
-    env: str = "local"
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    mongo_url: str = ""  # empty: the embedded SecantusDB server
-    mongo_db: str = "scrapemaster"
-    mongo_timeout_seconds: float = 3.0  # server selection and connect: a dead store fails fast
-    mongo_socket_timeout_seconds: float = 30.0  # one round trip: a stalled store can't freeze us
-    var_dir: str = str(ROOT / "var")
-    embedded_mongo_port: int = 27117
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
-    api_workers: int = 2
-    api_connections: int = 1000  # concurrent connections per API process (gevent)
-    flower_port: int = 5555
-    flower_host: str = "127.0.0.1"
-    flower_user: str = "admin"
-    flower_password: str = ""  # empty in local mode: generated into var/flower-password
-    jwt_secret_key: str = ""  # empty in local mode: generated into var/jwt-secret
-    trusted_proxies: int = 0  # reverse proxies in front of the API that set X-Forwarded-For
-    jwt_access_minutes: int = 60
-    jwt_refresh_days: int = 30
-    admin_username: str = ""
-    admin_password: str = ""
-    admin_email: str = ""
-    log_level: str = "INFO"
-    max_request_bytes: int = 1_048_576
-    max_pages_cap: int = 10_000
-    max_timeout_seconds: int = 3_600
-    max_items_per_job: int = 1_000_000
-    max_page_bytes: int = 10_485_760
-    max_items_per_page: int = 1_000  # items one page may yield; the rest are dropped and logged
-    max_field_bytes: int = 65_536  # one field's text; longer values are cut, and logged
-    engine_stuck_grace_seconds: float = 60.0  # past a job's timeout: its engine counts as stuck
-    max_urls_per_job: int = 100
-    preview_timeout_seconds: float = 30.0  # a selector preview's page, once a worker has it
-    preview_pickup_seconds: float = 5.0  # wait for a worker to take a preview, then 503
-    preview_max_items: int = 20  # items a preview answers (count says how many the page had)
-    item_batch_size: int = 500
-    progress_interval_seconds: float = 0.5
-    event_retention_events: int = 1000  # events kept per job stream (10x per user stream)
-    event_retention_seconds: int = 604_800  # a job's events expire this long after the last
-    sse_heartbeat_seconds: float = 15.0  # comment line on idle event streams
-    streams_max_per_user: int = 10  # open event streams per user: SSE and WebSockets together
-    webhook_timeout_seconds: float = 10.0
-    webhook_retry_base_seconds: float = 10.0  # attempt n waits base * 2^(n-1)
-    webhook_max_attempts: int = 8
-    max_webhooks_per_user: int = 20  # every event fans out to each of them
-    max_schedules_per_user: int = 100
-    schedule_min_interval_seconds: int = 60  # closest two runs of one schedule may be
-    schedule_misfire_seconds: int = 300  # after downtime, a slot this late still fires
-    scheduler_tick_seconds: float = 2.0  # how often the scheduler looks for due schedules
-    scrapy_concurrency: int = 2
-    playwright_concurrency: int = 1
-    playwright_pages_per_job: int = 2
-    browser_recycle_pages: int = 500
-    chromium_path: str = "/usr/bin/chromium"
-    chromium_sandbox: str = "auto"  # on | off | auto (on unless root; falls back if unusable)
-    user_agent: str = "ScrapeMaster/0.1 (+https://github.com/scrapemaster)"
-    rate_limit_authenticated: str = "1000/hour"
-    rate_limit_anonymous: str = "100/hour"
-    rate_limit_enabled: bool = True
-    login_lockout_enabled: bool = True  # independent of RATE_LIMIT_ENABLED
-    login_failure_limit_user: str = "5 per 15 minutes"  # wrong passwords per account
-    login_failure_limit_ip: str = "20 per 15 minutes"  # distinct accounts failed from a client
-    registration: str = ""  # open | closed; "": open in local/test/development, else closed
-    reconcile_after_seconds: int = 60
-    resend_after_seconds: int = 300  # a job pending this long is sent again (then 2x, 4x, ...)
-    reconcile_interval_seconds: float = 10.0
-    counter_check_seconds: float = 600.0  # how often beat recounts the job counters
-    job_retention_days: float = 0.0  # finished jobs older than this go, with items and logs
-    retention_interval_seconds: float = 600.0  # how often beat applies JOB_RETENTION_DAYS
-    max_stored_items_per_user: int = 0  # items one user may keep stored; 0: no limit
-    beat_lock_timeout_seconds: float = 30.0  # a standby beat takes over this long after a death
-    job_stale_seconds: int = 20
-    worker_shutdown_grace_seconds: float = 20.0  # after SIGTERM: finish, else hand back
-    proxy_cooldown_seconds: float = 60.0
-    proxy_ban_after: int = 3
-    proxy_max_attempts: int = 3
-    proxy_check_url: str = ""  # empty: the health check only opens a TCP connection to the proxy
-    proxy_check_timeout_seconds: float = 5.0
-    proxy_check_interval_seconds: float = 60.0
-    auto_memory_days: float = 7.0  # how long `auto` remembers a site's engine; 0: never
-    robots_cache_seconds: float = 300.0  # a worker keeps a site's robots.txt this long; 0: never
-    # target policy (SSRF): "" = allow private targets in local/test/development while API_HOST
-    # is loopback, block elsewhere; link-local/metadata addresses are blocked in every mode
-    private_targets: str = ""
-    target_allowlist: str = ""
-    allow_job_proxy_urls: bool = False  # non-admin jobs may name their own proxy URL
+    env: str = setting(
+        "local",
+        "`local`, `test`, `development`, or anything else for production rules: a process then "
+        "refuses to start without `MONGO_URL`, the API without `JWT_SECRET_KEY`, Flower without "
+        "`FLOWER_PASSWORD`",
+    )
+    redis_url: str = setting(
+        "redis://127.0.0.1:6379/0",
+        "Celery broker and events. `make run` starts `redis-server` when nothing answers here",
+    )
+    mongo_url: str = setting(
+        "", "MongoDB server. When empty, `make run` starts the embedded SecantusDB server"
+    )
+    mongo_db: str = setting("scrapemaster", "database name")
+    mongo_timeout_seconds: float = setting(
+        3.0, "MongoDB server selection and connect timeout: a dead store fails fast (503)"
+    )
+    mongo_socket_timeout_seconds: float = setting(
+        30.0, "one MongoDB round trip: a stalled store cannot freeze a worker"
+    )
+    var_dir: str = setting(
+        str(ROOT / "var"), "data of the embedded services and local secrets", shown="`./var`"
+    )
+    embedded_mongo_port: int = setting(27117, "port of the embedded SecantusDB")
+    api_host: str = setting("127.0.0.1", "address the API listens on")
+    api_port: int = setting(8000, "port the API listens on")
+    api_workers: int = setting(2, "gunicorn processes of the API (gevent workers)")
+    api_connections: int = setting(
+        1000, "concurrent connections per API process (gevent; event streams hold one each)"
+    )
+    flower_port: int = setting(5555, "port Flower listens on")
+    flower_host: str = setting("127.0.0.1", "address Flower listens on")
+    flower_user: str = setting("admin", "Flower's basic-auth user")
+    flower_password: str = setting(
+        "",
+        "Flower's basic-auth password; local mode generates one into `var/flower-password`, "
+        "elsewhere it is required",
+    )
+    jwt_secret_key: str = setting(
+        "",
+        "signs tokens; only the API gets it. Local mode generates one per install into "
+        "`var/jwt-secret`; **required (at least 16 characters) in production**",
+    )
+    trusted_proxies: int = setting(
+        0,
+        "reverse proxies in front of the API whose `X-Forwarded-For`/`-Proto` are trusted; "
+        "0 ignores those headers (a client could forge them)",
+    )
+    jwt_access_minutes: int = setting(60, "lifetime of an access token")
+    jwt_refresh_days: int = setting(30, "lifetime of a refresh token")
+    admin_username: str = setting(
+        "", "admin account created (or reset) at start-up, with `ADMIN_PASSWORD`"
+    )
+    admin_password: str = setting("", "password of the `ADMIN_USERNAME` account")
+    admin_email: str = setting("", "e-mail of the `ADMIN_USERNAME` account")
+    log_level: str = setting("INFO", "log level of every process")
+    max_request_bytes: int = setting(1_048_576, "largest request body (413 beyond)")
+    max_pages_cap: int = setting(
+        10_000,
+        "highest `max_pages` a job may ask for (1 to 1000000: raising it raises the bound)",
+    )
+    max_timeout_seconds: int = setting(
+        3_600, "highest `timeout_seconds` a job may ask for (1 to 86400)"
+    )
+    max_items_per_job: int = setting(1_000_000, "a job stops collecting beyond this")
+    max_page_bytes: int = setting(
+        10_485_760, "larger pages are dropped, in both engines (`page_too_large`)"
+    )
+    max_items_per_page: int = setting(
+        1_000, "items one page may yield; the rest are dropped and logged"
+    )
+    max_field_bytes: int = setting(65_536, "text of one field; longer values are cut, and logged")
+    engine_stuck_grace_seconds: float = setting(
+        60.0,
+        "past a job's `timeout_seconds`, a crawl that has not stopped counts as stuck: the job "
+        "fails and its worker process is replaced",
+    )
+    max_urls_per_job: int = setting(100, "start URLs per job")
+    preview_timeout_seconds: float = setting(
+        30.0,
+        "a selector preview's page, once a worker has it (its `timeout_seconds` is cut to "
+        "this); past it the API answers 504. 1 to 300",
+    )
+    preview_pickup_seconds: float = setting(
+        5.0, "how long the API waits for a worker to take a preview before it answers 503"
+    )
+    preview_max_items: int = setting(
+        20, "items a preview answers (`count` still says how many the page has); 1 to 1000"
+    )
+    item_batch_size: int = setting(500, "items per MongoDB write")
+    progress_interval_seconds: float = setting(
+        0.5, "how often counters and the heartbeat reach the job"
+    )
+    event_retention_events: int = setting(
+        1000, "events kept per job stream (10x that per user stream)"
+    )
+    event_retention_seconds: int = setting(
+        604_800, "how long a job's events are kept after its last one"
+    )
+    sse_heartbeat_seconds: float = setting(15.0, "comment line on idle event streams")
+    streams_max_per_user: int = setting(
+        10, "open event streams per user, SSE and WebSockets together; one more answers 429"
+    )
+    webhook_timeout_seconds: float = setting(10.0, "one webhook delivery attempt's timeout")
+    webhook_retry_base_seconds: float = setting(
+        10.0, "webhook back-off base: attempt n waits base x 2^(n-1)"
+    )
+    webhook_max_attempts: int = setting(8, "delivery attempts before a delivery is `failed`")
+    max_webhooks_per_user: int = setting(
+        20, "webhooks one user may have (every event fans out to each); one more answers 409"
+    )
+    max_schedules_per_user: int = setting(100, "schedules one user may have; one more answers 409")
+    schedule_min_interval_seconds: int = setting(
+        60, "the closest two runs of a schedule may be; a cron that fires more often answers 422"
+    )
+    schedule_misfire_seconds: int = setting(
+        300,
+        "after downtime, a slot at most this late still fires (only the latest); older ones "
+        "are recorded as `missed`",
+    )
+    scheduler_tick_seconds: float = setting(
+        2.0,
+        "how often the scheduler looks for due schedules and ended runs (a run starts at most "
+        "this late)",
+    )
+    playwright_pages_per_job: int = setting(2, "pages rendered at once within a browser job")
+    browser_recycle_pages: int = setting(500, "Chromium is relaunched after this many pages")
+    chromium_path: str = setting("/usr/bin/chromium", "the browser (Debian package `chromium`)")
+    chromium_sandbox: str = setting(
+        "auto",
+        "`on`, `off`, or `auto` (on unless running as root); falls back with a warning where "
+        "the platform refuses it",
+    )
+    user_agent: str = setting(
+        "ScrapeMaster/0.1 (+https://github.com/scrapemaster)",
+        "default User-Agent (a job's `headers` may override it)",
+    )
+    rate_limit_authenticated: str = setting("1000/hour", "rate limit per authenticated user")
+    rate_limit_anonymous: str = setting("100/hour", "rate limit per anonymous client")
+    rate_limit_enabled: bool = setting(True, "apply the rate limits")
+    login_lockout_enabled: bool = setting(
+        True, "count failed logins (independent of `RATE_LIMIT_ENABLED`)"
+    )
+    login_failure_limit_user: str = setting(
+        "5 per 15 minutes",
+        "wrong passwords per account (whichever of its names is typed) before logins answer 429",
+    )
+    login_failure_limit_ip: str = setting(
+        "20 per 15 minutes",
+        "distinct accounts with a failed login from one client address before its logins "
+        "answer 429",
+    )
+    registration: str = setting(
+        "",
+        "`open` or `closed` self-registration (`POST /auth/register`); empty: `open` in "
+        "local/test/development, `closed` elsewhere, where an admin creates accounts",
+        shown="*(by `ENV`)*",
+    )
+    reconcile_after_seconds: int = setting(60, "grace before the reconciler re-sends a pending job")
+    resend_after_seconds: int = setting(
+        300,
+        "a job still pending this long after it was queued is sent again (then after 2x, 4x, "
+        "... that): a killed worker may hold its message",
+    )
+    reconcile_interval_seconds: float = setting(
+        10.0, "how often beat runs the reconciler (queue `maintenance`)"
+    )
+    counter_check_seconds: float = setting(
+        600.0,
+        "how often beat recounts the job counters and corrects one that a process killed "
+        "mid-write left off",
+    )
+    job_retention_days: float = setting(
+        0.0,
+        "finished jobs whose last change is older than this are deleted with their items, logs "
+        "and events, and so are older webhook delivery attempts; 0 keeps everything",
+    )
+    retention_interval_seconds: float = setting(
+        600.0, "how often beat applies `JOB_RETENTION_DAYS`"
+    )
+    max_stored_items_per_user: int = setting(
+        0,
+        "items one user may keep stored: past it, `POST /jobs` answers 409 and a job that "
+        "starts without room fails with `quota_exceeded`; 0: no limit",
+    )
+    beat_lock_timeout_seconds: float = setting(
+        30.0, "a standby beat takes over this long after the active one died"
+    )
+    job_stale_seconds: int = setting(
+        20, "a running job with an older heartbeat has lost its worker"
+    )
+    worker_shutdown_grace_seconds: float = setting(
+        20.0,
+        "after `SIGTERM`, a running job has this long to finish; then it stops and is handed "
+        "back to the queue. Keep it under the orchestrator's stop grace",
+    )
+    proxy_cooldown_seconds: float = setting(
+        60.0, "first cool-down of a proxy after a ban; doubles with each ban in a row"
+    )
+    proxy_ban_after: int = setting(3, "bans in a row that mark a proxy `banned`")
+    proxy_max_attempts: int = setting(
+        3, "proxies a request (or a Playwright page) tries before its failure stands"
+    )
+    proxy_check_url: str = setting(
+        "",
+        "URL fetched through a proxy by the health check; empty: a TCP connect to the proxy only",
+    )
+    proxy_check_timeout_seconds: float = setting(5.0, "timeout of one proxy health check")
+    proxy_check_interval_seconds: float = setting(
+        60.0, "how often beat runs the proxy health check"
+    )
+    auto_memory_days: float = setting(
+        7.0,
+        "how long `auto` remembers the engine a site needs; 0 turns the memory off (every job "
+        "measures)",
+    )
+    robots_cache_seconds: float = setting(
+        300.0,
+        "how long a worker process keeps a site's robots.txt for its next jobs; 0: every job "
+        "fetches it",
+    )
+    private_targets: str = setting(
+        "",
+        "`block` or `allow` private and internal targets; empty: `allow` in "
+        "local/test/development while `API_HOST` is a loopback address, `block` elsewhere. "
+        "Link-local and cloud-metadata addresses are blocked in both modes unless "
+        "`TARGET_ALLOWLIST` names them",
+        shown="*(by `ENV` and `API_HOST`)*",
+    )
+    target_allowlist: str = setting(
+        "", "comma-separated CIDRs, IPs, host names or `host:port` reachable despite `block`"
+    )
+    allow_job_proxy_urls: bool = setting(
+        False,
+        "let non-admin jobs name their own `config.proxy` URL (a connection the target policy "
+        "cannot see through)",
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
