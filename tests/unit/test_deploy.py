@@ -110,7 +110,7 @@ def test_procfile_lists_the_processes_that_compose_runs():
 
 def test_the_readme_and_docs_link_only_to_files_in_the_repository():
     root = DEPLOY.parent
-    for doc in (root / "README.md", *sorted((root / "docs").glob("*.md"))):
+    for doc in (root / "README.md", *sorted((root / "docs").rglob("*.md"))):
         for target in re.findall(r"\]\(([^)#]+)\)", doc.read_text()):
             if target.startswith(("http://", "https://")):
                 continue
