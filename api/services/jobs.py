@@ -11,7 +11,7 @@ from pymongo import ASCENDING, DESCENDING
 from api.schemas import config_conflicts
 from api.security import is_admin
 from api.services import db, event_log, settings, webhooks
-from shared import events, jobs, tasks
+from shared import events, items, jobs, outbox, tasks
 from shared.auto_memory import AutoMemory, learned_decision
 from shared.counters import JobCounters
 from shared.errors import Conflict, NotFound, ValidationFailed
@@ -125,30 +125,46 @@ def _change(job_id: str, user: dict[str, Any], action: str, **fields: Any) -> di
     return changed
 
 
+def publish(job_id: str) -> None:
+    """Publish the job's outbox events now (shared/outbox.py); when Redis is down they wait
+    for the reconciler."""
+    outbox.Outbox(db(), event_log(), webhooks.send).publish_quietly(job_id)
+
+
 def cancel(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
     job = get(job_id, user)
     if job["status"] == jobs.PENDING:
-        # no worker has it: this is its last event. (A running job's worker writes it,
-        # after its final counters.)
+        # no worker has it: this is its last event, written with the state. (A running
+        # job's run writes it with its final counters; the reconciler, should it die first.)
+        data = {**events.counters_of({**job, "status": jobs.CANCELLED}), **events.about(job)}
         changed = repo().transition(
             job_id,
             "cancel",
             extra_filter={"status": jobs.PENDING},
             current=job,
             completed_at=jobs.now(),
+            **outbox.fields(events.CANCELLED, data),
         )
         if changed is not None:
             jobs.log(db(), job_id, "INFO", f"cancelled by {user['username']}")
-            event = event_log().append(
-                job_id, changed.get("owner_id"), events.CANCELLED, events.counters_of(changed)
-            )
-            webhooks.dispatch(changed, event)
-            return changed
-    # a running job: its run stores the final figures as it stops; should it die first,
-    # the reconciler counts what it stored (`unsettled`)
-    job = _change(job_id, user, "cancel", completed_at=jobs.now(), unsettled=True)
+            publish(job_id)
+            return _shown(changed)
+    # a running job: the figures of what it stored so far (its run stores the final ones as
+    # it stops, the items of its page in flight included; should it die first, the
+    # reconciler counts what it stored: `unsettled`)
+    stored = items.count(db(), job_id)
+    job = _change(
+        job_id, user, "cancel", completed_at=jobs.now(), unsettled=True, items_scraped=stored
+    )
     jobs.log(db(), job_id, "INFO", f"cancelled by {user['username']}")
     job.pop("unsettled", None)
+    return _shown(job)
+
+
+def _shown(job: dict[str, Any]) -> dict[str, Any]:
+    """A job as the API shows it: without its outbox (internal)."""
+    job.pop("outbox", None)
+    job.pop(outbox.PENDING_FLAG, None)
     return job
 
 
@@ -164,6 +180,7 @@ def retry(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
         duration_seconds=None,
         progress=0,
         queue=jobs.queue_for(job["engine"]),
+        takeovers=0,  # by hand: MAX_JOB_ATTEMPTS counts afresh
     )
     jobs.log(db(), job_id, "INFO", f"retried by {user['username']} (attempt {job['attempts']})")
     _follow(job)
@@ -196,6 +213,7 @@ def reset(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
         auto_decision=None,
         warnings=[],
         queue=jobs.queue_for(job["engine"]),
+        takeovers=0,
     )
     db().results.delete_many({"job_id": job_id})
     jobs.log(db(), job_id, "INFO", f"reset by {user['username']}: results cleared")
