@@ -94,6 +94,21 @@ def deliver(attempt_id: str) -> str:
     return FAILED
 
 
+def resend_pending(db: Any) -> int:
+    """After Redis restarted empty: the messages of pending attempts (first ones, and retries
+    waiting for their time) went with it, so send them again, each when it is due. `deliver`
+    skips one that was delivered meanwhile. How many."""
+    repo = WebhookRepository(db)
+    moment, count = now(), 0
+    for attempt in repo.deliveries.find({"state": PENDING}, {"timestamp": 1}):
+        due = attempt.get("timestamp") or moment
+        if due.tzinfo is None:
+            due = due.replace(tzinfo=moment.tzinfo)
+        send(attempt["_id"], max(0.0, (due - moment).total_seconds()))
+        count += 1
+    return count
+
+
 def outbox() -> Outbox:
     """The outbox of this process: events to the stream, deliveries to the webhooks queue."""
     return Outbox(dbmod.database(get_settings()), event_log(), send)

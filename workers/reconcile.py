@@ -144,6 +144,8 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
                 delivery.publish(job["_id"])
     # events their writer could not publish (Redis was down, or it died): in order, once
     published = delivery.outbox().drain(OUTBOX_GRACE_SECONDS)
+    # webhook attempts whose message an emptied Redis lost (a scan, after a restart only)
+    redelivered = delivery.resend_pending(database) if restarted else 0
     # a worker that lost its job to a delete may have flushed items after it: purge them
     purged = repo.purge_deleted(settings.max_timeout_seconds + settings.job_stale_seconds * 3)
     return {
@@ -152,6 +154,7 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
         "purged": purged,
         "failed_worker_lost": given_up,
         "events_published": published,
+        "deliveries_resent": redelivered,
     }
 
 

@@ -3,6 +3,8 @@ retention of finished jobs, the stored-items quota at submit."""
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import replace
 from datetime import timedelta
 
@@ -217,3 +219,27 @@ def test_a_cancel_whose_run_died_is_settled_once_with_its_job_cancelled(db, sett
     assert not repo.store_counters(job["_id"], job["run_id"], {"items_scraped": 20})
     upkeep.reconcile(grace_seconds=3600)
     assert len(_stream(settings, job["_id"])) == 1
+
+
+def test_after_redis_restarted_pending_webhook_attempts_are_sent_again(db, settings, upkeep):
+    from shared.webhooks import WebhookRepository
+
+    hooks = WebhookRepository(db)
+    hook = hooks.create("u-hook", "http://127.0.0.1:9/hook", ["job.completed"], None)
+    event = {"id": "1-0", "type": "job.completed", "job_id": "j1", "timestamp": "t", "data": {}}
+    waiting = hooks.first_attempt(hook["_id"], hook["webhook_url"], "u-hook", event)
+    done = hooks.first_attempt(hook["_id"], hook["webhook_url"], "u-hook", event)
+    hooks.record(done, state="delivered")
+    client = redis.Redis.from_url(settings.redis_url)
+
+    def queued() -> int:
+        return tasks.queue_depths(client, (tasks.QUEUE_WEBHOOKS,))[tasks.QUEUE_WEBHOOKS]
+
+    assert upkeep.reconcile(grace_seconds=3600)["deliveries_resent"] == 0  # same broker
+    assert queued() == 0
+    # a new Redis (its run id changed): the pending attempt's message went with the old one
+    db.meta.update_one({"_id": "broker"}, {"$set": {"run_id": "an-earlier-redis"}})
+    assert upkeep.reconcile(grace_seconds=3600)["deliveries_resent"] == 1
+    assert queued() == 1
+    message = json.loads(client.lrange(tasks.QUEUE_WEBHOOKS, 0, -1)[0])
+    assert json.loads(base64.b64decode(message["body"]))[0] == [waiting]  # not the delivered one
