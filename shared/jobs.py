@@ -269,6 +269,7 @@ class JobRepository:
                 "$set": {**counters, **(event or {})},
                 "$unset": {"unsettled": ""},
             }
+            _count_events(update)
             if self.jobs.update_one(query, update).matched_count:
                 after = apply_update(doc, update)
                 after.pop("unsettled", None)
@@ -344,7 +345,15 @@ def _update_for(action: str, fields: dict[str, Any]) -> dict[str, Any]:
     if action == "reset":
         update["$set"]["run_id"] = None
         update["$inc"] = {"epoch": 1}  # items of earlier runs are purged, never mixed in
+    _count_events(update)
     return update
+
+
+def _count_events(update: dict[str, Any]) -> None:
+    """Outbox events written with a state (shared/outbox.py) count up `outbox_pending`."""
+    written = sum(1 for name in update["$set"] if name.startswith("outbox."))
+    if written:
+        update.setdefault("$inc", {})["outbox_pending"] = written
 
 
 def _same_state(fresh: dict[str, Any], read: dict[str, Any], pinned: dict[str, Any]) -> bool:

@@ -1,15 +1,16 @@
 """The event outbox: events users are told about, stored with the job's state, then published.
 
 A durable event (shared/events.py DURABLE) is written into its job document in the same update
-as the state it reports (`fields`: `outbox.<key>` and the `outbox_pending` flag), so it exists
-as soon as the state does, whatever Redis is doing. `Outbox.publish` then adds a job's pending
-events to its stream and plans their webhook deliveries, oldest first, and removes each one
-once done. The process that wrote the event publishes it at once; beat's reconciler publishes
-what is left (Redis was down, or that process died) once Redis answers again. Publishing is
-at least once and idempotent: the stream entry is added once per event key and the event keeps
-the id it was first given (recorded before any webhook carries it), and deliveries have ids
-made from the event key, so a repeated publish sends nothing new except a first attempt that
-may never have been sent. Receivers de-duplicate on X-ScrapeMaster-Event-Id.
+as the state it reports (`fields`: `outbox.<key>`, and `outbox_pending`, the number of events
+waiting, goes up by one), so it exists as soon as the state does, whatever Redis is doing.
+`Outbox.publish` then adds a job's pending events to its stream and plans their webhook
+deliveries, oldest first, and removes each one once done. The process that wrote the event
+publishes it at once; beat's reconciler publishes what is left (Redis was down, or that process
+died) once Redis answers again. Publishing is at least once and idempotent: the stream entry is
+added once per event key and the event keeps the id it was first given (recorded before any
+webhook carries it), and deliveries have ids made from the event key, so a repeated publish
+sends nothing new except a first attempt that may never have been sent. Receivers de-duplicate
+on X-ScrapeMaster-Event-Id.
 """
 
 from __future__ import annotations
@@ -24,16 +25,18 @@ from typing import Any
 from pymongo.database import Database
 
 from shared import events
+from shared.jobs import apply_update
 from shared.webhooks import WebhookRepository
 
 logger = logging.getLogger(__name__)
 
-PENDING_FLAG = "outbox_pending"  # set with every event, cleared when the outbox is empty
+PENDING = "outbox_pending"  # how many events wait in the job's outbox (a sparse index)
 
 
 def fields(type_: str, data: dict[str, Any], moment: datetime | None = None) -> dict[str, Any]:
-    """The `$set` fields that put one event into a job's outbox (merge them into the update
-    that writes the state the event reports)."""
+    """The `$set` fields that put one event into a job's outbox; the update that writes the
+    state the event reports sets them, with `$inc` `outbox_pending` by `count(fields)`
+    (`JobRepository.transition` and `store_counters` do that themselves)."""
     moment = moment or datetime.now(UTC)
     entry = {
         "type": type_,
@@ -42,14 +45,24 @@ def fields(type_: str, data: dict[str, Any], moment: datetime | None = None) -> 
         "seq": time.time_ns(),  # orders a job's events; one writer at a time per job
         "at": moment,
     }
-    return {f"outbox.{uuid.uuid4().hex}": entry, PENDING_FLAG: True}
+    return {f"outbox.{uuid.uuid4().hex}": entry}
 
 
-def add(db: Database, job_id: str, type_: str, data: dict[str, Any], **match: Any) -> bool:
-    """Put an event into the outbox of a job that matches `match` (e.g. its run); whether
-    it did."""
-    found = db.jobs.update_one({"_id": job_id, **match}, {"$set": fields(type_, data)})
-    return bool(found.matched_count)
+def count(update_set: dict[str, Any]) -> int:
+    """How many outbox events a `$set` writes."""
+    return sum(1 for name in update_set if name.startswith("outbox."))
+
+
+def add(
+    db: Database, job: dict[str, Any], type_: str, data: dict[str, Any], **match: Any
+) -> dict[str, Any] | None:
+    """Put an event into the outbox of `job` while it matches `match` (e.g. its run); the job
+    as it is then (to publish from), or None when it no longer matches."""
+    written = fields(type_, data)
+    update = {"$set": written, "$inc": {PENDING: 1}}
+    if not db.jobs.update_one({"_id": job["_id"], **match}, update).matched_count:
+        return None
+    return apply_update(job, update)
 
 
 class Outbox:
@@ -60,12 +73,15 @@ class Outbox:
         self.log = log
         self.send = send
 
-    def publish(self, job_id: str, older_than: float = 0) -> int:
+    def publish(self, job_id: str, job: dict[str, Any] | None = None, older_than: float = 0) -> int:
         """Publish the job's pending events in order (those written more than `older_than`
-        seconds ago); stops at the first that cannot be published yet. How many are left."""
-        job = self.db.jobs.find_one(
-            {"_id": job_id}, {"owner_id": 1, "webhook_url": 1, "outbox": 1, PENDING_FLAG: 1}
-        )
+        seconds ago); stops at the first that cannot be published yet. How many are left.
+        `job`: the job as its writer has it after writing the event (saves a read; an event
+        another process published meanwhile is published again under the same id)."""
+        if job is None:
+            job = self.db.jobs.find_one(
+                {"_id": job_id}, {"owner_id": 1, "webhook_url": 1, "outbox": 1}
+            )
         if job is None:
             return 0
         pending = sorted((job.get("outbox") or {}).items(), key=lambda kv: kv[1].get("seq", 0))
@@ -76,18 +92,13 @@ class Outbox:
                 return len(pending) - done  # its writer is publishing it right now
             if not self._one(job, key, entry):
                 return len(pending) - done
-        if job.get(PENDING_FLAG) or pending:
-            # cleared only when empty: an event added meanwhile keeps the flag
-            self.db.jobs.update_one(
-                {"_id": job_id, "outbox": {}}, {"$unset": {"outbox": "", PENDING_FLAG: ""}}
-            )
         return 0
 
-    def publish_quietly(self, job_id: str) -> int:
+    def publish_quietly(self, job_id: str, job: dict[str, Any] | None = None) -> int:
         """`publish` for a process whose own work must go on: a failure leaves the events
         for the reconciler. How many are left (1 when unknown)."""
         try:
-            return self.publish(job_id)
+            return self.publish(job_id, job)
         except Exception:  # the store or the broker failed mid-way: the outbox keeps them
             logger.warning("job %s: events left in the outbox", job_id, exc_info=True)
             return 1
@@ -95,8 +106,8 @@ class Outbox:
     def drain(self, older_than: float, limit: int = 500) -> int:
         """Publish every job's events left in the outbox (beat's reconciler); jobs done."""
         published = 0
-        for job in self.db.jobs.find({PENDING_FLAG: True}, {"_id": 1}).limit(limit):
-            if self.publish(job["_id"], older_than) == 0:
+        for job in self.db.jobs.find({PENDING: {"$gt": 0}}, {"_id": 1}).limit(limit):
+            if self.publish(job["_id"], older_than=older_than) == 0:
                 published += 1
         return published
 
@@ -123,7 +134,11 @@ class Outbox:
             )
         for attempt_id in hooks.plan_once(job, event, key, targets):
             self.send(attempt_id)
-        self.db.jobs.update_one({"_id": job_id}, {"$unset": {f"outbox.{key}": ""}})
+        # counted down only by whoever removes it, so a publish repeated meanwhile cannot
+        self.db.jobs.update_one(
+            {"_id": job_id, f"outbox.{key}": {"$exists": True}},
+            {"$unset": {f"outbox.{key}": ""}, "$inc": {PENDING: -1}},
+        )
         return True
 
 

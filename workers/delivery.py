@@ -114,7 +114,7 @@ def outbox() -> Outbox:
     return Outbox(dbmod.database(get_settings()), event_log(), send)
 
 
-def publish(job_id: str) -> int:
+def publish(job_id: str, job: dict[str, Any] | None = None) -> int:
     """Publish the job's pending events now (they wait for the reconciler when Redis is
-    down); how many are left."""
-    return outbox().publish_quietly(job_id)
+    down); how many are left. `job`: as its writer has it after writing the event."""
+    return outbox().publish_quietly(job_id, job)

@@ -81,8 +81,9 @@ def _take_over(
     that has happened MAX_JOB_ATTEMPTS times already (then publishes its job.failed)."""
     job_id, limit = current["_id"], get_settings().max_job_attempts
     if int(current.get("takeovers") or 0) >= limit:
-        if give_up(repo, current, stale, limit) is not None:
-            delivery.publish(job_id)
+        failed = give_up(repo, current, stale, limit)
+        if failed is not None:
+            delivery.publish(job_id, failed)
         return None
     takeovers = int(current.get("takeovers") or 0) + 1
     job = repo.transition(
@@ -167,10 +168,10 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         "engine": engine_name,
         **events.about(job),
     }
-    outbox.add(database, job_id, events.STARTED, started, run_id=job.get("run_id"))
+    written = outbox.add(database, job, events.STARTED, started, run_id=job.get("run_id"))
     # events still in the outbox (Redis down): progress waits behind them, so a job's events
     # keep their order; the reconciler publishes them once Redis is back
-    left = [delivery.publish(job_id)]
+    left = [delivery.publish(job_id, written) if written is not None else 0]
 
     def progress(counters: dict[str, Any]) -> None:
         if left[0]:
@@ -259,7 +260,7 @@ def _refuse_over_quota(repo: JobRepository, job: dict[str, Any], quota: int) -> 
     done = repo.finish(job["_id"], "fail", job.get("run_id"), current=job, error=error, **event)
     if done is not None:
         jobs.log(repo.db, job["_id"], "ERROR", f"failed: {error['message']}", job.get("run_id"))
-        delivery.publish(job["_id"])
+        delivery.publish(job["_id"], done)
     return 0
 
 
@@ -365,7 +366,7 @@ def _record(
         )
         if done is not None:
             log("ERROR", f"failed: {result.error['message']}")
-            delivery.publish(job_id)
+            delivery.publish(job_id, done)
         else:
             cancelled()  # cancelled at the last moment: still ours, so its counters are these
     else:
@@ -385,6 +386,6 @@ def _record(
         if done is not None:
             pages, items = counters["pages_crawled"], counters["items_scraped"]
             log("INFO", f"completed: {pages} pages, {items} items")
-            delivery.publish(job_id)
+            delivery.publish(job_id, done)
         else:
             cancelled()

@@ -74,8 +74,9 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
     for job in repo.jobs.find({"status": jobs.RUNNING, "heartbeat_at": {"$lt": stale}}):
         takeovers = int(job.get("takeovers") or 0)
         if takeovers >= limit:  # its worker died every time: a poison job
-            if give_up(repo, job, stale, limit) is not None:
-                delivery.publish(job["_id"])
+            failed = give_up(repo, job, stale, limit)
+            if failed is not None:
+                delivery.publish(job["_id"], failed)
                 given_up += 1
             continue
         moved = repo.transition(

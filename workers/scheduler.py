@@ -44,8 +44,9 @@ def on_settled(run: dict[str, Any], job: dict[str, Any]) -> dict[str, Any] | Non
             **events.about(job),
         }
         # into the job's outbox first: a Redis outage delays it, never loses it
-        if outbox.add(database, job["_id"], events.CHANGED, data):
-            delivery.publish(job["_id"])
+        written = outbox.add(database, job, events.CHANGED, data)
+        if written is not None:
+            delivery.publish(job["_id"], written)
     return counts
 
 

@@ -125,10 +125,10 @@ def _change(job_id: str, user: dict[str, Any], action: str, **fields: Any) -> di
     return changed
 
 
-def publish(job_id: str) -> None:
-    """Publish the job's outbox events now (shared/outbox.py); when Redis is down they wait
-    for the reconciler."""
-    outbox.Outbox(db(), event_log(), webhooks.send).publish_quietly(job_id)
+def publish(job: dict[str, Any]) -> None:
+    """Publish the job's outbox events now (shared/outbox.py; `job` as just written); when
+    Redis is down they wait for the reconciler."""
+    outbox.Outbox(db(), event_log(), webhooks.send).publish_quietly(job["_id"], job)
 
 
 def cancel(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
@@ -147,7 +147,7 @@ def cancel(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
         )
         if changed is not None:
             jobs.log(db(), job_id, "INFO", f"cancelled by {user['username']}")
-            publish(job_id)
+            publish(changed)
             return _shown(changed)
     # a running job: the figures of what it stored so far (its run stores the final ones as
     # it stops, the items of its page in flight included; should it die first, the
@@ -164,7 +164,7 @@ def cancel(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
 def _shown(job: dict[str, Any]) -> dict[str, Any]:
     """A job as the API shows it: without its outbox (internal)."""
     job.pop("outbox", None)
-    job.pop(outbox.PENDING_FLAG, None)
+    job.pop(outbox.PENDING, None)
     return job
 
 

@@ -72,13 +72,14 @@ def test_events_written_while_redis_is_down_are_published_in_order_when_it_is_ba
     db, settings, broker
 ):
     job, box, sent, hook = setup(db, settings, broker)
-    assert outbox.add(db, job["_id"], events.STARTED, {"status": "running"}, run_id=job["run_id"])
+    assert outbox.add(db, job, events.STARTED, {"status": "running"}, run_id=job["run_id"])
     broker["kill"]()
     complete(db, job)
     assert box.publish(job["_id"]) == 2  # nothing published, nothing lost
     assert sent == []
     stored = db.jobs.find_one({"_id": job["_id"]})
     assert stored["status"] == "completed" and len(stored["outbox"]) == 2
+    assert stored["outbox_pending"] == 2
     # the reconciler leaves alone what its writer may be publishing right now
     assert box.drain(older_than=3600) == 0
     broker["restart_empty"]()
@@ -93,7 +94,7 @@ def test_events_written_while_redis_is_down_are_published_in_order_when_it_is_ba
     assert len(attempts) == 1 and sent == [attempts[0]["_id"]]
     assert attempts[0]["event_id"] == stream[1]["id"] and attempts[0]["state"] == PENDING
     stored = db.jobs.find_one({"_id": job["_id"]})
-    assert "outbox" not in stored and "outbox_pending" not in stored
+    assert stored["outbox"] == {} and stored["outbox_pending"] == 0
 
 
 def test_a_repeated_publish_keeps_the_event_id_and_plans_no_second_delivery(db, settings, broker):
@@ -108,7 +109,7 @@ def test_a_repeated_publish_keeps_the_event_id_and_plans_no_second_delivery(db, 
     (key, entry), *_ = pending.items()
     db.jobs.update_one(
         {"_id": job["_id"]},
-        {"$set": {f"outbox.{key}": {**entry, "id": event_id}, "outbox_pending": True}},
+        {"$set": {f"outbox.{key}": {**entry, "id": event_id}, "outbox_pending": 1}},
     )
     assert box.publish(job["_id"]) == 0
     assert client.xrange(events.job_stream(job["_id"])) == first  # not added twice
@@ -117,7 +118,7 @@ def test_a_repeated_publish_keeps_the_event_id_and_plans_no_second_delivery(db, 
     broker["restart_empty"]()
     db.jobs.update_one(
         {"_id": job["_id"]},
-        {"$set": {f"outbox.{key}": {**entry, "id": event_id}, "outbox_pending": True}},
+        {"$set": {f"outbox.{key}": {**entry, "id": event_id}, "outbox_pending": 1}},
     )
     assert box.publish(job["_id"]) == 0
     client = redis.Redis.from_url(broker["url"])
@@ -125,5 +126,6 @@ def test_a_repeated_publish_keeps_the_event_id_and_plans_no_second_delivery(db, 
     assert [(e["id"], e["type"]) for e in again] == [(event_id, events.COMPLETED)]
     attempts = list(db.webhook_deliveries.find({"webhook_id": hook["_id"]}))
     assert len(attempts) == 1 and attempts[0]["event_id"] == event_id
+    assert db.jobs.find_one({"_id": job["_id"]})["outbox_pending"] == 0
     # its first attempt was still pending: sent again (at least once), never re-planned
     assert sent == [attempts[0]["_id"]] * 3

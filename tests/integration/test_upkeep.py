@@ -193,7 +193,7 @@ def test_a_job_whose_worker_died_past_max_job_attempts_fails_worker_lost(db, set
     assert failed["items_scraped"] == 20  # what it stored, not its last progress write
     assert [e["type"] for e in _stream(settings, poison["_id"])] == [events.FAILED]
     assert _stream(settings, poison["_id"])[0]["data"]["error"]["type"] == "worker_lost"
-    assert "outbox" not in failed
+    assert not failed["outbox"] and failed["outbox_pending"] == 0
     totals = JobCounters.by_status(JobCounters.cells(JobCounters(db).of("u-poison")))
     assert totals["failed"] == 1 and totals["pending"] == 1 and totals["running"] == 0
     assert JobCounters(db).stored_items("u-poison") == 20 + 10
@@ -212,7 +212,7 @@ def test_a_cancel_whose_run_died_is_settled_once_with_its_job_cancelled(db, sett
     upkeep.reconcile(grace_seconds=3600)
     settled = repo.get(job["_id"])
     assert settled["status"] == "cancelled" and settled["items_scraped"] == 20
-    assert "unsettled" not in settled and "outbox" not in settled
+    assert "unsettled" not in settled and not settled["outbox_pending"]
     cancelled = _stream(settings, job["_id"])
     assert [(e["type"], e["data"]["items_scraped"]) for e in cancelled] == [(events.CANCELLED, 20)]
     # its run, should it wake up now, finds it settled: no second job.cancelled
