@@ -148,7 +148,7 @@ def cancel(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
         if changed is not None:
             jobs.log(db(), job_id, "INFO", f"cancelled by {user['username']}")
             publish(changed)
-            return _shown(changed)
+            return changed
     # a running job: the figures of what it stored so far (its run stores the final ones as
     # it stops, the items of its page in flight included; should it die first, the
     # reconciler counts what it stored: `unsettled`)
@@ -158,13 +158,6 @@ def cancel(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
     )
     jobs.log(db(), job_id, "INFO", f"cancelled by {user['username']}")
     job.pop("unsettled", None)
-    return _shown(job)
-
-
-def _shown(job: dict[str, Any]) -> dict[str, Any]:
-    """A job as the API shows it: without its outbox (internal)."""
-    job.pop("outbox", None)
-    job.pop(outbox.PENDING, None)
     return job
 
 
