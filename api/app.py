@@ -20,6 +20,7 @@ from api.blueprints import (
     proxies,
     results,
     schedules,
+    users,
     webhooks,
 )
 from api.extensions import jwt, make_celery_client
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         proxies.blp,
         webhooks.blp,
         schedules.blp,
+        users.blp,
     ):
         api.register_blueprint(blueprint)
     errors.register_error_handlers(app)

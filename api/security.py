@@ -6,12 +6,14 @@ import functools
 import hashlib
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from cachetools import TTLCache
 from flask import current_app, g, request
 from flask_jwt_extended import decode_token, get_jwt, verify_jwt_in_request
+from pymongo.errors import PyMongoError
 
 from shared.errors import Forbidden, Unauthorized
 
@@ -76,6 +78,37 @@ def _user_by_id(user_id: Any) -> dict[str, Any] | None:
             with _users_lock:
                 _users[key] = found
     return None if found is None else dict(found)  # a copy: callers may change theirs
+
+
+def forget_user(user_id: Any) -> None:
+    """Drop a user from this process's cache (after an admin changed it)."""
+    with _users_lock:
+        _users.pop((_db().name, user_id), None)
+
+
+# an open stream (SSE, WebSocket) reads its user afresh this often, and ends when the user was
+# deactivated or its role changed: a deactivated or demoted user keeps no stream past 5 s
+STREAM_RECHECK_SECONDS = 2.0
+
+
+class StreamUser:
+    """The user of an open stream, re-read from the store every STREAM_RECHECK_SECONDS."""
+
+    def __init__(self, user: dict[str, Any]) -> None:
+        self.user_id = user["_id"]
+        self.role = user.get("role")
+        self.checked = time.monotonic()
+
+    def still_allowed(self) -> bool:
+        """False once the user is gone, deactivated, or has another role than at the start."""
+        if time.monotonic() - self.checked < STREAM_RECHECK_SECONDS:
+            return True
+        self.checked = time.monotonic()
+        try:
+            found = _db().users.find_one({"_id": self.user_id}, {"active": 1, "role": 1})
+        except PyMongoError:  # the store is down: keep the stream; a reconnect is checked
+            return True
+        return found is not None and found.get("active", True) and found.get("role") == self.role
 
 
 def _user_from_claims(claims: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from collections import deque
 from typing import Any
 from urllib.parse import urlsplit
 
-from scrapers import extract, failures
+from scrapers import charsets, extract, failures
 from scrapers.auto import figures, rendered_verdict
 from scrapers.browser_pool import BrowserCrashed, get_pool
 from scrapers.crawl_rules import LinkRules, Seen, clean_url
@@ -87,6 +87,7 @@ class PageVisits:
         timeout_ms = max(1, min(int(cfg["timeout_seconds"]), NAV_TIMEOUT_CAP)) * 1000
         started = asyncio.get_running_loop().time()
         try:
+            await charsets.watch(page, spec.max_page_bytes)  # read text as the static engine does
             response = await page.goto(url, wait_until=cfg["wait_until"], timeout=timeout_ms)
         except PlaywrightError as exc:
             self._check_browser(page, exc)

@@ -16,7 +16,7 @@ from typing import Any
 
 from zope.interface import implementer
 
-from shared.targets import TargetPolicy, describe, parse_ip
+from shared.targets import TargetPolicy, parse_ip
 
 _lock = threading.Lock()
 _blocked: dict[tuple[str, int], str] = {}  # (host, port) -> reason, for error messages
@@ -36,12 +36,13 @@ def _remember(host: str, port: int, reason: str) -> None:
         _blocked[(host.lower(), port)] = reason
 
 
-def _reason(host: str, address: str) -> str:
-    ip = parse_ip(address)
-    kind = describe(ip) if ip is not None else "blocked"
+def _reason(policy: TargetPolicy, host: str, address: str, port: int) -> str:
+    """The policy's own words for the refusal: the service's port, a metadata address, or
+    which blocked range."""
+    why = policy.refusal(address, port, host) or "refused by the target policy"
     if parse_ip(host) is not None:
-        return f"{host} is a {kind} address"
-    return f"{host} resolves to a {kind} address"
+        return why
+    return f"{host} resolves to {why}"
 
 
 def install(reactor: Any, policy: TargetPolicy) -> None:
@@ -78,7 +79,9 @@ def install(reactor: Any, policy: TargetPolicy) -> None:
 
                 def resolutionComplete(self) -> None:  # noqa: N802
                     if blocked and not allowed:
-                        _remember(hostName, portNumber, _reason(hostName, blocked[0]))
+                        _remember(
+                            hostName, portNumber, _reason(policy, hostName, blocked[0], portNumber)
+                        )
                     receiver.resolutionComplete()
 
             return wrapped.resolveHostName(

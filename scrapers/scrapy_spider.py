@@ -7,7 +7,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from scrapers import extract, failures
+from scrapers import charsets, extract, failures
 from scrapers.auto import browser_options, figures, static_verdict
 from scrapers.crawl_rules import MAX_SITEMAPS, LinkRules, Seen, clean_url, read_sitemap
 from scrapers.engine import Sink
@@ -41,10 +41,7 @@ def describe_failure(failure: Any) -> tuple[dict[str, str], str]:
             port = parts.port or (443 if parts.scheme == "https" else 80)
             reason = blocked_reason(parts.hostname or "", port)
             if reason:
-                message = (
-                    f"blocked target {url}: {reason}; private and internal "
-                    "addresses are not crawled (PRIVATE_TARGETS, TARGET_ALLOWLIST)"
-                )
+                message = f"blocked target {url}: {reason}"  # the policy names the cause
                 return {"type": BLOCKED_TARGET, "message": message}, ""
         return failures.problem("dns_error", url), raw
     if failure.check(tx.ConnectionRefusedError, sx.DownloadConnectionRefusedError):
@@ -196,7 +193,9 @@ def spider_class(spec: JobSpec, sink: Sink, state: State, rotation: Rotation) ->
                 yield from self.decided_without(response.url)
                 return
             content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
-            outcome = read_page(spec, response.text, url, content_type)
+            # not response.text: both engines read a page's bytes by one rule (scrapers/charsets.py)
+            text = charsets.page_text(response.body, content_type, response.url)
+            outcome = read_page(spec, text, url, content_type)
             if outcome.selector is not None:
                 extract.observe(sink, response.url, outcome.selector)
             for note in outcome.notes:

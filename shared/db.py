@@ -55,6 +55,9 @@ def ensure_indexes(db: Database) -> None:
     """Create every index the service relies on; idempotent, run at API and worker start."""
     db.users.create_index("username", unique=True)
     db.users.create_index("email", unique=True)
+    from shared import accounts
+
+    accounts.migrate(db)  # usernames unique whatever their case (username_key)
     # every index costs on every write of a job (the embedded store rewrites all of a
     # document's index entries on each update), so only these:
     for obsolete in ("owner_id_1_created_at_-1", "status_1_created_at_-1", "status_1_updated_at_1"):

@@ -23,7 +23,7 @@ from pymongo import DESCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from shared import events
+from shared import accounts, events
 from shared.jobs import now
 from shared.windows import newest_first
 
@@ -129,8 +129,10 @@ class WebhookRepository:
 
     def plan(self, job: dict[str, Any], event: dict[str, Any]) -> list[str]:
         """Create the first attempt of every delivery `event` calls for; their ids."""
-        ids = []
+        ids: list[str] = []
         owner = job.get("owner_id")
+        if accounts.is_deactivated(self.db, owner):
+            return ids  # a deactivated account's webhooks stop with it
         for hook in self.hooks.find({"owner_id": owner, "enabled": True, "events": event["type"]}):
             ids.append(self.first_attempt(hook["_id"], hook["webhook_url"], owner, event))
         if job.get("webhook_url") and event["type"] in events.TERMINAL:
@@ -140,6 +142,8 @@ class WebhookRepository:
     def targets(self, job: dict[str, Any], type_: str) -> list[tuple[str, str]]:
         """(webhook id, url) of every receiver of a `type_` event of `job`."""
         owner = job.get("owner_id")
+        if accounts.is_deactivated(self.db, owner):
+            return []  # a deactivated account's webhooks stop with it
         found = [
             (hook["_id"], hook["webhook_url"])
             for hook in self.hooks.find({"owner_id": owner, "enabled": True, "events": type_})
@@ -154,7 +158,7 @@ class WebhookRepository:
         """`plan` for an outbox event (`key`, shared/outbox.py) to `targets`, idempotent: each
         delivery's id comes from the event key and the receiver, so planning it again (a
         publish repeated after a crash) adds nothing. The first attempts still pending."""
-        ids = []
+        ids: list[str] = []
         owner = job.get("owner_id")
         for hook_id, url in targets:
             delivery_id = hashlib.blake2b(f"{key}:{hook_id}".encode(), digest_size=16).hexdigest()

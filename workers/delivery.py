@@ -11,8 +11,8 @@ from typing import Any
 
 import requests
 
+from shared import accounts, tasks
 from shared import db as dbmod
-from shared import tasks
 from shared.jobs import now
 from shared.outbox import Outbox
 from shared.settings import get_settings
@@ -47,6 +47,12 @@ def deliver(attempt_id: str) -> str:
     attempt = repo.attempt(attempt_id)
     if attempt is None or attempt["state"] != PENDING:
         return "gone"  # delivered already (a re-delivered message), or deleted
+    if accounts.is_deactivated(repo.db, attempt.get("owner_id")):
+        # a retry due after its owner was deactivated: not sent, and never again
+        refused = f"not sent: {accounts.DEACTIVATED}"
+        repo.record(attempt_id, state=FAILED, error=refused, timestamp=now())
+        logger.info("webhook %s: %s", attempt["delivery_id"], refused)
+        return FAILED
     body = attempt["body"].encode()
     headers = {
         "Content-Type": "application/json",

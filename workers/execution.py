@@ -15,8 +15,8 @@ from typing import Any
 from scrapers.engine import CrawlResult
 from scrapers.failures import INTERNAL
 from scrapers.proxies import Rotation
+from shared import accounts, events, items, jobs, outbox, tasks
 from shared import db as dbmod
-from shared import events, items, jobs, outbox, tasks
 from shared.auto_memory import AutoMemory
 from shared.jobs import JobRepository
 from shared.jobspec import JobSpec
@@ -108,6 +108,13 @@ def _claim(
     engine_used = "playwright" if queue == tasks.QUEUE_PLAYWRIGHT else "scrapy"
     fields = {"worker": worker, "queue": queue, "engine_used": engine_used}
     current = repo.get(job_id)
+    if (
+        current is not None
+        and current["status"] == jobs.PENDING
+        and accounts.is_deactivated(repo.db, current.get("owner_id"))
+    ):
+        _cancel_for_inactive_owner(repo, current)  # queued before the account was deactivated
+        return None, 0
     job = repo.transition(job_id, "claim", extra_filter={"queue": queue}, current=current, **fields)
     if job is not None:
         return job, 0
@@ -127,6 +134,29 @@ def _claim(
     heartbeat = current.get("heartbeat_at") or jobs.now()
     age = (jobs.now() - heartbeat).total_seconds()
     return None, max(1, int(stale_after - age) + 1)
+
+
+def _cancel_for_inactive_owner(repo: JobRepository, job: dict[str, Any]) -> None:
+    """Cancel, not start, a pending job whose owner's account is deactivated."""
+    error = dict(accounts.DEACTIVATED_ERROR)
+    data = {
+        **events.counters_of({**job, "status": jobs.CANCELLED}),
+        "error": error,
+        **events.about(job),
+    }
+    done = repo.transition(
+        job["_id"],
+        "cancel",
+        extra_filter={"status": jobs.PENDING},
+        current=job,
+        completed_at=jobs.now(),
+        error=error,
+        **outbox.fields(events.CANCELLED, data),
+    )
+    if done is None:
+        return  # claimed or cancelled meanwhile
+    jobs.log(repo.db, job["_id"], "INFO", f"cancelled, not started: {error['message']}")
+    delivery.publish(job["_id"], done)
 
 
 def execute(job_id: str, queue: str, hostname: str = "worker") -> int:

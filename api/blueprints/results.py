@@ -35,7 +35,8 @@ class Export(MethodView):
     def get(self, args, job_id):
         """Download every item as JSON, CSV or JSONL, streamed."""
         fmt = args["format"]
-        chunks, content_type = results.export(job_id, current_user(), fmt)
+        raw = args["csv_formulas"] == "raw"
+        chunks, content_type = results.export(job_id, current_user(), fmt, raw_formulas=raw)
         return Response(
             stream_with_context(chunks),
             content_type=content_type,

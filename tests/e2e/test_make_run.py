@@ -139,3 +139,12 @@ def test_a_second_instance_refuses_instead_of_sharing(runs):
     code, text = same_broker.start(wait=False).run_to_end()
     assert code == 2 and "REDIS_URL" in text and "another ScrapeMaster instance" in text
     assert not processes_of(same_broker.var)
+
+
+def test_the_flower_password_is_shown_by_where_it_is_under_the_real_var_dir(runs):
+    run = runs().start(only="api,flower")
+    wait_for(lambda: "Flower:" in run.text(), 30, message="the Flower line")
+    line = next(x for x in run.text().splitlines() if "Flower:" in x)
+    password = (run.var / "flower-password").read_text().strip()
+    assert f"password in {run.var.resolve()}/flower-password" in line
+    assert password not in run.text() and "var/flower-password" not in run.text()
