@@ -127,18 +127,6 @@ class WebhookRepository:
 
     # -- deliveries --------------------------------------------------------------------------
 
-    def plan(self, job: dict[str, Any], event: dict[str, Any]) -> list[str]:
-        """Create the first attempt of every delivery `event` calls for; their ids."""
-        ids: list[str] = []
-        owner = job.get("owner_id")
-        if accounts.is_deactivated(self.db, owner):
-            return ids  # a deactivated account's webhooks stop with it
-        for hook in self.hooks.find({"owner_id": owner, "enabled": True, "events": event["type"]}):
-            ids.append(self.first_attempt(hook["_id"], hook["webhook_url"], owner, event))
-        if job.get("webhook_url") and event["type"] in events.TERMINAL:
-            ids.append(self.first_attempt(JOB_HOOK, job["webhook_url"], owner, event))
-        return ids
-
     def targets(self, job: dict[str, Any], type_: str) -> list[tuple[str, str]]:
         """(webhook id, url) of every receiver of a `type_` event of `job`."""
         owner = job.get("owner_id")
@@ -155,9 +143,10 @@ class WebhookRepository:
     def plan_once(
         self, job: dict[str, Any], event: dict[str, Any], key: str, targets: list[tuple[str, str]]
     ) -> list[str]:
-        """`plan` for an outbox event (`key`, shared/outbox.py) to `targets`, idempotent: each
-        delivery's id comes from the event key and the receiver, so planning it again (a
-        publish repeated after a crash) adds nothing. The first attempts still pending."""
+        """Create the first attempt of every delivery of an outbox event (`key`,
+        shared/outbox.py) to `targets`, idempotently: each delivery's id comes from the event
+        key and the receiver, so planning it again (a publish repeated after a crash) adds
+        nothing. The first attempts still pending, to be sent."""
         ids: list[str] = []
         owner = job.get("owner_id")
         for hook_id, url in targets:
