@@ -107,7 +107,12 @@ class Outbox:
         """Publish every job's events left in the outbox (beat's reconciler); jobs done."""
         published = 0
         for job in self.db.jobs.find({PENDING: {"$gt": 0}}, {"_id": 1}).limit(limit):
-            if self.publish(job["_id"], older_than=older_than) == 0:
+            try:
+                left = self.publish(job["_id"], older_than=older_than)
+            except Exception:  # one job's trouble must not hold up the others (nor upkeep)
+                logger.exception("job %s: publishing its outbox failed", job["_id"])
+                continue
+            if left == 0:
                 published += 1
         return published
 
