@@ -140,6 +140,8 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
         if job.get("status") == jobs.CANCELLED and (job.get("updated_at") or stale) < stale:
             stored = items.count(database, job["_id"])
             data = {**events.counters_of({**job, "items_scraped": stored}), **events.about(job)}
+            if job.get("error"):  # why it was cancelled, when not by its owner
+                data["error"] = job["error"]
             event = outbox.fields(events.CANCELLED, data)
             if repo.store_counters(job["_id"], None, {"items_scraped": stored}, event):
                 delivery.publish(job["_id"])
