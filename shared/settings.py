@@ -233,6 +233,12 @@ class Settings:
     job_stale_seconds: int = setting(
         20, "a running job with an older heartbeat has lost its worker"
     )
+    max_job_attempts: int = setting(
+        3,
+        "how many times a job whose worker died is taken over; when its worker dies once more "
+        "it becomes `failed` with `error.type` `worker_lost` (a poison job); "
+        "`POST /jobs/{id}/retry` runs it again with a fresh count",
+    )
     worker_shutdown_grace_seconds: float = setting(
         20.0,
         "after `SIGTERM`, a running job has this long to finish; then it stops and is handed "

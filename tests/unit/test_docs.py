@@ -82,3 +82,23 @@ def test_the_readme_is_a_front_page():
     assert "make run" in readme and "make test" in readme
     for link in re.findall(r"\]\((docs/[^)#]+)", readme):
         assert (ROOT / link).exists(), link
+
+
+def test_the_documented_job_defaults_and_ranges_are_those_of_the_code():
+    from shared.jobspec import BOUNDS, DEFAULT_CONFIG
+
+    guide = (ROOT / "docs" / "guide" / "jobs.md").read_text()
+    for option, (low, high) in BOUNDS.items():
+        row = re.search(rf"^\| `{option}` \| (\w+) \| (\d+) to (.*?) \|", guide, re.M)
+        assert row, option
+        default, low_shown, high_shown = row.groups()
+        assert default == (
+            "none" if DEFAULT_CONFIG[option] is None else f"{DEFAULT_CONFIG[option]:g}"
+        )
+        assert int(low_shown) == low, option
+        # a bound a setting moves is shown as that setting with its default
+        assert re.match(rf"(`[A-Z_]+` \(default )?{int(high)}\b", high_shown), (option, high_shown)
+    reference = (ROOT / "docs" / "api.md").read_text()
+    for option, default in re.findall(r'"(\w+)": [^/\n]*//[^\n]*\bdefault (\w+)', reference):
+        if option in DEFAULT_CONFIG:
+            assert default == str(DEFAULT_CONFIG[option]), (option, default)
