@@ -1,4 +1,4 @@
-"""The harness's tables (Markdown, so they go into the README as printed)."""
+"""The harness's tables (Markdown, so they go into docs/operations/scaling.md as printed)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from scrapemaster import config
 from scrapemaster.client import DEFAULT_API, Client
 from scrapemaster.transport import api_root
 
-# Exit codes (README § Command line and Python client)
+# Exit codes (docs/guide/cli.md § Errors and exit codes)
 OK = 0
 JOB_FAILED = 1  # the job ended failed or cancelled
 USAGE = 2  # bad options or arguments, an unreadable job file, an unwritable output file
