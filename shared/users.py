@@ -34,7 +34,7 @@ class UserRepository:
         """Store a new user; DuplicateKeyError when its username key or e-mail is taken."""
         self.users.insert_one(user)
 
-    def get(self, user_id: Any, fields: list[str] | None = None) -> dict[str, Any] | None:
+    def get(self, user_id: str, fields: list[str] | None = None) -> dict[str, Any] | None:
         """The user with this id (only `fields` of it, when given), or None."""
         projection = dict.fromkeys(fields, 1) if fields else None
         return self.users.find_one({"_id": user_id}, projection)
@@ -63,13 +63,13 @@ class UserRepository:
         )
         return self.users.count_documents(query), list(found)
 
-    def other_active_admins(self, user_id: Any) -> int:
+    def other_active_admins(self, user_id: str) -> int:
         """How many active admins there are besides this user."""
         return self.users.count_documents(
             {"role": "admin", "active": {"$ne": False}, "_id": {"$ne": user_id}}
         )
 
-    def set(self, user_id: Any, fields: dict[str, Any]) -> None:
+    def set(self, user_id: str, fields: dict[str, Any]) -> None:
         """Set these fields of the user (DuplicateKeyError when a unique one is taken)."""
         self.users.update_one({"_id": user_id}, {"$set": fields})
 
@@ -101,10 +101,10 @@ class ApiKeyRepository:
         """The key with this hash, unless it was revoked."""
         return self.keys.find_one({"key_hash": key_hash, "revoked": {"$ne": True}})
 
-    def of_user(self, user_id: Any) -> list[dict[str, Any]]:
+    def of_user(self, user_id: str) -> list[dict[str, Any]]:
         """The user's keys that are not revoked, newest first."""
         return list(self.keys.find({"user_id": user_id, "revoked": False}).sort("created_at", -1))
 
-    def delete(self, key_id: str, user_id: Any) -> bool:
+    def delete(self, key_id: str, user_id: str) -> bool:
         """Delete the user's key; False when the user has no key of that id."""
         return bool(self.keys.delete_one({"_id": key_id, "user_id": user_id}).deleted_count)
