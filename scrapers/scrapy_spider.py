@@ -12,9 +12,10 @@ from scrapers.auto import browser_options, figures, static_verdict
 from scrapers.crawl_rules import MAX_SITEMAPS, LinkRules, Seen, clean_url, read_sitemap
 from scrapers.engine import Sink
 from scrapers.pages import PageProblems, read_page
-from scrapers.proxies import Rotation
+from scrapers.proxies import Rotation, TargetRefused
 from scrapers.resolver import blocked_reason
 from shared.jobspec import JobSpec
+from shared.schemes import is_web_url, skipped
 from shared.targets import BLOCKED_TARGET, redact_url
 
 # how Scrapy words a download cut at DOWNLOAD_MAXSIZE (before or while the body arrives)
@@ -67,6 +68,8 @@ def describe_failure(failure: Any) -> tuple[dict[str, str], str]:
         return {"type": "page_too_large", "message": message}, raw
     if failure.check(*lost) or wrapped:
         return failures.problem("connection_lost", url), raw
+    if failure.check(TargetRefused):  # judged before it went to the proxy
+        return dict(failure.value.problem), ""
     if failure.check(IgnoreRequest):
         text = str(failure.value) or "request ignored"
         if "robots" in text.lower():
@@ -120,6 +123,9 @@ def spider_class(spec: JobSpec, sink: Sink, state: State, rotation: Rotation) ->
             """A request for `url`, or None (seen, over max_pages, or held while deciding)."""
             if state.scheduled >= max_pages:
                 return None
+            if not is_web_url(url):
+                sink.log("WARNING", skipped(url, "sitemap entry" if depth == 0 else "link"))
+                return None
             url = clean_url(url)
             if not state.seen.add(url):
                 return None
@@ -139,6 +145,9 @@ def spider_class(spec: JobSpec, sink: Sink, state: State, rotation: Rotation) ->
             return request
 
         def sitemap_request(self, url: str) -> Any:
+            if not is_web_url(url):
+                sink.log("WARNING", skipped(url, "sitemap"))
+                return None
             if state.sitemaps >= MAX_SITEMAPS:
                 state.notes.append(f"only the first {MAX_SITEMAPS} sitemaps were read")
                 return None
@@ -153,6 +162,11 @@ def spider_class(spec: JobSpec, sink: Sink, state: State, rotation: Rotation) ->
 
         async def start(self):  # type: ignore[override]
             for url in spec.urls:
+                if not is_web_url(url):  # the API refuses these; a job stored another way fails
+                    problem = {"type": BLOCKED_TARGET, "message": skipped(url, "start URL")}
+                    state.errors.append(problem)
+                    sink.log("ERROR", problem["message"])
+                    continue
                 request = self.sitemap_request(url) if cfg.get("sitemap") else None
                 if not cfg.get("sitemap"):
                     request = self.page_request(url, 0)

@@ -71,6 +71,7 @@ def ensure_indexes(db: Database) -> None:
     db.jobs.create_index([("status", 1), ("resend_at", 1)])
     db.jobs.create_index("unsent", sparse=True)
     db.jobs.create_index("unsettled", sparse=True)
+    db.jobs.create_index("outbox_pending", sparse=True)  # events not yet published
     db.results.create_index([("job_id", 1), ("first", 1)])
     db.logs.create_index([("job_id", 1), ("timestamp", 1)])
     db.proxies.create_index("url", unique=True)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from shared.schemes import scheme_problem
+
 WAIT_UNTIL = ("load", "domcontentloaded", "networkidle", "commit")
 
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -59,9 +61,9 @@ def url_problem(url: Any) -> str | None:
         _ = parts.port  # raises ValueError on a malformed port
     except ValueError as exc:
         return f"malformed URL: {exc}"
-    if parts.scheme.lower() not in ("http", "https"):
-        shown = f"{parts.scheme}:" if parts.scheme else "no scheme"
-        return f"{shown[:20]} is refused, only http and https URLs are fetched"
+    refused = scheme_problem(url)
+    if refused is not None:
+        return refused
     if not parts.hostname:
         return "URL has no host"
     if any(ch.isspace() for ch in url.strip()):

@@ -106,6 +106,7 @@ class Settings:
     max_stored_items_per_user: int = 0  # items one user may keep stored; 0: no limit
     beat_lock_timeout_seconds: float = 30.0  # a standby beat takes over this long after a death
     job_stale_seconds: int = 20
+    max_job_attempts: int = 3  # take-overs after its worker died; then failed `worker_lost`
     worker_shutdown_grace_seconds: float = 20.0  # after SIGTERM: finish, else hand back
     proxy_cooldown_seconds: float = 60.0
     proxy_ban_after: int = 3
