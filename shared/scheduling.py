@@ -34,7 +34,6 @@ logger = logging.getLogger(__name__)
 
 UNSTARTED_GRACE = timedelta(seconds=30)  # a run without its job this long: its creator died
 SETTLE_LEASE = timedelta(minutes=10)  # one scheduler settles a run; another after this
-SETTLE_BATCH = 200
 
 Enqueue = Callable[[dict[str, Any]], None]
 

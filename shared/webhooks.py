@@ -25,6 +25,7 @@ from pymongo.errors import DuplicateKeyError
 
 from shared import accounts, events
 from shared.jobs import now
+from shared.users import UserRepository
 from shared.windows import newest_first
 
 SUBSCRIBABLE = (events.STARTED, events.COMPLETED, events.FAILED, events.CANCELLED, events.CHANGED)
@@ -118,11 +119,12 @@ class WebhookRepository:
 
     def account_secret(self, owner_id: str, rotate: bool = False) -> str:
         """The secret that signs deliveries to jobs' own webhook_url; made when first needed."""
-        user = self.db.users.find_one({"_id": owner_id}, {"webhook_secret": 1}) or {}
+        users = UserRepository(self.db)
+        user = users.get(owner_id, ["webhook_secret"]) or {}
         if user.get("webhook_secret") and not rotate:
             return str(user["webhook_secret"])
         secret = new_secret()
-        self.db.users.update_one({"_id": owner_id}, {"$set": {"webhook_secret": secret}})
+        users.set(owner_id, {"webhook_secret": secret})
         return secret
 
     # -- deliveries --------------------------------------------------------------------------

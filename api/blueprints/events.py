@@ -10,9 +10,9 @@ from typing import Any
 
 from flask import Response, request, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import stream_slots
+from api.json_guard import Blueprint
 from api.security import STREAM_RECHECK_SECONDS, StreamUser, authenticate_stream
 from api.services import db, event_log, settings
 from api.services import jobs as job_service
