@@ -34,8 +34,12 @@ def documented_operations() -> set[tuple[str, str]]:
 
 
 @pytest.fixture
-def served(client) -> set[tuple[str, str]]:
-    document = client.get("/api/openapi.json").get_json()
+def document(client) -> dict:
+    return client.get("/api/openapi.json").get_json()
+
+
+@pytest.fixture
+def served(document) -> set[tuple[str, str]]:
     return {
         (method, _shape(path.removeprefix("/api/v1")))
         for path, item in document["paths"].items()
@@ -70,3 +74,23 @@ def test_the_error_the_guide_shows_is_the_one_the_api_answers(client, auth):
     assert {k: real[k] for k in ("detail", "type", "errors")} == {
         k: shown[k] for k in ("detail", "type", "errors")
     }
+
+
+def test_the_documented_query_defaults_and_maximums_are_those_served(document):
+    operations = {
+        (method, _shape(path.removeprefix("/api/v1"))): operation
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method == "get"
+    }
+    rows = re.findall(r"^\| GET \| (/[^ |]*) \| (.*)$", (DOCS / "api.md").read_text(), re.M)
+    checked = 0
+    for path, text in rows:
+        for name, default, most in re.findall(r"`(\w+)` \((?:(\d+), )?(?:max |≤ )(\d+)\)", text):
+            params = operations[("get", _shape(path))]["parameters"]
+            schema = next(p["schema"] for p in params if p["in"] == "query" and p["name"] == name)
+            assert schema["maximum"] == int(most), (path, name)
+            if default:
+                assert schema["default"] == int(default), (path, name)
+            checked += 1
+    assert checked >= 5
