@@ -7,8 +7,9 @@ killed, a reaper process (in a session of its own, holding the other end of a pi
 process group it started, and each direct child also gets SIGTERM from the kernel
 (PR_SET_PDEATHSIG); the reaper gives them the same grace as a normal stop. A worker, beat or
 scheduler that stops touching its liveness file (shared/liveness.py) for LIVENESS_TIMEOUT_SECONDS
-is hung (stopped, stuck): its process group is killed and it is restarted. A second instance refuses to start when its var/ directory, its ports or its
-Redis database are taken, naming the setting to change: it never shares another's store or beat.
+is hung (stopped, stuck): its process group is killed and it is restarted. A second instance
+refuses to start when its var/ directory, its ports or its Redis database are taken, naming
+the setting to change: it never shares another's store or beat.
 """
 
 from __future__ import annotations
@@ -323,7 +324,6 @@ class Child:
         elif now >= self.restart_at:
             self.restarts += 1
             self.start(reaper)
-
 
     def hung(self, now: float) -> float | None:
         """Seconds since this running process last proved alive, once past its allowance."""

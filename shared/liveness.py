@@ -7,7 +7,10 @@ liveness probe, the compose healthcheck) replaces the process once the file is o
 LIVENESS_TIMEOUT_SECONDS. A file, not Redis: a Redis outage must not look like a hang.
 
 `python -m shared.liveness [FILE]` is the probe: exit 0 while the file is fresh, else 1 with
-the reason.
+the reason. With `--kill` it also SIGKILLs the hung process (the file holds its pid), for Docker
+Compose, which only marks a container unhealthy: the container's main process then exits and
+`restart: unless-stopped` starts a new one. A file not written yet (still starting) is never
+a reason to kill.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -26,14 +30,23 @@ def interval(timeout_seconds: float) -> float:
 
 
 def touch(path: str | os.PathLike[str]) -> None:
-    """Mark `path` as fresh now (creating it and its directory if needed); never raises."""
+    """Mark `path` as fresh now (created holding this process's pid); never raises."""
     target = Path(path)
     with contextlib.suppress(OSError):
         try:
             os.utime(target)
         except FileNotFoundError:
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.touch()
+            target.write_text(f"{os.getpid()}\n")
+
+
+def owner(path: str | os.PathLike[str]) -> int | None:
+    """The pid of the process that touches `path`, if the file names one."""
+    try:
+        text = Path(path).read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() and int(text) > 1 else None
 
 
 def age(path: str | os.PathLike[str], now: float | None = None) -> float | None:
@@ -72,7 +85,7 @@ def check(path: str, timeout_seconds: float) -> tuple[bool, str]:
     if seconds is None:
         return False, f"not alive: {path} does not exist (the process has not started its loop)"
     if seconds > timeout_seconds:
-        return False, f"not alive: {path} last touched {seconds:.0f} s ago (> {timeout_seconds:g} s)"
+        return False, f"not alive: {path} touched {seconds:.0f} s ago (> {timeout_seconds:g} s)"
     return True, f"alive: {path} touched {seconds:.1f} s ago"
 
 
@@ -82,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shared.liveness", description=__doc__)
     parser.add_argument("file", nargs="?", help="the liveness file (default: LIVENESS_FILE)")
     parser.add_argument("--max-age", type=float, help="seconds (LIVENESS_TIMEOUT_SECONDS)")
+    parser.add_argument(
+        "--kill", action="store_true", help="SIGKILL the process of a stale file (compose)"
+    )
     args = parser.parse_args(argv)
     settings = get_settings()
     path = args.file or settings.liveness_file
@@ -90,7 +106,19 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     alive, message = check(path, args.max_age or settings.liveness_timeout_seconds)
     print(message, flush=True)
+    if not alive and args.kill:
+        kill_hung(path)
     return 0 if alive else 1
+
+
+def kill_hung(path: str) -> None:
+    """SIGKILL the process named in stale `path` (SIGTERM waits while a process is stopped)."""
+    pid = owner(path)
+    if pid is None:  # not started its loop yet: starting is not hanging
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
+        print(f"killed {pid}: a new one takes its place", flush=True)
 
 
 if __name__ == "__main__":

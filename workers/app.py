@@ -42,6 +42,7 @@ def create_celery(settings: Settings | None = None) -> Celery:
         # One active beat per deployment: RedBeat keeps the schedule in Redis behind a lock;
         # a second beat waits for the lock and takes over when the first dies.
         beat_scheduler="workers.liveness:LivenessRedBeatScheduler",
+        worker_consumer="workers.liveness:LivenessConsumer",  # LIVENESS_FILE while reconnecting
         redbeat_redis_url=settings.redis_url,
         redbeat_key_prefix="scrapemaster:beat",
         redbeat_lock_timeout=settings.beat_lock_timeout_seconds,

@@ -78,9 +78,7 @@ def test_a_sigstopped_worker_and_scheduler_are_replaced_and_the_held_job_complet
         )
         assert answer.status_code == 201, answer.text
         held = answer.json()["id"]
-        wait_for(
-            lambda: job(run, headers, held)["status"] == "running", 60, message="job running"
-        )
+        wait_for(lambda: job(run, headers, held)["status"] == "running", 60, message="job running")
         # the whole worker (main and pool) and the scheduler hang, as a stopped VM's would
         group = os.getpgid(worker)
         run.stopped.extend(processes_of(run.var, b"-Q\0scrapy"))  # type: ignore[attr-defined]
