@@ -13,7 +13,7 @@ import pytest
 
 from shared import liveness
 from shared.settings import Settings, SettingsError
-from tests.helpers import ROOT
+from tests.helpers import ROOT, wait_for
 
 
 def load_supervisor():
@@ -117,3 +117,38 @@ def test_the_supervisor_judges_a_hang_by_the_file_and_gives_a_start_longer(tmp_p
         "beat",
         "scheduler",
     ]
+
+
+def test_the_reaper_gives_a_job_its_grace_before_sigkill(tmp_path):
+    """A killed supervisor's reaper SIGTERMs, then waits the grace (WORKER_SHUTDOWN_GRACE_SECONDS
+    and a margin) before SIGKILL: a worker handing its job back in 6 s is not cut off at 5."""
+    done, ready = tmp_path / "handed-back", tmp_path / "ready"
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import pathlib, signal, sys, time\n"
+            "signal.signal(signal.SIGTERM, lambda *_: (time.sleep(6),"
+            f" pathlib.Path({str(done)!r}).write_text('ok'), sys.exit(0)))\n"
+            f"pathlib.Path({str(ready)!r}).write_text('ready')\n"
+            "time.sleep(120)\n",
+        ],
+        start_new_session=True,
+    )
+    reaper = subprocess.Popen(
+        [sys.executable, str(ROOT / "deploy" / "local.py"), "--reaper", "--grace", "30"],
+        stdin=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_for(ready.exists, 30, message="the worker's SIGTERM handler")
+        assert reaper.stdin is not None
+        reaper.stdin.write(f"{worker.pid}\n")
+        reaper.stdin.close()  # the supervisor is gone
+        assert worker.wait(30) == 0 and done.read_text() == "ok"
+        assert reaper.wait(30) == 0
+    finally:
+        for proc in (worker, reaper):
+            proc.kill()
+            proc.wait()
