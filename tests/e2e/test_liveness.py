@@ -40,6 +40,9 @@ def run(tmp_path, redis_url):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         made.cleanup()
+        if made.proc is not None:
+            # reaped: a zombie supervisor would still hold the Redis database's instance lock
+            made.proc.wait(30)
 
 
 def main_process(run: Run, needle: bytes) -> int | None:
