@@ -244,6 +244,19 @@ class Settings:
         "after `SIGTERM`, a running job has this long to finish; then it stops and is handed "
         "back to the queue. Keep it under the orchestrator's stop grace",
     )
+    liveness_timeout_seconds: float = setting(
+        60.0,
+        "a worker, beat or scheduler whose liveness file is older than this is hung: `make run`, "
+        "the Kubernetes probes and the compose healthchecks kill and replace it. 0: off; "
+        "otherwise at least 10 and 3 x `SCHEDULER_TICK_SECONDS`",
+    )
+    liveness_file: str = setting(
+        "",
+        "the file a worker, beat or scheduler touches from its main loop (it holds the "
+        "process's pid); empty: none",
+        shown="*(empty)*; `make run`: `var/liveness/NAME`; compose, Kubernetes: "
+        "`/tmp/scrapemaster-alive`",
+    )
     proxy_cooldown_seconds: float = setting(
         60.0, "first cool-down of a proxy after a ban; doubles with each ban in a row"
     )
@@ -342,6 +355,14 @@ class Settings:
                 raise SettingsError(
                     f"{name.upper()}: not a limit like '5 per 15 minutes'"
                 ) from None
+        if self.liveness_timeout_seconds and not (
+            self.liveness_timeout_seconds >= max(10.0, 3 * self.scheduler_tick_seconds)
+        ):
+            # beat ticks at least every 5 s, the scheduler every SCHEDULER_TICK_SECONDS
+            raise SettingsError(
+                "LIVENESS_TIMEOUT_SECONDS must be 0 (off) or at least 10 and "
+                "3 x SCHEDULER_TICK_SECONDS"
+            )
         if self.item_batch_size < 1:
             raise SettingsError("ITEM_BATCH_SIZE must be positive")
         if not 1 <= self.preview_timeout_seconds <= 300:
