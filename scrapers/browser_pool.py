@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.settings import Settings
+
 logger = logging.getLogger(__name__)
 LAUNCH_ARGS = [
     "--disable-gpu",
@@ -139,7 +141,7 @@ def _kill(pids: list[int]) -> None:
 class BrowserPool:
     """The process's Chromium: `submit` coroutines to its loop, `lease` the browser inside them."""
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.pid = os.getpid()
         self.launches = 0
@@ -311,7 +313,7 @@ _lock = threading.Lock()
 _state: dict[str, Any] = {"pool": None}
 
 
-def get_pool(settings: Any) -> BrowserPool:
+def get_pool(settings: Settings) -> BrowserPool:
     """This process's pool, created on first use (and again after fork or close)."""
     with _lock:
         pool: BrowserPool | None = _state["pool"]

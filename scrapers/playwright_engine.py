@@ -15,7 +15,7 @@ from typing import Any
 from scrapers import failures
 from scrapers.browser_pool import BrowserCrashed, get_pool
 from scrapers.crawl_rules import MAX_SITEMAPS, read_sitemap
-from scrapers.engine import CrawlResult, Sink
+from scrapers.engine import CrawlResult, RunContext, Sink
 from scrapers.playwright_visit import PageVisits, State
 from scrapers.proxies import Rotation
 from scrapers.rendering import (  # noqa: F401  (re-exported for bench/)
@@ -32,6 +32,7 @@ from scrapers.rendering import (  # noqa: F401  (re-exported for bench/)
 from shared.jobspec import JobSpec
 from shared.proxies import NO_PROXIES
 from shared.schemes import is_web_url, scheme_of, skipped
+from shared.settings import Settings
 from shared.targets import BLOCKED_TARGET
 
 CLOSE_WAIT = 10.0  # seconds a tab or the job's tabs get to close after a stop
@@ -70,7 +71,7 @@ class PlaywrightEngine(PageVisits):
 
     name = "playwright"
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.stuck: str | None = None  # set when the browser's loop stopped answering
 
@@ -78,19 +79,21 @@ class PlaywrightEngine(PageVisits):
         self,
         spec: JobSpec,
         sink: Sink,
+        ctx: RunContext | None = None,
+        *,
         rotation: Rotation | None = None,
-        compare_with: dict[str, Any] | None = None,
-        check_first: bool = False,
     ) -> CrawlResult:
         """Crawl `spec`, reporting to `sink`; blocks the calling thread until the job ends.
 
-        auto: `compare_with` (the static engine's first-page figures) renders the first page
-        and decides (`CrawlResult.decision`); when the render finds no more, the crawl stops
-        there for the static engine to do. `check_first`: a remembered decision; the result
-        warns when the first page gives nothing.
+        auto: `ctx.auto.compare_with` (the static engine's first-page figures) renders the
+        first page and decides (`CrawlResult.decision`); when the render finds no more, the
+        crawl stops there for the static engine to do. `ctx.auto.check_first`: a remembered
+        decision; the result warns when the first page gives nothing. `rotation`: the older
+        spelling of `ctx.rotation`, for callers that do not pass a context yet.
         """
-        state = State(spec, compare_with, check_first)
-        state.rotation = rotation or Rotation(str(spec.config.get("proxy") or "none"))
+        ctx = ctx or RunContext()
+        state = State(spec, ctx.auto)
+        state.rotation = rotation or ctx.rotation or Rotation(spec.config.get("proxy") or "none")
         timeout = int(spec.config["timeout_seconds"])
         pool = get_pool(self.settings)
         future = pool.submit(self._job(spec, sink, state))
@@ -302,7 +305,8 @@ class PlaywrightEngine(PageVisits):
                         page = await context.new_page()
                         network = _Network(page)
                     links = await self._visit(page, network, url, spec, sink, state)
-                    if cfg.get("max_depth") is None or depth < cfg["max_depth"]:
+                    max_depth = cfg.get("max_depth")
+                    if max_depth is None or depth < max_depth:
                         for link in links:
                             state.enqueue(link, depth + 1, int(cfg["max_pages"]))
                 finally:
