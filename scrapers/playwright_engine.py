@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scrapers import failures
 from scrapers.browser_pool import BrowserCrashed, get_pool
@@ -37,8 +37,13 @@ from shared.targets import BLOCKED_TARGET
 
 CLOSE_WAIT = 10.0  # seconds a tab or the job's tabs get to close after a stop
 
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
-def _web_only(sink: Sink) -> Any:
+    from playwright.async_api import BrowserContext, Route
+
+
+def _web_only(sink: Sink) -> Callable[[Route], Awaitable[None]]:
     """The context's route handler: whatever Chromium is about to load that is not http(s) is
     aborted (a page's own navigation, frame, redirect or form to `file:`, a `goto` of one),
     then heavy resources as before. Chromium already keeps web pages from opening `file:`;
@@ -46,7 +51,7 @@ def _web_only(sink: Sink) -> Any:
     `filesystem:` documents). `data:` and `blob:` sub-resources stay: they are the page's own
     bytes, nothing leaves the worker for them."""
 
-    async def route(route: Any) -> None:
+    async def route(route: Route) -> None:
         request = route.request
         url = request.url
         if not is_web_url(url) and (
@@ -147,9 +152,11 @@ class PlaywrightEngine(PageVisits):
                     # all of the context's traffic (robots.txt and sitemaps via
                     # context.request included) goes through the policy proxy; a job's pool
                     # proxy sits behind it, so the targets are judged all the same
-                    server = pool.egress.url
-                    if proxy:
-                        server = await pool.egress.via(proxy, judged=not state.rotation.uses_pool)
+                    egress = pool.egress
+                    assert egress is not None  # started with the browser
+                    server = egress.url
+                    if isinstance(proxy, str) and proxy:
+                        server = await egress.via(proxy, judged=not state.rotation.uses_pool)
                     options["proxy"] = {"server": server, "bypass": "<-loopback>"}
                     context = await lease.browser.new_context(**options)
                     state.repick = False
@@ -199,7 +206,9 @@ class PlaywrightEngine(PageVisits):
         # service workers would serve later pages from their own cache, outside our routing
         return {"user_agent": user_agent, "extra_http_headers": headers, "service_workers": "block"}
 
-    async def _start(self, context: Any, spec: JobSpec, sink: Sink, state: State) -> None:
+    async def _start(
+        self, context: BrowserContext, spec: JobSpec, sink: Sink, state: State
+    ) -> None:
         """Queue the start pages once: the start URLs, or what their sitemaps list."""
         state.started = True
         max_pages = int(spec.config["max_pages"])
@@ -248,7 +257,9 @@ class PlaywrightEngine(PageVisits):
         if not state.frontier and not state.errors:
             state.notes.append("the sitemaps listed no page that the job's rules allow")
 
-    async def _crawl(self, context: Any, spec: JobSpec, sink: Sink, state: State) -> None:
+    async def _crawl(
+        self, context: BrowserContext, spec: JobSpec, sink: Sink, state: State
+    ) -> None:
         cfg = spec.config
         concurrency = max(1, min(int(cfg["concurrency"]), self.settings.playwright_pages_per_job))
         await context.route("**/*", _web_only(sink))
@@ -276,7 +287,12 @@ class PlaywrightEngine(PageVisits):
             await asyncio.wait(workers, timeout=CLOSE_WAIT)
 
     async def _worker(
-        self, context: Any, robots: _Robots | None, spec: JobSpec, sink: Sink, state: State
+        self,
+        context: BrowserContext,
+        robots: _Robots | None,
+        spec: JobSpec,
+        sink: Sink,
+        state: State,
     ) -> None:
         """Visit frontier URLs in one tab until the frontier is empty and no page is in flight.
 
@@ -304,6 +320,7 @@ class PlaywrightEngine(PageVisits):
                     if page is None or page.is_closed():
                         page = await context.new_page()
                         network = _Network(page)
+                    assert network is not None  # made with its page
                     links = await self._visit(page, network, url, spec, sink, state)
                     max_depth = cfg.get("max_depth")
                     if max_depth is None or depth < max_depth:

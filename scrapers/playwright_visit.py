@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from scrapers import charsets, extract, failures, visit_steps
@@ -24,6 +24,11 @@ from shared.schemes import is_web_url
 from shared.settings import Settings
 
 _DOM_SIZE = "() => document.documentElement ? document.documentElement.outerHTML.length : 0"
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
+
+    from scrapers.rendering import _Network
 
 
 class State:
@@ -72,7 +77,7 @@ class PageVisits:
     settings: Settings
 
     async def _visit(
-        self, page: Any, network: Any, url: str, spec: JobSpec, sink: Sink, state: State
+        self, page: Page, network: _Network, url: str, spec: JobSpec, sink: Sink, state: State
     ) -> list[str]:
         """Render one page, report it and its items; returns the links to follow."""
         started = asyncio.get_running_loop().time()
@@ -98,7 +103,7 @@ class PageVisits:
     async def _act(
         self,
         step: VisitOutcome,
-        page: Any,
+        page: Page,
         url: str,
         final: str,
         status: int,
@@ -126,7 +131,7 @@ class PageVisits:
         return False
 
     async def _navigate(
-        self, page: Any, url: str, spec: JobSpec, sink: Sink, state: State, started: float
+        self, page: Page, url: str, spec: JobSpec, sink: Sink, state: State, started: float
     ) -> visit_steps.Response | None:
         """`goto` the page; its response, or None when the visit ended there."""
         from playwright.async_api import Error as PlaywrightError
@@ -161,8 +166,8 @@ class PageVisits:
 
     async def _settle(
         self,
-        page: Any,
-        network: Any,
+        page: Page,
+        network: _Network,
         seen: visit_steps.Response,
         spec: JobSpec,
         sink: Sink,
@@ -279,7 +284,7 @@ class PageVisits:
         return True
 
     @staticmethod
-    def _check_browser(page: Any, exc: BaseException) -> None:
+    def _check_browser(page: Page, exc: BaseException) -> None:
         # Our own closing only happens after the workers are cancelled, so a closed target here
         # means Chromium went away (its error can arrive before the 'disconnected' event).
         browser = page.context.browser

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, NotRequired, TypedDict, cast
+from typing import Any, Literal, NotRequired, TypedDict, cast
 from urllib.parse import urlsplit
 
 from shared.schemes import scheme_problem
 
 WAIT_UNTIL = ("load", "domcontentloaded", "networkidle", "commit")
+WaitUntil = Literal["load", "domcontentloaded", "networkidle", "commit"]
 
 
 class JobConfig(TypedDict):
@@ -22,7 +23,7 @@ class JobConfig(TypedDict):
     max_pages: int
     max_depth: int | None
     wait_for: str | None
-    wait_until: str
+    wait_until: WaitUntil
     scroll: int
     timeout_seconds: int
     obey_robots: bool
