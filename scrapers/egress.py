@@ -232,8 +232,9 @@ class EgressProxy:
         try:
             await relay.run(sent)
         except h11.RemoteProtocolError:
-            if not relay.answered:  # the target's answer was not HTTP, or cut before its head
-                await self._failure(writer, host, port, "connection_lost")
+            # the target hung up, cut its answer or spoke no HTTP: the client's connection
+            # ends the same way, so Chromium names it as it would meeting the target itself
+            return
         finally:
             with contextlib.suppress(Exception):
                 up_writer.close()
@@ -389,7 +390,6 @@ class _Relay:
         self.client, self.reader, self.writer = client, reader, writer
         self.target = h11.Connection(h11.CLIENT, max_incomplete_event_size=RESPONSE_HEAD_LIMIT)
         self.up_reader, self.up_writer = up_reader, up_writer
-        self.answered = False
 
     async def run(self, request: h11.Request) -> None:
         if await self._send(request):
@@ -422,7 +422,6 @@ class _Relay:
                 event = h11.Response(
                     status_code=event.status_code, headers=headers, reason=event.reason
                 )
-                self.answered = True
             elif not isinstance(event, h11.Data | h11.EndOfMessage):
                 return  # closed before its answer ended: the client sees it cut
             self.writer.write(self.client.send(event))
