@@ -16,6 +16,7 @@ from flask_jwt_extended import decode_token, get_jwt, verify_jwt_in_request
 from pymongo.errors import PyMongoError
 
 from shared.errors import Forbidden, Unauthorized
+from shared.users import ApiKeyRepository, UserRepository
 
 API_KEY_PREFIX = "smk_"
 
@@ -34,7 +35,7 @@ def _db():
 
 
 def _user_from_api_key(key: str) -> dict[str, Any]:
-    record = _db().api_keys.find_one({"key_hash": hash_key(key), "revoked": {"$ne": True}})
+    record = ApiKeyRepository(_db()).usable(hash_key(key))
     if record is None:
         raise Unauthorized("Invalid or revoked API key")
     user = _user_by_id(record["user_id"])
@@ -73,7 +74,7 @@ def _user_by_id(user_id: Any) -> dict[str, Any] | None:
     with _users_lock:
         found = _users.get(key)
     if found is None:
-        found = _db().users.find_one({"_id": user_id})
+        found = UserRepository(_db()).get(user_id)
         if found is not None:
             with _users_lock:
                 _users[key] = found
@@ -105,7 +106,7 @@ class StreamUser:
             return True
         self.checked = time.monotonic()
         try:
-            found = _db().users.find_one({"_id": self.user_id}, {"active": 1, "role": 1})
+            found = UserRepository(_db()).get(self.user_id, ["active", "role"])
         except PyMongoError:  # the store is down: keep the stream; a reconnect is checked
             return True
         return found is not None and found.get("active", True) and found.get("role") == self.role

@@ -14,6 +14,8 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from shared.users import UserRepository
+
 logger = logging.getLogger(__name__)
 
 ROLES = ("user", "deployer", "admin")
@@ -32,19 +34,20 @@ def is_deactivated(db: Database, user_id: Any) -> bool:
     Accounts are never deleted, so an owner that is not stored is not one of ours to stop."""
     if user_id is None:
         return False
-    found = db.users.find_one({"_id": user_id}, {"active": 1})
+    found = UserRepository(db).get(user_id, ["active"])
     return found is not None and found.get("active", True) is False
 
 
 def find_by_login(db: Database, typed: str) -> dict[str, Any] | None:
     """The account a login names by username (any case) or e-mail."""
+    users = UserRepository(db)
     key = key_of(typed)
-    found = db.users.find_one({"username_key": key})
+    found = users.by_key(key)
     if found is None and "@" in key:
-        found = db.users.find_one({"email": key})
+        found = users.by_email(key)
     if found is None:
         # a name left apart by the migration (it clashed with an older account's)
-        found = db.users.find_one({"username": typed.strip()})
+        found = users.by_exact_name(typed.strip())
     return found
 
 
@@ -54,9 +57,9 @@ def migrate(db: Database) -> None:
     Idempotent and cheap when done (one indexed read). Of users whose names differ only in
     case, the oldest keeps the name's key; a later one gets a key of its own (`name#id`, so
     the unique index holds) and still logs in by its exact spelling; the clash is logged."""
-    # sparse: a process of the previous version may still insert a user without the key
-    db.users.create_index("username_key", unique=True, sparse=True)
-    for user in db.users.find({"username_key": {"$exists": False}}).sort("created_at", 1):
+    users = UserRepository(db)
+    users.ensure_indexes()  # the unique username_key first: the tries below rely on it
+    for user in users.without_key():
         key = key_of(str(user["username"]))
         email = user.get("email")
         tries: list[dict[str, Any]] = [
@@ -67,7 +70,7 @@ def migrate(db: Database) -> None:
             tries.insert(0, {"username_key": key, "email": key_of(email)})
         for fields in tries:
             try:
-                db.users.update_one({"_id": user["_id"]}, {"$set": fields})
+                users.set(user["_id"], fields)
                 break
             except DuplicateKeyError:
                 continue

@@ -15,8 +15,9 @@ import threading
 import time
 from typing import Any
 
-from shared import changes, events, tasks
+from shared import changes, events, outbox, tasks
 from shared import db as dbmod
+from shared.liveness import Heartbeat
 from shared.scheduling import Scheduler
 from shared.settings import get_settings
 
@@ -32,7 +33,6 @@ def enqueue(job: dict[str, Any]) -> None:
 def on_settled(run: dict[str, Any], job: dict[str, Any]) -> dict[str, Any] | None:
     """A scheduled job completed: compare its items with the previous run's; job.changed."""
     from workers import delivery
-    from workers.engines import event_log
 
     database = dbmod.database()
     schedule = database.schedules.find_one({"_id": run["schedule_id"]}, {"key": 1}) or {}
@@ -44,8 +44,10 @@ def on_settled(run: dict[str, Any], job: dict[str, Any]) -> dict[str, Any] | Non
             "changes": counts,
             **events.about(job),
         }
-        event = event_log().append(job["_id"], job.get("owner_id"), events.CHANGED, data)
-        delivery.dispatch(job, event)
+        # into the job's outbox first: a Redis outage delays it, never loses it
+        written = outbox.add(database, job, events.CHANGED, data)
+        if written is not None:
+            delivery.publish(job["_id"], written)
     return counts
 
 
@@ -59,10 +61,15 @@ def build() -> Scheduler:
     )
 
 
-def _loop(name: str, step: Any, interval: float, stop: threading.Event) -> None:
+def _loop(
+    name: str, step: Any, interval: float, stop: threading.Event, heart: Heartbeat | None = None
+) -> None:
     """Run `step` at every multiple of `interval` on the wall clock: a slot on the minute is
-    seen at once (not up to a tick late), and every scheduler looks at the same moments."""
+    seen at once (not up to a tick late), and every scheduler looks at the same moments.
+    `heart` (the main loop's) touches the liveness file on every turn, failed or not."""
     while not stop.is_set():
+        if heart is not None:
+            heart.beat()
         try:
             step()
         except Exception:  # the store or the broker is down: try again next time
@@ -92,7 +99,7 @@ def main() -> None:
     )
     settler.start()
     logger.info("scheduler ready: ticking every %.1f s", interval)
-    _loop("tick", scheduler.tick, interval, stop)
+    _loop("tick", scheduler.tick, interval, stop, Heartbeat.from_settings(settings))
     settler.join(timeout=30)
     dbmod.close_all()
     logger.info("scheduler stopped")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Response, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import schemas
+from api.json_guard import Blueprint
 from api.schemas_ops import EXPORT_DOC
 from api.security import auth_required, current_user, stream_auth_required
 from api.services import results

@@ -16,6 +16,7 @@ from api.services import db, settings
 from shared import accounts
 from shared.errors import Conflict, Forbidden, NotFound, Unauthorized
 from shared.jobs import now
+from shared.users import ApiKeyRepository, UserRepository
 
 # A hash to compare against when the user does not exist, so timing does not reveal usernames.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
@@ -44,7 +45,7 @@ def register(username: str, email: str, password: str, role: str = "user") -> di
         "last_login": None,
     }
     try:
-        db().users.insert_one(user)
+        UserRepository(db()).insert(user)
     except DuplicateKeyError as exc:
         taken = (exc.details or {}).get("keyPattern") or {}
         field = "email" if "email" in taken else "username"
@@ -86,7 +87,7 @@ def login(username: str, password: str) -> dict[str, Any]:
         guard().failed(account)
         raise Unauthorized("Incorrect username or password")
     user["last_login"] = now()
-    db().users.update_one({"_id": user["_id"]}, {"$set": {"last_login": user["last_login"]}})
+    UserRepository(db()).set(user["_id"], {"last_login": user["last_login"]})
     return _tokens(user)
 
 
@@ -97,7 +98,7 @@ def refresh(refresh_token: str) -> dict[str, Any]:
         raise Unauthorized("Invalid or expired refresh token") from None
     if claims.get("type") != "refresh":
         raise Unauthorized("A refresh token is required")
-    user = db().users.find_one({"_id": claims["sub"]})
+    user = UserRepository(db()).get(claims["sub"])
     if user is None or not user.get("active", True):
         raise Unauthorized("User no longer exists")
     return _tokens(user, refresh=False)
@@ -115,46 +116,36 @@ def create_api_key(user: dict[str, Any], name: str) -> dict[str, Any]:
         "last_used_at": None,
         "revoked": False,
     }
-    db().api_keys.insert_one(record)
+    ApiKeyRepository(db()).insert(record)
     return {**record, "key": key}
 
 
 def list_api_keys(user: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(
-        db().api_keys.find({"user_id": user["_id"], "revoked": False}).sort("created_at", -1)
-    )
+    return ApiKeyRepository(db()).of_user(user["_id"])
 
 
 def fresh(user: dict[str, Any]) -> dict[str, Any]:
     """The user's document as stored now (authentication may use one up to USER_CACHE_TTL
     seconds old)."""
-    return db().users.find_one({"_id": user["_id"]}) or user
+    return UserRepository(db()).get(user["_id"]) or user
 
 
 def revoke_api_key(user: dict[str, Any], key_id: str) -> None:
-    result = db().api_keys.delete_one({"_id": key_id, "user_id": user["_id"]})
-    if result.deleted_count == 0:
+    if not ApiKeyRepository(db()).delete(key_id, user["_id"]):
         raise NotFound("API key not found")
 
 
 def ensure_admin(database: Database, username: str, password: str, email: str = "") -> None:
     """Create (or promote and reset) the admin account named in the settings."""
     email = accounts.key_of(email or f"{username}@admin.local")
-    database.users.update_one(
-        {"username_key": accounts.key_of(username)},
+    UserRepository(database).upsert_admin(
+        accounts.key_of(username),
+        {"role": "admin", "password_hash": generate_password_hash(password), "active": True},
         {
-            "$set": {
-                "role": "admin",
-                "password_hash": generate_password_hash(password),
-                "active": True,
-            },
-            "$setOnInsert": {
-                "_id": uuid.uuid4().hex,
-                "username": username,
-                "email": email,
-                "created_at": now(),
-                "last_login": None,
-            },
+            "_id": uuid.uuid4().hex,
+            "username": username,
+            "email": email,
+            "created_at": now(),
+            "last_login": None,
         },
-        upsert=True,
     )

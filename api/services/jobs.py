@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from flask import current_app
 from pymongo import ASCENDING, DESCENDING
 
 from api.schemas import check_job
 from api.security import is_admin
 from api.services import db, event_log, settings, webhooks
-from shared import events, jobs, tasks
+from shared import events, items, jobs, outbox, tasks
 from shared.auto_memory import AutoMemory, learned_decision
 from shared.counters import JobCounters
 from shared.errors import Conflict, NotFound, ValidationFailed
@@ -125,6 +126,12 @@ def _change(job_id: str, user: dict[str, Any], action: str, **fields: Any) -> di
     return changed
 
 
+def publish(job: dict[str, Any]) -> None:
+    """Publish the job's outbox events now (shared/outbox.py; `job` as just written); when
+    Redis is down they wait for the reconciler."""
+    outbox.Outbox(db(), event_log(), webhooks.send).publish_quietly(job["_id"], job)
+
+
 def cancel(
     job_id: str, user: dict[str, Any], error: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -134,8 +141,13 @@ def cancel(
     why = {"error": error} if error else {}
     said = f"cancelled by {user['username']}" + (f": {error['message']}" if error else "")
     if job["status"] == jobs.PENDING:
-        # no worker has it: this is its last event. (A running job's worker writes it,
-        # after its final counters.)
+        # no worker has it: this is its last event, written with the state. (A running
+        # job's run writes it with its final counters; the reconciler, should it die first.)
+        data = {
+            **events.counters_of({**job, "status": jobs.CANCELLED}),
+            **why,
+            **events.about(job),
+        }
         changed = repo().transition(
             job_id,
             "cancel",
@@ -143,23 +155,38 @@ def cancel(
             current=job,
             completed_at=jobs.now(),
             **why,
+            **outbox.fields(events.CANCELLED, data),
         )
         if changed is not None:
             jobs.log(db(), job_id, "INFO", said)
-            event = event_log().append(
-                job_id,
-                changed.get("owner_id"),
-                events.CANCELLED,
-                {**events.counters_of(changed), **why},
-            )
-            webhooks.dispatch(changed, event)
+            publish(changed)
             return changed
-    # a running job: its run stores the final figures as it stops; should it die first,
-    # the reconciler counts what it stored (`unsettled`)
-    job = _change(job_id, user, "cancel", completed_at=jobs.now(), unsettled=True, **why)
+    # a running job: the figures of what it stored so far (its run stores the final ones as
+    # it stops, the items of its page in flight included; should it die first, the
+    # reconciler counts what it stored: `unsettled`)
+    stored = items.count(db(), job_id)
+    job = _change(
+        job_id,
+        user,
+        "cancel",
+        completed_at=jobs.now(),
+        unsettled=True,
+        items_scraped=stored,
+        **why,
+    )
     jobs.log(db(), job_id, "INFO", said)
     job.pop("unsettled", None)
     return job
+
+
+def _events_from(job_id: str) -> str:
+    """Where the job's next run starts in its event stream: after its newest event, so
+    GET /jobs/{id}/events (and so `wait`) replays the new run, not an old run's end. Redis
+    down: from the start (events name their run, and the stream skips older runs')."""
+    try:
+        return event_log().last_id(events.job_stream(job_id))
+    except redis.RedisError:
+        return "0-0"
 
 
 def retry(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
@@ -168,12 +195,14 @@ def retry(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
         job_id,
         user,
         "retry",
+        events_from=_events_from(job_id),
         error=None,
         completed_at=None,
         started_at=None,
         duration_seconds=None,
         progress=0,
         queue=jobs.queue_for(job["engine"]),
+        takeovers=0,  # by hand: MAX_JOB_ATTEMPTS counts afresh
     )
     jobs.log(db(), job_id, "INFO", f"retried by {user['username']} (attempt {job['attempts']})")
     _follow(job)
@@ -193,6 +222,7 @@ def reset(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
         job_id,
         user,
         "reset",
+        events_from=_events_from(job_id),
         error=None,
         completed_at=None,
         started_at=None,
@@ -206,6 +236,7 @@ def reset(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
         auto_decision=None,
         warnings=[],
         queue=jobs.queue_for(job["engine"]),
+        takeovers=0,
     )
     db().results.delete_many({"job_id": job_id})
     jobs.log(db(), job_id, "INFO", f"reset by {user['username']}: results cleared")

@@ -10,10 +10,7 @@ it again restores its schedules from the next slot on.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
-
-from pymongo import DESCENDING
 
 from api import security
 from api.services import auth, db
@@ -21,24 +18,15 @@ from api.services import jobs as job_service
 from shared import accounts, jobs
 from shared.errors import Conflict, NotFound
 from shared.schedules import ScheduleRepository
+from shared.users import UserRepository
 
 logger = logging.getLogger(__name__)
 
 
 def list_users(skip: int, limit: int, q: str | None) -> dict[str, Any]:
     """A page of users, newest first; `q` matches part of a username or e-mail, in any case."""
-    query: dict[str, Any] = {}
-    if q:
-        part = {"$regex": re.escape(accounts.key_of(q))}
-        query = {"$or": [{"username_key": part}, {"email": part}]}
-    found = (
-        db()
-        .users.find(query, {"password_hash": 0, "webhook_secret": 0})
-        .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
-        .skip(skip)
-        .limit(limit)
-    )
-    return {"total": db().users.count_documents(query), "users": list(found)}
+    total, found = UserRepository(db()).page(accounts.key_of(q) if q else None, skip, limit)
+    return {"total": total, "users": found}
 
 
 def create(body: dict[str, Any], actor: dict[str, Any]) -> dict[str, Any]:
@@ -49,7 +37,7 @@ def create(body: dict[str, Any], actor: dict[str, Any]) -> dict[str, Any]:
 
 
 def _get(user_id: str) -> dict[str, Any]:
-    found = db().users.find_one({"_id": user_id})
+    found = UserRepository(db()).get(user_id)
     if found is None:
         raise NotFound(f"User {user_id} not found")
     return found
@@ -65,13 +53,11 @@ def update(user_id: str, changes: dict[str, Any], actor: dict[str, Any]) -> dict
     stays_admin = changes.get("role", user.get("role")) == "admin" and changes.get(
         "active", user.get("active", True)
     )
-    if security.is_admin(user) and user.get("active", True) and not stays_admin:
-        others = db().users.count_documents(
-            {"role": "admin", "active": {"$ne": False}, "_id": {"$ne": user_id}}
-        )
-        if not others:
-            raise Conflict("This is the last active admin: make another admin first")
-    db().users.update_one({"_id": user_id}, {"$set": changed})
+    users = UserRepository(db())
+    leaves_admins = security.is_admin(user) and user.get("active", True) and not stays_admin
+    if leaves_admins and not users.other_active_admins(user_id):
+        raise Conflict("This is the last active admin: make another admin first")
+    users.set(user_id, changed)
     security.forget_user(user_id)  # this process refuses at once; the others within the TTL
     logger.info("user %s changed by %s: %s", user_id, actor["username"], changed)
     if changed.get("active") is False:
