@@ -13,7 +13,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any
 
 from scrapers import failures
-from scrapers.browser_pool import BrowserCrashed, get_pool
+from scrapers.browser_pool import BrowserCrashed, Lease, get_pool
 from scrapers.crawl_rules import MAX_SITEMAPS, read_sitemap
 from scrapers.engine import CrawlResult, RunContext, Sink
 from scrapers.playwright_visit import PageVisits, State
@@ -148,27 +148,7 @@ class PlaywrightEngine(PageVisits):
                 leased = True
                 deadline = loop.time() + timeout  # from the browser on: a launch is not the job's
                 while True:
-                    options = self._context_options(spec)
-                    # all of the context's traffic (robots.txt and sitemaps via
-                    # context.request included) goes through the policy proxy; a job's pool
-                    # proxy sits behind it, so the targets are judged all the same
-                    egress = pool.egress
-                    assert egress is not None  # started with the browser
-                    server = egress.url
-                    if isinstance(proxy, str) and proxy:
-                        server = await egress.via(proxy, judged=not state.rotation.uses_pool)
-                    options["proxy"] = {"server": server, "bypass": "<-loopback>"}
-                    context = await lease.browser.new_context(**options)
-                    state.repick = False
-                    try:
-                        left = max(0.001, deadline - loop.time())
-                        await asyncio.wait_for(self._crawl(context, spec, sink, state), left)
-                    except TimeoutError:
-                        state.fatal = failures.job_timeout(timeout)
-                    finally:
-                        lease.pages = state.pages
-                        with contextlib.suppress(Exception):
-                            await asyncio.wait_for(context.close(), 10)
+                    await self._in_context(lease, proxy, deadline, spec, sink, state)
                     if not state.repick or state.fatal or state.stop_reason:
                         break
                     if not state.frontier:
@@ -197,6 +177,40 @@ class PlaywrightEngine(PageVisits):
             sink.log("ERROR", state.fatal["message"])
         return self._result(spec, state)
 
+    async def _in_context(
+        self,
+        lease: Lease,
+        proxy: str | None | bool,
+        deadline: float,
+        spec: JobSpec,
+        sink: Sink,
+        state: State,
+    ) -> None:
+        """Crawl in one new context through `proxy` until done, the deadline or a ban."""
+        pool = get_pool(self.settings)
+        options = self._context_options(spec)
+        # all of the context's traffic (robots.txt and sitemaps via context.request included)
+        # goes through the policy proxy; a job's pool proxy sits behind it, so the targets are
+        # judged all the same
+        egress = pool.egress
+        assert egress is not None  # started with the browser
+        server = egress.url
+        if isinstance(proxy, str) and proxy:
+            server = await egress.via(proxy, judged=not state.rotation.uses_pool)
+        options["proxy"] = {"server": server, "bypass": "<-loopback>"}
+        context = await lease.browser.new_context(**options)
+        state.repick = False
+        loop = asyncio.get_running_loop()
+        try:
+            left = max(0.001, deadline - loop.time())
+            await asyncio.wait_for(self._crawl(context, spec, sink, state), left)
+        except TimeoutError:
+            state.fatal = failures.job_timeout(int(spec.config["timeout_seconds"]))
+        finally:
+            lease.pages = state.pages
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(context.close(), 10)
+
     def _context_options(self, spec: JobSpec) -> dict[str, Any]:
         headers = {str(k): str(v) for k, v in (spec.config.get("headers") or {}).items()}
         agents = [k for k in headers if k.lower() == "user-agent"]
@@ -212,40 +226,30 @@ class PlaywrightEngine(PageVisits):
         """Queue the start pages once: the start URLs, or what their sitemaps list."""
         state.started = True
         max_pages = int(spec.config["max_pages"])
-        if not spec.config.get("sitemap"):
-            for url in spec.urls:
-                if is_web_url(url):
-                    state.enqueue(url, 0, max_pages)
-                else:  # the API refuses these; a job stored another way fails the same
-                    self._fail(sink, state, BLOCKED_TARGET, skipped(url, "start URL"))
+        if spec.config.get("sitemap"):
+            await self._read_sitemaps(context, spec, sink, state)
             return
+        for url in spec.urls:
+            if is_web_url(url):
+                state.enqueue(url, 0, max_pages)
+            else:  # the API refuses these; a job stored another way fails the same
+                self._fail(sink, state, BLOCKED_TARGET, skipped(url, "start URL"))
+
+    async def _read_sitemaps(
+        self, context: BrowserContext, spec: JobSpec, sink: Sink, state: State
+    ) -> None:
+        """Queue the pages the start sitemaps (and the sitemaps they name) list."""
+        max_pages = int(spec.config["max_pages"])
         sitemaps, read = list(spec.urls), 0
         while sitemaps and len(state.seen) < max_pages:
             if read >= MAX_SITEMAPS:
                 state.notes.append(f"only the first {MAX_SITEMAPS} sitemaps were read")
                 break
             url, read = sitemaps.pop(0), read + 1
-            if not is_web_url(url):
-                self._fail(sink, state, BLOCKED_TARGET, skipped(url, "sitemap"))
+            listed = await self._sitemap(context, url, spec, sink, state)
+            if listed is None:
                 continue
-            try:
-                response = await context.request.get(url, timeout=30_000)
-                body = await response.body()
-                if not response.ok:
-                    problem = failures.http_problem(response.status, url)
-                    self._fail(sink, state, problem["type"], problem["message"])
-                    continue
-                if len(body) > spec.max_page_bytes:
-                    self._fail(sink, state, "page_too_large", f"sitemap over MAX_PAGE_BYTES: {url}")
-                    continue
-                pages, nested = read_sitemap(body, url, spec.max_page_bytes)
-            except ValueError as exc:
-                self._fail(sink, state, "sitemap_error", f"{exc}.")
-                continue
-            except Exception as exc:  # Playwright's APIRequest errors: the sitemap is unreachable
-                problem, raw = describe_error(exc, url)
-                self._fail(sink, state, problem["type"], problem["message"], raw)
-                continue
+            pages, nested = listed
             sink.log("INFO", f"sitemap {url}: {len(pages)} pages, {len(nested)} sitemaps")
             for loc in [*nested, *pages]:
                 if not is_web_url(loc):
@@ -256,6 +260,31 @@ class PlaywrightEngine(PageVisits):
                     state.enqueue(loc, 0, max_pages)
         if not state.frontier and not state.errors:
             state.notes.append("the sitemaps listed no page that the job's rules allow")
+
+    async def _sitemap(
+        self, context: BrowserContext, url: str, spec: JobSpec, sink: Sink, state: State
+    ) -> tuple[list[str], list[str]] | None:
+        """(pages, sitemaps) the sitemap at `url` lists; None when it failed (reported)."""
+        if not is_web_url(url):
+            self._fail(sink, state, BLOCKED_TARGET, skipped(url, "sitemap"))
+            return None
+        try:
+            response = await context.request.get(url, timeout=30_000)
+            body = await response.body()
+            if not response.ok:
+                problem = failures.http_problem(response.status, url)
+                self._fail(sink, state, problem["type"], problem["message"])
+                return None
+            if len(body) > spec.max_page_bytes:
+                self._fail(sink, state, "page_too_large", f"sitemap over MAX_PAGE_BYTES: {url}")
+                return None
+            return read_sitemap(body, url, spec.max_page_bytes)
+        except ValueError as exc:
+            self._fail(sink, state, "sitemap_error", f"{exc}.")
+        except Exception as exc:  # Playwright's APIRequest errors: the sitemap is unreachable
+            problem, raw = describe_error(exc, url)
+            self._fail(sink, state, problem["type"], problem["message"], raw)
+        return None
 
     async def _crawl(
         self, context: BrowserContext, spec: JobSpec, sink: Sink, state: State
