@@ -28,7 +28,14 @@ from collections.abc import AsyncIterator, Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Playwright
+
+    from scrapers.egress import EgressProxy
 
 logger = logging.getLogger(__name__)
 LAUNCH_ARGS = [
@@ -100,7 +107,7 @@ class BrowserCrashed(RuntimeError):
 class Lease:
     """A job's use of the browser; `pages` rendered are counted towards recycling."""
 
-    browser: Any
+    browser: Browser
     pages: int = 0
 
 
@@ -139,18 +146,18 @@ def _kill(pids: list[int]) -> None:
 class BrowserPool:
     """The process's Chromium: `submit` coroutines to its loop, `lease` the browser inside them."""
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.pid = os.getpid()
         self.launches = 0
         self.pages_since_launch = 0
         self.token = f"{MARKER}={self.pid}-{secrets.token_hex(4)}/"  # our processes' env entry
-        self._browser: Any = None
-        self._playwright: Any = None
+        self._browser: Browser | None = None
+        self._playwright: Playwright | None = None
         self._active = 0
         self._closed = False
         self._watchdog: subprocess.Popen | None = None
-        self.egress: Any = None  # the policy-enforcing proxy every page goes through
+        self.egress: EgressProxy | None = None  # the policy proxy every page goes through
         self.sandbox: bool | None = None  # whether Chromium runs in its sandbox (after launch)
         self._loop = asyncio.new_event_loop()
         self._launch_lock = asyncio.Lock()  # bound to self._loop on first use (3.10+)
@@ -199,7 +206,9 @@ class BrowserPool:
             if self._browser is None:
                 await self._launch()
             self._active += 1
-        lease = Lease(self._browser)
+            browser = self._browser
+        assert browser is not None  # launched above (a failed launch raised)
+        lease = Lease(browser)
         try:
             yield lease
         finally:
@@ -311,7 +320,7 @@ _lock = threading.Lock()
 _state: dict[str, Any] = {"pool": None}
 
 
-def get_pool(settings: Any) -> BrowserPool:
+def get_pool(settings: Settings) -> BrowserPool:
     """This process's pool, created on first use (and again after fork or close)."""
     with _lock:
         pool: BrowserPool | None = _state["pool"]

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import gzip
 import io
+from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 from urllib.parse import urldefrag, urlsplit
 
 from w3lib.url import canonicalize_url, url_query_cleaner
+
+from shared.jobspec import JobConfig
 
 # Query parameters that only track where a visitor came from: the same page without them.
 TRACKING_PARAMS = (
@@ -80,7 +83,7 @@ def _domain_ok(host: str, domains: list[str]) -> bool:
 class LinkRules:
     """A job's rules for followed links and sitemap entries (start URLs are always fetched)."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: JobConfig | Mapping[str, Any]) -> None:
         self.include = list(config.get("include_patterns") or [])
         self.exclude = list(config.get("exclude_patterns") or [])
         self.domains = [d.lower().rstrip(".") for d in config.get("allowed_domains") or []]

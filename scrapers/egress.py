@@ -15,8 +15,9 @@ listener that judges each target exactly as above, then forwards to the pool pro
 through it, or the absolute-URI request) instead of connecting itself. The pool proxy is
 infrastructure, reached whatever its address; the targets behind it are still judged.
 
-Hand-written (about 250 lines of asyncio) because it must run on the browser pool's event
-loop in every worker process; kept libraries (proxy.py, mitmproxy) run their own processes.
+Hand-written (about 300 lines of asyncio, with h11 framing plain-http messages) because it
+must run on the browser pool's event loop in every worker process; kept libraries (proxy.py,
+mitmproxy) run their own processes.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+import h11
+
 from shared.targets import BlockedTarget, TargetPolicy
 
 logger = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ ERROR_HEADER = "X-ScrapeMaster-Error"  # why the proxy could not reach a target:
 PROXY_ERROR_HEADER = "X-ScrapeMaster-Proxy-Error"  # the job's pool proxy itself failed: a ban
 MAX_UPSTREAMS = 256  # listeners kept for pool proxies; beyond, the oldest is closed
 HEAD_LIMIT = 64 * 1024  # request line and headers
+RESPONSE_HEAD_LIMIT = 256 * 1024  # a response's status line and headers: Chromium's own limit
 HEAD_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 15.0
 IDLE_TIMEOUT = 300.0
@@ -161,8 +165,8 @@ class EgressProxy:
             upstream_writer: asyncio.StreamWriter | None = None
             try:
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT)
-                first, _, rest = head.decode("latin-1").partition("\r\n")
-                method, target, version = first.split(" ", 2)
+                first = head.decode("latin-1").partition("\r\n")[0]
+                method, target, _ = first.split(" ", 2)
                 if method.upper() == "CONNECT":
                     host, port = _host_port(target, 443)
                     if upstream is None:
@@ -170,35 +174,10 @@ class EgressProxy:
                     else:
                         up_reader, up_writer = await self._tunnel(upstream, host, port, writer)
                     writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                    upstream_writer = up_writer
+                    await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
                 else:
-                    parts = urlsplit(target)
-                    if parts.scheme != "http" or not parts.hostname:
-                        await _answer(writer, 400, "only absolute http:// URLs or CONNECT")
-                        return
-                    host, port = parts.hostname, parts.port or 80
-                    path = parts.path or "/"
-                    if parts.query:
-                        path += "?" + parts.query
-                    lines = [
-                        line
-                        for line in rest.split("\r\n")
-                        if line and line.split(":", 1)[0].strip().lower() not in _HOP_BY_HOP
-                    ]
-                    # one request per upstream connection: simple, and no request can reach
-                    # a host other than the one checked
-                    lines.append("Connection: close")
-                    if upstream is None:
-                        up_reader, up_writer = await self._open(host, port, writer)
-                    else:
-                        await self._judge(host, port, writer)
-                        up_reader, up_writer = await self._dial(upstream, host, port, writer)
-                        path = parts._replace(fragment="").geturl()  # a proxy takes the URL
-                        if upstream.authorization:
-                            lines.append(f"Proxy-Authorization: {upstream.authorization}")
-                    up_writer.write(f"{method} {path} {version}\r\n".encode("latin-1"))
-                    up_writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-                upstream_writer = up_writer
-                await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+                    await self._forward(head, reader, writer, upstream)
             except _Refused:
                 return
             except (
@@ -208,6 +187,7 @@ class EgressProxy:
                 ConnectionError,
                 ValueError,
                 OSError,
+                h11.ProtocolError,
             ):
                 return
             finally:
@@ -215,6 +195,49 @@ class EgressProxy:
                     if stream is not None:
                         with contextlib.suppress(Exception):
                             stream.close()
+
+    async def _forward(
+        self,
+        head: bytes,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        upstream: Upstream | None,
+    ) -> None:
+        """One plain-http request: judged, sent with `Connection: close`, its answer relayed
+        with `Connection: close`, then the client's connection ends. h11 frames both messages
+        (Content-Length, chunked), so no byte after the request's own body reaches the host
+        judged for it: a client reusing the connection for another host finds it closed."""
+        client = h11.Connection(h11.SERVER, max_incomplete_event_size=HEAD_LIMIT)
+        request = _request(client, head)
+        if isinstance(request, str):
+            await _answer(writer, 400, request)
+            return
+        parts = urlsplit(request.target.decode("latin-1"))
+        host, port = parts.hostname or "", parts.port or 80
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        headers = _end_to_end(request.headers.raw_items(), "expect")
+        if upstream is None:
+            up_reader, up_writer = await self._open(host, port, writer)
+        else:
+            await self._judge(host, port, writer)
+            up_reader, up_writer = await self._dial(upstream, host, port, writer)
+            path = parts._replace(fragment="").geturl()  # a proxy takes the URL
+            if upstream.authorization:
+                headers.append((b"Proxy-Authorization", upstream.authorization.encode()))
+        # one request per upstream connection: simple, and no request can reach a host
+        # other than the one checked
+        headers.append((b"Connection", b"close"))
+        sent = h11.Request(method=request.method, target=path.encode("latin-1"), headers=headers)
+        relay = _Relay(client, reader, writer, up_reader, up_writer)
+        try:
+            await relay.run(sent)
+        except h11.RemoteProtocolError:
+            # the target hung up, cut its answer or spoke no HTTP: the client's connection
+            # ends the same way, so Chromium names it as it would meeting the target itself
+            return
+        finally:
+            with contextlib.suppress(Exception):
+                up_writer.close()
 
     async def _open(
         self, host: str, port: int, client: asyncio.StreamWriter
@@ -330,6 +353,102 @@ class EgressProxy:
 
 class _Refused(Exception):
     """The client has been answered; nothing to relay."""
+
+
+def _request(client: h11.Connection, head: bytes) -> h11.Request | str:
+    """The plain-http request of `head` as `client` (h11, our server side) reads it; or why
+    it is refused (400)."""
+    line, _, rest = head.partition(b"\r\n")
+    if b"\r\nhost:" not in b"\r\n" + rest.lower():
+        # the absolute URL names the host (RFC 9112 §3.2.2): h11 wants the header too
+        named = urlsplit(line.split(b" ")[1].decode("latin-1")).netloc.encode("latin-1")
+        head = b"%s\r\nHost: %s\r\n%s" % (line, named or b"invalid", rest)
+    client.receive_data(head)
+    try:
+        request = client.next_event()
+    except h11.RemoteProtocolError as exc:
+        return f"malformed request: {exc}"
+    if not isinstance(request, h11.Request):
+        return "malformed request"
+    parts = urlsplit(request.target.decode("latin-1"))
+    if parts.scheme != "http" or not parts.hostname:
+        return "only absolute http:// URLs or CONNECT"
+    return request
+
+
+class _Relay:
+    """One request's body to the target and its answer back, each framed by h11."""
+
+    def __init__(
+        self,
+        client: h11.Connection,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        up_reader: asyncio.StreamReader,
+        up_writer: asyncio.StreamWriter,
+    ) -> None:
+        self.client, self.reader, self.writer = client, reader, writer
+        self.target = h11.Connection(h11.CLIENT, max_incomplete_event_size=RESPONSE_HEAD_LIMIT)
+        self.up_reader, self.up_writer = up_reader, up_writer
+
+    async def run(self, request: h11.Request) -> None:
+        if await self._send(request):
+            await self._answer()
+
+    async def _send(self, request: h11.Request) -> bool:
+        """The request and its body; False when the client left before its end."""
+        self.up_writer.write(self.target.send(request))
+        if self.client.they_are_waiting_for_100_continue:
+            self.writer.write(
+                self.client.send(h11.InformationalResponse(status_code=100, headers=[]))
+            )
+        while True:
+            event = await _next_event(self.client, self.reader)
+            if not isinstance(event, h11.Data | h11.EndOfMessage):
+                return False
+            self.up_writer.write(self.target.send(event))
+            if isinstance(event, h11.EndOfMessage):
+                await self.up_writer.drain()
+                return True
+
+    async def _answer(self) -> None:
+        """The target's answer, told to close; ends with it (or where the target cut it)."""
+        while True:
+            event = await _next_event(self.target, self.up_reader)
+            if isinstance(event, h11.InformationalResponse):
+                continue  # 100 Continue was answered here already
+            if isinstance(event, h11.Response):
+                headers = [*_end_to_end(event.headers.raw_items()), (b"Connection", b"close")]
+                event = h11.Response(
+                    status_code=event.status_code, headers=headers, reason=event.reason
+                )
+            elif not isinstance(event, h11.Data | h11.EndOfMessage):
+                return  # closed before its answer ended: the client sees it cut
+            self.writer.write(self.client.send(event))
+            await self.writer.drain()
+            if isinstance(event, h11.EndOfMessage):
+                return
+
+
+def _end_to_end(headers: list[tuple[bytes, bytes]], *more: str) -> list[tuple[bytes, bytes]]:
+    """`headers` without the hop-by-hop ones (and `more`), the names as the peer spelt them."""
+    dropped = _HOP_BY_HOP | set(more)
+    return [
+        (name, value) for name, value in headers if name.decode("latin-1").lower() not in dropped
+    ]
+
+
+async def _next_event(connection: h11.Connection, reader: asyncio.StreamReader) -> object:
+    """The next HTTP event `connection` reads from `reader` (waiting at most IDLE_TIMEOUT
+    for each chunk); h11.ConnectionClosed at the end."""
+    while True:
+        event = connection.next_event()
+        if event is h11.NEED_DATA:
+            connection.receive_data(await asyncio.wait_for(reader.read(65536), IDLE_TIMEOUT))
+            continue
+        if event is h11.PAUSED:
+            return h11.ConnectionClosed()
+        return event
 
 
 def _host_port(target: str, default: int) -> tuple[str, int]:

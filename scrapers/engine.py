@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from shared.jobspec import JobSpec
+from shared.jobspec import AutoDecision, FirstPage, JobSpec
+
+if TYPE_CHECKING:
+    from scrapers.proxies import Rotation
 
 
 class Sink(Protocol):
@@ -21,6 +24,31 @@ class Sink(Protocol):
     def should_stop(self) -> bool: ...
 
 
+@dataclass(frozen=True)
+class AutoPlan:
+    """What an `auto` job's engine does around its first page (scrapers/auto.py decides).
+
+    `probe` (static engine): decide on the first page and stop there when it needs a render;
+    `probe_options`: the job's browser-only options (scroll, wait_for) also ask for one.
+    `compare_with` (browser): the static engine's first-page figures, to render and compare;
+    `check_first` (browser): a remembered decision, warned about when the page gives nothing.
+    """
+
+    probe: bool = False
+    probe_options: bool = True
+    compare_with: FirstPage | None = None
+    check_first: bool = False
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What one run of a job brings besides its spec: the proxy rotation (config.proxy, with
+    the pool behind it) and the `auto` plan. Engine-neutral: no queue, no database handle."""
+
+    rotation: Rotation | None = None
+    auto: AutoPlan = field(default_factory=AutoPlan)
+
+
 @dataclass
 class CrawlResult:
     """How a crawl ended. `error` is {type, message} when the job must be marked failed."""
@@ -33,13 +61,31 @@ class CrawlResult:
     reason: str = ""
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # stored on the job, logged as WARNING
-    # auto: the first page's figures, {"url", "items", "values", "has_scripts"}
-    first_page: dict[str, Any] | None = None
-    # auto: what this run decided, {"engine", "reason", "static_items", "rendered_items"}
-    decision: dict[str, Any] | None = None
+    first_page: FirstPage | None = None  # auto: what the first page gave this engine
+    decision: AutoDecision | None = None  # auto: what this run decided
 
 
 class Engine(Protocol):
-    name: str
+    """A crawl engine: Scrapy, Playwright (and the spider runner) all run a spec this way.
 
-    def run(self, spec: JobSpec, sink: Sink) -> CrawlResult: ...
+    `run` blocks the calling thread until the job ends and never raises for what a site
+    does: failures come back in the result. `stuck` says why this process can no longer run
+    jobs (a thread that stopped answering), `close` releases its warm parts.
+
+    `rotation` is the older spelling of `ctx.rotation`, kept while workers/execution.py
+    passes `rotation=` beside `**Plan.kwargs` (a `ctx`); it goes once that call passes
+    `Plan.context(rotation)`."""
+
+    name: str
+    stuck: str | None
+
+    def run(
+        self,
+        spec: JobSpec,
+        sink: Sink,
+        ctx: RunContext | None = None,
+        *,
+        rotation: Rotation | None = None,
+    ) -> CrawlResult: ...
+
+    def close(self) -> None: ...

@@ -10,6 +10,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 import jmespath
 from parsel import Selector as Page
 
+from shared.jobspec import JobSpec
 from shared.schemes import is_web_url
 from shared.selectors import compile_selector
 
@@ -167,8 +168,8 @@ def observe(sink: Any, url: str, page: Page) -> None:
         seen(url, page)
 
 
-def page_budget(spec: Any) -> Budget:
-    """The extraction limits of one page of job `spec` (a JobSpec)."""
+def page_budget(spec: JobSpec) -> Budget:
+    """The extraction limits of one page of job `spec`."""
     return Budget(
         spec.max_items_per_page,
         spec.max_field_bytes,

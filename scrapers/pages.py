@@ -11,9 +11,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from parsel import Selector as Page
+
 from scrapers import extract
 from scrapers.crawl_rules import DEEP_DOM, max_depth_of
-from shared.jobspec import OUTPUT_FORMATS
+from shared.jobspec import OUTPUT_FORMATS, JobSpec
 from shared.selectors import is_jmespath
 
 _TRAFILATURA_FORMAT = {"markdown": "markdown", "text": "txt", "html": "html"}
@@ -37,7 +39,7 @@ class PageOutcome:
     notes: list[str] = field(default_factory=list)
     problem: str | None = None
     has_scripts: bool = False
-    selector: Any = None  # the parsel selector, for links; None when the page was not HTML
+    selector: Page | None = None  # the parsed page, for links; None when it was not read
 
     @property
     def filled(self) -> int:
@@ -55,8 +57,8 @@ def _has_scripts(body: bytes | str) -> bool:
     return (b"<script" in head.lower()) if isinstance(head, bytes) else ("<script" in head.lower())
 
 
-def read_page(spec: Any, body: bytes | str, url: str, content_type: str = "") -> PageOutcome:
-    """Extract one page of job `spec` (a JobSpec); never raises for a page's content."""
+def read_page(spec: JobSpec, body: bytes | str, url: str, content_type: str = "") -> PageOutcome:
+    """Extract one page of job `spec`; never raises for a page's content."""
     outcome = PageOutcome()
     cfg = spec.config
     if is_json(content_type):
@@ -95,14 +97,14 @@ def read_page(spec: Any, body: bytes | str, url: str, content_type: str = "") ->
     return outcome
 
 
-def _selects_json(spec: Any) -> bool:
+def _selects_json(spec: JobSpec) -> bool:
     """Whether the job has JMESPath selectors (for JSON pages)."""
     cfg = spec.config
     queries = [*spec.selectors.values(), cfg.get("item_selector"), cfg.get("link_selector")]
     return any(is_jmespath(query) for query in queries)
 
 
-def _read_json(spec: Any, body: bytes | str, url: str, outcome: PageOutcome) -> PageOutcome:
+def _read_json(spec: JobSpec, body: bytes | str, url: str, outcome: PageOutcome) -> PageOutcome:
     """A JSON page through the job's jmespath: selectors."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     try:
@@ -126,13 +128,13 @@ def _read_json(spec: Any, body: bytes | str, url: str, outcome: PageOutcome) -> 
 
 
 def _content_items(
-    spec: Any, page: Any, body: bytes | str, url: str, outcome: PageOutcome
+    spec: JobSpec, page: Page, body: bytes | str, url: str, outcome: PageOutcome
 ) -> list[dict[str, Any]]:
     """One item per page: its title, its main content in each asked format, and the job's
     page-level selectors. The formats share MAX_PAGE_BYTES between them."""
     import trafilatura
 
-    formats = [f for f in OUTPUT_FORMATS if f in spec.config["output"]]
+    formats = [f for f in OUTPUT_FORMATS if f in (spec.config["output"] or ())]
     share = max(1, spec.max_page_bytes // max(1, len(formats)))
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     item: dict[str, Any] = {"title": extract.field_value(page, "title::text")}
@@ -182,7 +184,7 @@ class PageProblems:
             self.fields.update(item)
             self.matched.update(name for name, value in item.items() if value is not None)
 
-    def warnings(self, spec: Any, pages_ok: int) -> list[str]:
+    def warnings(self, spec: JobSpec, pages_ok: int) -> list[str]:
         found = [WARNINGS[kind].format(n=n) for kind, n in sorted(self.counts.items())]
         if spec.config.get("output"):
             return found

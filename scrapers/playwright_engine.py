@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scrapers import failures
-from scrapers.browser_pool import BrowserCrashed, get_pool
+from scrapers.browser_pool import BrowserCrashed, Lease, get_pool
 from scrapers.crawl_rules import MAX_SITEMAPS, read_sitemap
-from scrapers.engine import CrawlResult, Sink
+from scrapers.engine import CrawlResult, RunContext, Sink
 from scrapers.playwright_visit import PageVisits, State
 from scrapers.proxies import Rotation
 from scrapers.rendering import (  # noqa: F401  (re-exported for bench/)
@@ -32,12 +32,18 @@ from scrapers.rendering import (  # noqa: F401  (re-exported for bench/)
 from shared.jobspec import JobSpec
 from shared.proxies import NO_PROXIES
 from shared.schemes import is_web_url, scheme_of, skipped
+from shared.settings import Settings
 from shared.targets import BLOCKED_TARGET
 
 CLOSE_WAIT = 10.0  # seconds a tab or the job's tabs get to close after a stop
 
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
-def _web_only(sink: Sink) -> Any:
+    from playwright.async_api import BrowserContext, Route
+
+
+def _web_only(sink: Sink) -> Callable[[Route], Awaitable[None]]:
     """The context's route handler: whatever Chromium is about to load that is not http(s) is
     aborted (a page's own navigation, frame, redirect or form to `file:`, a `goto` of one),
     then heavy resources as before. Chromium already keeps web pages from opening `file:`;
@@ -45,7 +51,7 @@ def _web_only(sink: Sink) -> Any:
     `filesystem:` documents). `data:` and `blob:` sub-resources stay: they are the page's own
     bytes, nothing leaves the worker for them."""
 
-    async def route(route: Any) -> None:
+    async def route(route: Route) -> None:
         request = route.request
         url = request.url
         if not is_web_url(url) and (
@@ -70,7 +76,7 @@ class PlaywrightEngine(PageVisits):
 
     name = "playwright"
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.stuck: str | None = None  # set when the browser's loop stopped answering
 
@@ -78,19 +84,21 @@ class PlaywrightEngine(PageVisits):
         self,
         spec: JobSpec,
         sink: Sink,
+        ctx: RunContext | None = None,
+        *,
         rotation: Rotation | None = None,
-        compare_with: dict[str, Any] | None = None,
-        check_first: bool = False,
     ) -> CrawlResult:
         """Crawl `spec`, reporting to `sink`; blocks the calling thread until the job ends.
 
-        auto: `compare_with` (the static engine's first-page figures) renders the first page
-        and decides (`CrawlResult.decision`); when the render finds no more, the crawl stops
-        there for the static engine to do. `check_first`: a remembered decision; the result
-        warns when the first page gives nothing.
+        auto: `ctx.auto.compare_with` (the static engine's first-page figures) renders the
+        first page and decides (`CrawlResult.decision`); when the render finds no more, the
+        crawl stops there for the static engine to do. `ctx.auto.check_first`: a remembered
+        decision; the result warns when the first page gives nothing. `rotation`: the older
+        spelling of `ctx.rotation`, for callers that do not pass a context yet.
         """
-        state = State(spec, compare_with, check_first)
-        state.rotation = rotation or Rotation(str(spec.config.get("proxy") or "none"))
+        ctx = ctx or RunContext()
+        state = State(spec, ctx.auto)
+        state.rotation = rotation or ctx.rotation or Rotation(spec.config.get("proxy") or "none")
         timeout = int(spec.config["timeout_seconds"])
         pool = get_pool(self.settings)
         future = pool.submit(self._job(spec, sink, state))
@@ -140,25 +148,7 @@ class PlaywrightEngine(PageVisits):
                 leased = True
                 deadline = loop.time() + timeout  # from the browser on: a launch is not the job's
                 while True:
-                    options = self._context_options(spec)
-                    # all of the context's traffic (robots.txt and sitemaps via
-                    # context.request included) goes through the policy proxy; a job's pool
-                    # proxy sits behind it, so the targets are judged all the same
-                    server = pool.egress.url
-                    if proxy:
-                        server = await pool.egress.via(proxy, judged=not state.rotation.uses_pool)
-                    options["proxy"] = {"server": server, "bypass": "<-loopback>"}
-                    context = await lease.browser.new_context(**options)
-                    state.repick = False
-                    try:
-                        left = max(0.001, deadline - loop.time())
-                        await asyncio.wait_for(self._crawl(context, spec, sink, state), left)
-                    except TimeoutError:
-                        state.fatal = failures.job_timeout(timeout)
-                    finally:
-                        lease.pages = state.pages
-                        with contextlib.suppress(Exception):
-                            await asyncio.wait_for(context.close(), 10)
+                    await self._in_context(lease, proxy, deadline, spec, sink, state)
                     if not state.repick or state.fatal or state.stop_reason:
                         break
                     if not state.frontier:
@@ -187,6 +177,40 @@ class PlaywrightEngine(PageVisits):
             sink.log("ERROR", state.fatal["message"])
         return self._result(spec, state)
 
+    async def _in_context(
+        self,
+        lease: Lease,
+        proxy: str | None | bool,
+        deadline: float,
+        spec: JobSpec,
+        sink: Sink,
+        state: State,
+    ) -> None:
+        """Crawl in one new context through `proxy` until done, the deadline or a ban."""
+        pool = get_pool(self.settings)
+        options = self._context_options(spec)
+        # all of the context's traffic (robots.txt and sitemaps via context.request included)
+        # goes through the policy proxy; a job's pool proxy sits behind it, so the targets are
+        # judged all the same
+        egress = pool.egress
+        assert egress is not None  # started with the browser
+        server = egress.url
+        if isinstance(proxy, str) and proxy:
+            server = await egress.via(proxy, judged=not state.rotation.uses_pool)
+        options["proxy"] = {"server": server, "bypass": "<-loopback>"}
+        context = await lease.browser.new_context(**options)
+        state.repick = False
+        loop = asyncio.get_running_loop()
+        try:
+            left = max(0.001, deadline - loop.time())
+            await asyncio.wait_for(self._crawl(context, spec, sink, state), left)
+        except TimeoutError:
+            state.fatal = failures.job_timeout(int(spec.config["timeout_seconds"]))
+        finally:
+            lease.pages = state.pages
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(context.close(), 10)
+
     def _context_options(self, spec: JobSpec) -> dict[str, Any]:
         headers = {str(k): str(v) for k, v in (spec.config.get("headers") or {}).items()}
         agents = [k for k in headers if k.lower() == "user-agent"]
@@ -196,44 +220,36 @@ class PlaywrightEngine(PageVisits):
         # service workers would serve later pages from their own cache, outside our routing
         return {"user_agent": user_agent, "extra_http_headers": headers, "service_workers": "block"}
 
-    async def _start(self, context: Any, spec: JobSpec, sink: Sink, state: State) -> None:
+    async def _start(
+        self, context: BrowserContext, spec: JobSpec, sink: Sink, state: State
+    ) -> None:
         """Queue the start pages once: the start URLs, or what their sitemaps list."""
         state.started = True
         max_pages = int(spec.config["max_pages"])
-        if not spec.config.get("sitemap"):
-            for url in spec.urls:
-                if is_web_url(url):
-                    state.enqueue(url, 0, max_pages)
-                else:  # the API refuses these; a job stored another way fails the same
-                    self._fail(sink, state, BLOCKED_TARGET, skipped(url, "start URL"))
+        if spec.config.get("sitemap"):
+            await self._read_sitemaps(context, spec, sink, state)
             return
+        for url in spec.urls:
+            if is_web_url(url):
+                state.enqueue(url, 0, max_pages)
+            else:  # the API refuses these; a job stored another way fails the same
+                self._fail(sink, state, BLOCKED_TARGET, skipped(url, "start URL"))
+
+    async def _read_sitemaps(
+        self, context: BrowserContext, spec: JobSpec, sink: Sink, state: State
+    ) -> None:
+        """Queue the pages the start sitemaps (and the sitemaps they name) list."""
+        max_pages = int(spec.config["max_pages"])
         sitemaps, read = list(spec.urls), 0
         while sitemaps and len(state.seen) < max_pages:
             if read >= MAX_SITEMAPS:
                 state.notes.append(f"only the first {MAX_SITEMAPS} sitemaps were read")
                 break
             url, read = sitemaps.pop(0), read + 1
-            if not is_web_url(url):
-                self._fail(sink, state, BLOCKED_TARGET, skipped(url, "sitemap"))
+            listed = await self._sitemap(context, url, spec, sink, state)
+            if listed is None:
                 continue
-            try:
-                response = await context.request.get(url, timeout=30_000)
-                body = await response.body()
-                if not response.ok:
-                    problem = failures.http_problem(response.status, url)
-                    self._fail(sink, state, problem["type"], problem["message"])
-                    continue
-                if len(body) > spec.max_page_bytes:
-                    self._fail(sink, state, "page_too_large", f"sitemap over MAX_PAGE_BYTES: {url}")
-                    continue
-                pages, nested = read_sitemap(body, url, spec.max_page_bytes)
-            except ValueError as exc:
-                self._fail(sink, state, "sitemap_error", f"{exc}.")
-                continue
-            except Exception as exc:  # Playwright's APIRequest errors: the sitemap is unreachable
-                problem, raw = describe_error(exc, url)
-                self._fail(sink, state, problem["type"], problem["message"], raw)
-                continue
+            pages, nested = listed
             sink.log("INFO", f"sitemap {url}: {len(pages)} pages, {len(nested)} sitemaps")
             for loc in [*nested, *pages]:
                 if not is_web_url(loc):
@@ -245,7 +261,34 @@ class PlaywrightEngine(PageVisits):
         if not state.frontier and not state.errors:
             state.notes.append("the sitemaps listed no page that the job's rules allow")
 
-    async def _crawl(self, context: Any, spec: JobSpec, sink: Sink, state: State) -> None:
+    async def _sitemap(
+        self, context: BrowserContext, url: str, spec: JobSpec, sink: Sink, state: State
+    ) -> tuple[list[str], list[str]] | None:
+        """(pages, sitemaps) the sitemap at `url` lists; None when it failed (reported)."""
+        if not is_web_url(url):
+            self._fail(sink, state, BLOCKED_TARGET, skipped(url, "sitemap"))
+            return None
+        try:
+            response = await context.request.get(url, timeout=30_000)
+            body = await response.body()
+            if not response.ok:
+                problem = failures.http_problem(response.status, url)
+                self._fail(sink, state, problem["type"], problem["message"])
+                return None
+            if len(body) > spec.max_page_bytes:
+                self._fail(sink, state, "page_too_large", f"sitemap over MAX_PAGE_BYTES: {url}")
+                return None
+            return read_sitemap(body, url, spec.max_page_bytes)
+        except ValueError as exc:
+            self._fail(sink, state, "sitemap_error", f"{exc}.")
+        except Exception as exc:  # Playwright's APIRequest errors: the sitemap is unreachable
+            problem, raw = describe_error(exc, url)
+            self._fail(sink, state, problem["type"], problem["message"], raw)
+        return None
+
+    async def _crawl(
+        self, context: BrowserContext, spec: JobSpec, sink: Sink, state: State
+    ) -> None:
         cfg = spec.config
         concurrency = max(1, min(int(cfg["concurrency"]), self.settings.playwright_pages_per_job))
         await context.route("**/*", _web_only(sink))
@@ -273,7 +316,12 @@ class PlaywrightEngine(PageVisits):
             await asyncio.wait(workers, timeout=CLOSE_WAIT)
 
     async def _worker(
-        self, context: Any, robots: _Robots | None, spec: JobSpec, sink: Sink, state: State
+        self,
+        context: BrowserContext,
+        robots: _Robots | None,
+        spec: JobSpec,
+        sink: Sink,
+        state: State,
     ) -> None:
         """Visit frontier URLs in one tab until the frontier is empty and no page is in flight.
 
@@ -301,8 +349,10 @@ class PlaywrightEngine(PageVisits):
                     if page is None or page.is_closed():
                         page = await context.new_page()
                         network = _Network(page)
+                    assert network is not None  # made with its page
                     links = await self._visit(page, network, url, spec, sink, state)
-                    if cfg.get("max_depth") is None or depth < cfg["max_depth"]:
+                    max_depth = cfg.get("max_depth")
+                    if max_depth is None or depth < max_depth:
                         for link in links:
                             state.enqueue(link, depth + 1, int(cfg["max_pages"]))
                 finally:

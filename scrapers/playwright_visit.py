@@ -7,30 +7,34 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from scrapers import charsets, extract, failures
-from scrapers.auto import figures, rendered_verdict
+from scrapers import charsets, extract, failures, visit_steps
+from scrapers.auto import judge_rendered
 from scrapers.browser_pool import BrowserCrashed, get_pool
 from scrapers.crawl_rules import LinkRules, Seen, clean_url
-from scrapers.egress import BLOCKED_HEADER, ERROR_HEADER, PROXY_ERROR_HEADER
-from scrapers.engine import Sink
-from scrapers.pages import PageProblems, read_page
-from scrapers.proxies import CONNECTION_BAN, Rotation
+from scrapers.engine import AutoPlan, Sink
+from scrapers.pages import PageOutcome, PageProblems, read_page
+from scrapers.proxies import Rotation
 from scrapers.rendering import NAV_TIMEOUT_CAP, WAIT_FOR_CAP, _scroll, describe_error, wait_selector
-from shared.jobspec import JobSpec
-from shared.proxies import is_ban
-from shared.schemes import is_web_url, skipped
-from shared.targets import BLOCKED_TARGET
+from scrapers.visit_steps import Next, VisitOutcome
+from shared.jobspec import AutoDecision, FirstPage, JobSpec
+from shared.schemes import is_web_url
+from shared.settings import Settings
 
 _DOM_SIZE = "() => document.documentElement ? document.documentElement.outerHTML.length : 0"
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
+
+    from scrapers.rendering import _Network
 
 
 class State:
     """One browser job's frontier, counters and decisions (the pool's loop only)."""
 
-    def __init__(self, spec: JobSpec, compare_with: dict[str, Any] | None, check_first: bool):
+    def __init__(self, spec: JobSpec, plan: AutoPlan):
         self.pages = 0
         self.pages_ok = 0
         self.items = 0
@@ -52,11 +56,11 @@ class State:
         self.started = False
         # auto: decide on the first page rendered (compare with the static figures), or check
         # that a remembered decision still finds something
-        self.compare_with = compare_with
-        self.deciding = compare_with is not None  # only then does one page go alone
-        self.checking = check_first
-        self.decision: dict[str, Any] | None = None
-        self.first_page: dict[str, Any] | None = None
+        self.plan = plan
+        self.deciding = plan.compare_with is not None  # only then does one page go alone
+        self.checking = plan.check_first
+        self.decision: AutoDecision | None = None
+        self.first_page: FirstPage | None = None
 
     def enqueue(self, url: str, depth: int, max_pages: int) -> None:
         """Queue `url` unless seen; max_pages caps every page ever queued, errors included."""
@@ -66,132 +70,156 @@ class State:
                 self.frontier.append((url, depth))
 
 
-def _too_large(url: str, spec: JobSpec) -> str:
-    return failures.sentence("page_too_large", url).replace(
-        "MAX_PAGE_BYTES", f"MAX_PAGE_BYTES={spec.max_page_bytes}"
-    )
-
-
 class PageVisits:
-    """The per-page half of the Playwright engine (needs `self.settings`)."""
+    """The per-page half of the Playwright engine: one visit as explicit stages (gate,
+    navigate, check the response, settle, read), each judged by scrapers/visit_steps.py."""
 
-    settings: Any
+    settings: Settings
 
     async def _visit(
-        self, page: Any, network: Any, url: str, spec: JobSpec, sink: Sink, state: State
+        self, page: Page, network: _Network, url: str, spec: JobSpec, sink: Sink, state: State
     ) -> list[str]:
         """Render one page, report it and its items; returns the links to follow."""
+        started = asyncio.get_running_loop().time()
+        if not await self._act(visit_steps.gate(url), page, url, url, 0, sink, state, started):
+            return []
+        seen = await self._navigate(page, url, spec, sink, state, started)
+        if seen is None:
+            return []
+        refused = self._blocked(sink, url)
+        judged = visit_steps.judge_response(seen, spec.max_page_bytes, refused)
+        if not await self._act(judged, page, url, seen.final, seen.status, sink, state, started):
+            return []
+        html = await self._settle(page, network, seen, spec, sink, state, started)
+        if html is None:
+            return []
+        judged = visit_steps.judge_content(seen.status, html, seen.final)
+        if not await self._act(judged, page, url, seen.final, seen.status, sink, state, started):
+            return []
+        if sink.should_stop:  # cancelled while this page rendered: report nothing more
+            return []
+        return await self._read(html, seen, spec, sink, state)
+
+    async def _act(
+        self,
+        step: VisitOutcome,
+        page: Page,
+        url: str,
+        final: str,
+        status: int,
+        sink: Sink,
+        state: State,
+        started: float,
+    ) -> bool:
+        """Carry out one step's outcome; True when the visit goes on."""
+        if step.ban is not None:
+            self._pool_proxy_failed(url)  # the guard's mark for the host is used up
+            if await self._proxy_outcome(state, step.ban, url):
+                return False  # queued again, for another proxy
+        elif step.proxy_ok:
+            await self._proxy_outcome(state, None, url, started)
+        if step.close_tab:
+            with contextlib.suppress(Exception):
+                await page.close()
+        if step.next is Next.GO_ON:
+            return True
+        if step.report_page:
+            state.pages += 1
+            sink.page(final, status)
+        assert step.problem is not None
+        self._fail(sink, state, step.problem["type"], step.problem["message"], step.raw)
+        return False
+
+    async def _navigate(
+        self, page: Page, url: str, spec: JobSpec, sink: Sink, state: State, started: float
+    ) -> visit_steps.Response | None:
+        """`goto` the page; its response, or None when the visit ended there."""
+        from playwright.async_api import Error as PlaywrightError
+
+        timeout_ms = max(1, min(int(spec.config["timeout_seconds"]), NAV_TIMEOUT_CAP)) * 1000
+        try:
+            await charsets.watch(page, spec.max_page_bytes)  # read text as the static engine does
+            response = await page.goto(
+                url, wait_until=spec.config["wait_until"], timeout=timeout_ms
+            )
+        except PlaywrightError as exc:
+            self._check_browser(page, exc)
+            refused = self._blocked(sink, url)
+            problem, raw = describe_error(exc, url)
+            step = visit_steps.navigation_failed(
+                problem,
+                raw,
+                str(exc),
+                refused,
+                self._proxy_failure(url) if not refused else None,
+                self._pool_proxy_failed(url) if not refused else False,
+            )
+            await self._act(step, page, url, url, 0, sink, state, started)
+            return None
+        final = page.url
+        if is_web_url(final):  # a tab elsewhere is refused next (judge_response)
+            state.seen.add(final)
+        headers = dict(response.headers) if response is not None else {}
+        status = response.status if response is not None else 200
+        response_url = response.url if response is not None else final
+        return visit_steps.Response(url, final, response_url, status, headers)
+
+    async def _settle(
+        self,
+        page: Page,
+        network: _Network,
+        seen: visit_steps.Response,
+        spec: JobSpec,
+        sink: Sink,
+        state: State,
+        started: float,
+    ) -> str | None:
+        """Let the page settle (network, wait_for, scroll), check it, and read its HTML; None
+        when the visit ended there."""
         from playwright.async_api import Error as PlaywrightError
         from playwright.async_api import TimeoutError as PlaywrightTimeout
 
         cfg = spec.config
         timeout_ms = max(1, min(int(cfg["timeout_seconds"]), NAV_TIMEOUT_CAP)) * 1000
-        started = asyncio.get_running_loop().time()
-        if not is_web_url(url):  # queued URLs are checked already: this is the last gate
-            return self._fail(sink, state, BLOCKED_TARGET, skipped(url, "page"))
-        try:
-            await charsets.watch(page, spec.max_page_bytes)  # read text as the static engine does
-            response = await page.goto(url, wait_until=cfg["wait_until"], timeout=timeout_ms)
-        except PlaywrightError as exc:
-            self._check_browser(page, exc)
-            refused = self._blocked(sink, url)
-            if refused:
-                return self._fail(sink, state, BLOCKED_TARGET, refused)
-            problem, raw = describe_error(exc, url)
-            problem = self._proxy_failure(url) or problem
-            through_proxy = (
-                problem["type"] in ("timeout", "connection_refused")
-                or "PROXY" in str(exc)
-                or self._pool_proxy_failed(url)
-            )
-            ban = f"{CONNECTION_BAN}: {problem['type']}"
-            if through_proxy and await self._proxy_outcome(state, ban, url):
-                return []
-            if problem["type"] == "fetch_error":  # e.g. the tab crashed: the worker opens another
-                with contextlib.suppress(Exception):
-                    await page.close()
-            return self._fail(sink, state, problem["type"], problem["message"], raw)
-        final = page.url
-        if not is_web_url(final):  # however the tab got there, nothing of it is read
-            return self._fail(sink, state, BLOCKED_TARGET, skipped(final, "page"))
-        state.seen.add(final)
-        refused = self._blocked(sink, url)
-        headers = response.headers if response is not None else {}
-        if headers.get(BLOCKED_HEADER.lower()):
-            # a redirect led there: name the target refused and why, not just the page
-            reason = f"blocked target {response.url}: {headers[BLOCKED_HEADER.lower()]}"
-            return self._fail(sink, state, BLOCKED_TARGET, refused or f"{url}: {reason}")
-        if headers.get(PROXY_ERROR_HEADER.lower()):
-            # the job's pool proxy, behind the egress guard, failed: another proxy may do
-            self._pool_proxy_failed(url)
-            kind = headers[PROXY_ERROR_HEADER.lower()]
-            if await self._proxy_outcome(state, f"{CONNECTION_BAN}: {kind}", url):
-                return []
-            problem = failures.problem(kind, url)
-            message = f"Could not fetch {url}: the job's proxy failed ({kind.replace('_', ' ')})."
-            return self._fail(sink, state, problem["type"], message)
-        if headers.get(ERROR_HEADER.lower()):
-            # the egress proxy could not reach it: report it as a direct fetch would
-            failure = self._proxy_failure(url, headers[ERROR_HEADER.lower()])
-            if failure is not None:
-                return self._fail(sink, state, failure["type"], failure["message"])
-        status = response.status if response is not None else 200
-        declared = headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > spec.max_page_bytes:
-            state.pages += 1
-            sink.page(final, status)
-            return self._fail(sink, state, "page_too_large", _too_large(final, spec))
-        if not 200 <= status < 300:
-            if is_ban(status):
-                if await self._proxy_outcome(state, f"ban signal: HTTP {status} from {final}", url):
-                    return []
-            else:
-                await self._proxy_outcome(state, None, url, started)
-            state.pages += 1
-            sink.page(final, status)
-            problem = failures.http_problem(status, final)
-            return self._fail(sink, state, problem["type"], problem["message"])
         try:
             if cfg["wait_until"] != "networkidle":
                 await network.settle()
-            if cfg.get("wait_for"):
+            wait_for = cfg.get("wait_for")
+            if wait_for:
                 try:
                     await page.wait_for_selector(
-                        wait_selector(cfg["wait_for"]),
+                        wait_selector(wait_for),
                         state="attached",
                         timeout=min(timeout_ms // 2, WAIT_FOR_CAP * 1000),
                     )
                 except PlaywrightTimeout:
-                    sink.log("WARNING", f"wait_for {cfg['wait_for']!r} not found on {final}")
+                    sink.log("WARNING", f"wait_for {wait_for!r} not found on {seen.final}")
             await _scroll(page, int(cfg.get("scroll") or 0))
-            size = await page.evaluate(_DOM_SIZE)
-            if int(size or 0) > spec.max_page_bytes:  # measured in the page: never copied here
-                state.pages += 1
-                sink.page(final, status)
-                return self._fail(sink, state, "page_too_large", _too_large(final, spec))
-            if not is_web_url(page.url):  # the page navigated itself while it settled
-                return self._fail(sink, state, BLOCKED_TARGET, skipped(page.url, "page"))
-            html = await page.content()
+            size = int(await page.evaluate(_DOM_SIZE) or 0)
+            step = visit_steps.judge_rendered(seen.final, size, spec.max_page_bytes, page.url)
+            if not await self._act(
+                step, page, seen.url, seen.final, seen.status, sink, state, started
+            ):
+                return None
+            html: str = await page.content()
         except PlaywrightError as exc:
             self._check_browser(page, exc)
-            with contextlib.suppress(Exception):
-                await page.close()  # a tab in an unknown state: the worker opens a new one
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            problem = failures.problem("fetch_error", url)
-            return self._fail(sink, state, problem["type"], problem["message"], first)
-        if is_ban(status, html):
-            if await self._proxy_outcome(state, f"ban signal: captcha page at {final}", url):
-                return []
-        else:
-            await self._proxy_outcome(state, None, url, started)
-        if sink.should_stop:  # cancelled while this page rendered: report nothing more
-            return []
+            step = visit_steps.settle_failed(seen.url, str(exc), type(exc).__name__)
+            await self._act(step, page, seen.url, seen.final, seen.status, sink, state, started)
+            return None
+        return html
+
+    async def _read(
+        self, html: str, seen: visit_steps.Response, spec: JobSpec, sink: Sink, state: State
+    ) -> list[str]:
+        """Report the page and its items (auto decides on the first); the links to follow."""
+        final = seen.final
         state.pages += 1
         state.pages_ok += 1
-        sink.page(final, status)
+        sink.page(final, seen.status)
         # extraction (and trafilatura) off the loop: other tabs keep rendering meanwhile
         outcome = await asyncio.to_thread(
-            read_page, spec, html, final, headers.get("content-type", "")
+            read_page, spec, html, final, seen.headers.get("content-type", "")
         )
         if outcome.selector is not None:
             extract.observe(sink, final, outcome.selector)
@@ -203,37 +231,31 @@ class PageVisits:
         state.items += len(outcome.items)
         sink.items(final, outcome.items)
         self._blocked(sink, final)
-        if not cfg.get("follow_links") or outcome.selector is None:
+        if not spec.config.get("follow_links") or outcome.selector is None:
             return []
         links = extract.extract_links(
-            outcome.selector, final, cfg.get("link_selector"), same_site=not state.rules.domains
+            outcome.selector,
+            final,
+            spec.config.get("link_selector"),
+            same_site=not state.rules.domains,
         )
         return [link for link in links if state.rules.allows(link)]
 
     @staticmethod
-    def _decide(state: State, outcome: Any, url: str, sink: Sink) -> bool:
+    def _decide(state: State, outcome: PageOutcome, url: str, sink: Sink) -> bool:
         """auto, on the first rendered page: False when the job goes back to the static
         engine (this page's items are then left to it)."""
         state.deciding = state.checking = False
-        rendered = figures(outcome, url)
-        state.first_page = rendered
-        if state.compare_with is not None:
-            engine, reason = rendered_verdict(state.compare_with, rendered)
-            state.decision = {
-                "engine": engine,
-                "reason": reason,
-                "static_items": state.compare_with["items"],
-                "rendered_items": rendered["items"],
-            }
-            sink.log("INFO", f"auto: {reason}")
-            if engine != "playwright":
-                state.stop_reason = "auto_static"
-                return False
-        elif not rendered["items"]:
-            state.notes.append(
-                "the remembered engine (playwright) found nothing on the first page: the site "
-                "will be measured again on its next auto job"
-            )
+        judged = judge_rendered(outcome, url, state.plan)
+        state.first_page = judged.first_page
+        if judged.decision is not None:
+            state.decision = judged.decision
+            sink.log("INFO", f"auto: {judged.decision['reason']}")
+        if judged.note:
+            state.notes.append(judged.note)
+        if judged.back_to_static:
+            state.stop_reason = "auto_static"
+            return False
         return True
 
     async def _proxy_outcome(
@@ -262,7 +284,7 @@ class PageVisits:
         return True
 
     @staticmethod
-    def _check_browser(page: Any, exc: BaseException) -> None:
+    def _check_browser(page: Page, exc: BaseException) -> None:
         # Our own closing only happens after the workers are cancelled, so a closed target here
         # means Chromium went away (its error can arrive before the 'disconnected' event).
         browser = page.context.browser

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from protego import Protego
@@ -23,6 +23,9 @@ SETTLE_CAP = 3.0
 POLL = 0.25  # how often cancellation is checked while pages are in flight
 BLOCKED_TYPES = frozenset({"image", "media", "font"})  # never change the DOM we extract
 _PSEUDO = re.compile(r"::(text|attr\([^)]*\))\s*$")
+
+if TYPE_CHECKING:
+    from playwright.async_api import APIRequestContext, Page, Request, Route
 
 
 def describe_error(exc: BaseException, url: str) -> tuple[dict[str, str], str]:
@@ -47,7 +50,7 @@ class _Robots:
     job of this process: scrapers/robots.py), read by Protego: the parser Scrapy uses, so both
     engines obey the same rules alike."""
 
-    def __init__(self, request: Any, user_agent: str) -> None:
+    def __init__(self, request: APIRequestContext, user_agent: str) -> None:
         self._request = request
         self._agent = user_agent
         self._fetches: dict[str, asyncio.Task] = {}
@@ -74,14 +77,14 @@ class _Robots:
         return None if body is None else Protego.parse(body)
 
 
-async def _block_heavy(route: Any) -> None:
+async def _block_heavy(route: Route) -> None:
     if route.request.resource_type in BLOCKED_TYPES:
         await route.abort()
     else:
         await route.continue_()
 
 
-async def _scroll(page: Any, times: int) -> None:
+async def _scroll(page: Page, times: int) -> None:
     """Scroll to the bottom `times` times, each time waiting briefly for the page to grow."""
     for _ in range(times):
         height = await page.evaluate("document.body.scrollHeight")
@@ -99,18 +102,18 @@ async def _scroll(page: Any, times: int) -> None:
 class _Network:
     """Requests in flight in one tab, to wait until a page's own scripts stop fetching."""
 
-    def __init__(self, page: Any) -> None:
-        self.pending: set[Any] = set()
+    def __init__(self, page: Page) -> None:
+        self.pending: set[Request] = set()
         self.changed = asyncio.Event()
         page.on("request", self._started)
         page.on("requestfinished", self._ended)
         page.on("requestfailed", self._ended)
 
-    def _started(self, request: Any) -> None:
+    def _started(self, request: Request) -> None:
         self.pending.add(request)
         self.changed.set()
 
-    def _ended(self, request: Any) -> None:
+    def _ended(self, request: Request) -> None:
         self.pending.discard(request)
         self.changed.set()
 

@@ -7,7 +7,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from scrapers import failures
-from scrapers.engine import CrawlResult, Sink
+from scrapers.auto import static_decision
+from scrapers.engine import CrawlResult, RunContext, Sink
 from scrapers.proxies import Rotation
 from scrapers.reactor import REACTOR_CLASS, run_in_reactor
 from scrapers.scrapy_spider import State, describe_failure, spider_class
@@ -95,26 +96,29 @@ class ScrapyEngine:
         self.stuck_grace_seconds = stuck_grace_seconds
         self.stuck: str | None = None  # set when the reactor thread stopped answering
 
+    def close(self) -> None:
+        """Nothing to release: the reactor thread ends with the process."""
+
     def run(
         self,
         spec: JobSpec,
         sink: Sink,
-        probe: bool = False,
+        ctx: RunContext | None = None,
+        *,
         rotation: Rotation | None = None,
-        probe_options: bool = True,
     ) -> CrawlResult:
-        """Crawl `spec`; `rotation` routes requests through proxies (config.proxy). `probe`
-        (auto): decide on the first page; when it needs rendering, stop there
-        (`needs_javascript`, with the page's figures in `first_page`). `probe_options`: the
-        job's browser-only options (scroll, wait_for) also ask for a render."""
+        """Crawl `spec`; `ctx.rotation` routes requests through proxies (config.proxy).
+        `ctx.auto.probe`: decide on the first page; when it needs rendering, stop there
+        (`needs_javascript`, with the page's figures in `first_page`). `rotation`: the
+        older spelling of `ctx.rotation`, for callers that do not pass a context yet."""
         from scrapy.crawler import CrawlerRunner
         from scrapy.utils.defer import deferred_from_coro
         from twisted.internet import task
 
-        state = State(probe)
-        state.probe_options = probe_options
+        ctx = ctx or RunContext()
+        state = State(ctx.auto)
         holder: dict[str, Any] = {}
-        rotation = rotation or Rotation(str(spec.config.get("proxy") or "none"))
+        rotation = rotation or ctx.rotation or Rotation(spec.config.get("proxy") or "none")
 
         def start() -> Any:
             runner = CrawlerRunner(crawl_settings(spec))
@@ -184,13 +188,8 @@ class ScrapyEngine:
             result.error = failures.job_timeout(spec.config["timeout_seconds"])
         elif state.pages_ok == 0 and state.errors and not state.stop_reason:
             result.error = state.errors[0]
-        if state.first_page is not None and not state.needs_javascript:
-            result.decision = {
-                "engine": "scrapy",
-                "reason": state.reason,
-                "static_items": state.first_page["items"],
-                "rendered_items": None,
-            }
+        if not state.needs_javascript:
+            result.decision = static_decision(state.first_page, state.reason)
         if not state.needs_javascript:
             result.warnings = state.problems.warnings(spec, state.pages_ok)
             result.warnings += list(dict.fromkeys(state.notes))

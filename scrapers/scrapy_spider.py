@@ -8,13 +8,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scrapers import charsets, extract, failures
-from scrapers.auto import browser_options, figures, static_verdict
+from scrapers.auto import NOT_TEXT, judge_static
 from scrapers.crawl_rules import MAX_SITEMAPS, LinkRules, Seen, clean_url, read_sitemap
-from scrapers.engine import Sink
+from scrapers.engine import AutoPlan, Sink
 from scrapers.pages import PageProblems, read_page
 from scrapers.proxies import Rotation, TargetRefused
 from scrapers.resolver import blocked_reason
-from shared.jobspec import JobSpec
+from shared.jobspec import FirstPage, JobSpec
 from shared.schemes import is_web_url, skipped
 from shared.targets import BLOCKED_TARGET, redact_url
 
@@ -81,7 +81,7 @@ def describe_failure(failure: Any) -> tuple[dict[str, str], str]:
 class State:
     """Counters and decisions of one crawl (the reactor thread only)."""
 
-    def __init__(self, probe: bool) -> None:
+    def __init__(self, plan: AutoPlan) -> None:
         self.pages_ok = 0
         self.pages = 0
         self.items = 0
@@ -93,13 +93,13 @@ class State:
         self.problems = PageProblems()
         self.notes: list[str] = []  # job warnings beyond the pages' own
         # auto: while deciding, only one page is in flight; the rest wait in `held`
-        self.deciding = probe
-        self.probe_options = True  # browser-only options (scroll, wait_for) ask for a render
+        self.plan = plan
+        self.deciding = plan.probe
         self.probe_sent = False
         self.held: list[Any] = []
         self.needs_javascript = False
         self.reason = ""
-        self.first_page: dict[str, Any] | None = None
+        self.first_page: FirstPage | None = None
 
 
 def spider_class(spec: JobSpec, sink: Sink, state: State, rotation: Rotation) -> type:  # noqa: C901 - one spider, its callbacks read best together
@@ -217,15 +217,14 @@ def spider_class(spec: JobSpec, sink: Sink, state: State, rotation: Rotation) ->
             state.problems.add(outcome)
             released: list[Any] = []
             if state.deciding:
-                wants = browser_options(cfg) if state.probe_options else []
-                render, why = static_verdict(outcome, url, wants)
-                state.first_page = figures(outcome, url)
-                state.reason = why
-                if render:
+                judged = judge_static(outcome, url, cfg, state.plan)
+                state.first_page = judged.first_page
+                state.reason = judged.reason
+                if judged.render:
                     state.needs_javascript = True
                     state.stop_reason = "needs_javascript"
                     raise CloseSpider("needs_javascript")
-                sink.log("INFO", f"auto: {why}")
+                sink.log("INFO", f"auto: {judged.reason}")
                 released = self.release()
             state.items += len(outcome.items)
             sink.items(response.url, outcome.items)
@@ -255,7 +254,7 @@ def spider_class(spec: JobSpec, sink: Sink, state: State, rotation: Rotation) ->
         def decided_without(self, url: str) -> list[Any]:
             if not state.deciding:
                 return []
-            state.reason = "static: the first page is not text → scrapy"
+            state.reason = NOT_TEXT
             sink.log("INFO", f"auto: {state.reason}")
             return self.release()
 

@@ -4,14 +4,63 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict, cast
 from urllib.parse import urlsplit
 
 from shared.schemes import scheme_problem
 
 WAIT_UNTIL = ("load", "domcontentloaded", "networkidle", "commit")
+WaitUntil = Literal["load", "domcontentloaded", "networkidle", "commit"]
 
-DEFAULT_CONFIG: dict[str, Any] = {
+
+class JobConfig(TypedDict):
+    """A job's `config` with every default filled in (resolve_config): what engines read.
+    Stored and sent as the plain JSON object it is; this only names its keys' types."""
+
+    item_selector: str | None
+    follow_links: bool
+    link_selector: str | None
+    max_pages: int
+    max_depth: int | None
+    wait_for: str | None
+    wait_until: WaitUntil
+    scroll: int
+    timeout_seconds: int
+    obey_robots: bool
+    download_delay: float
+    concurrency: int
+    headers: dict[str, str]
+    proxy: str
+    include_patterns: list[str] | None
+    exclude_patterns: list[str] | None
+    allowed_domains: list[str] | None
+    sitemap: bool
+    output: list[str] | None
+
+
+class FirstPage(TypedDict):
+    """`auto`: what a job's first page gave one engine (the job's `auto_probe` when the static
+    engine hands it to the browser, to compare with)."""
+
+    url: str
+    items: int  # items with at least one value
+    values: int  # field values in all
+    has_scripts: bool
+
+
+class AutoDecision(TypedDict):
+    """`auto`: the engine chosen for a job and why (the job's `auto_decision`, the site's
+    memory record)."""
+
+    engine: str  # "scrapy" or "playwright"
+    reason: str
+    static_items: int | None
+    rendered_items: int | None
+    learned: NotRequired[bool]  # taken from the site's memory, not measured by this job
+    site: NotRequired[str]
+
+
+DEFAULT_CONFIG: JobConfig = {
     "item_selector": None,
     "follow_links": False,
     "link_selector": None,
@@ -110,24 +159,24 @@ def domain_problem(domain: Any) -> str | None:
     return None
 
 
-def resolve_config(config: dict[str, Any] | None) -> dict[str, Any]:
-    """The job's config with every default filled in."""
-    resolved = dict(DEFAULT_CONFIG)
+def resolve_config(config: dict[str, Any] | None) -> JobConfig:
+    """The job's config (as stored) with every default filled in."""
+    resolved: dict[str, Any] = dict(DEFAULT_CONFIG)
     resolved["headers"] = {}
     for key, value in (config or {}).items():
         if value is not None or key in ("max_depth", "item_selector", "link_selector"):
             resolved[key] = value
-    return resolved
+    return cast(JobConfig, resolved)
 
 
-@dataclass
+@dataclass(frozen=True)
 class JobSpec:
     """What an engine needs to run one job: no database, no queue."""
 
     job_id: str
     urls: list[str]
     selectors: dict[str, str]
-    config: dict[str, Any] = field(default_factory=dict)
+    config: JobConfig = field(default_factory=lambda: resolve_config(None))
     max_items: int = 1_000_000
     max_page_bytes: int = 10_485_760
     max_items_per_page: int = 1_000
@@ -136,6 +185,8 @@ class JobSpec:
 
     @classmethod
     def from_job(cls, job: dict[str, Any], **limits: Any) -> JobSpec:
+        """The spec of `job` (a stored job document or a preview's body); `limits`: the
+        settings' caps (max_items, max_page_bytes, ...) and user_agent."""
         return cls(
             job_id=str(job["_id"]),
             urls=list(job.get("urls") or [job["url"]]),

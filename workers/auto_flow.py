@@ -5,52 +5,62 @@ The static worker has no browser and the browser worker is the costly one, so a 
 at most twice, and only around its first page: scrapy (first page gives nothing, has
 scripts) → playwright (renders that page, compares) → scrapy again when the render found no
 more. Later pages follow the decision; the site's memory sends later jobs straight on.
+The decisions themselves are scrapers/auto.py's; this module moves the job and the memory.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
-from scrapers.engine import CrawlResult
+from scrapers import auto
+from scrapers.engine import AutoPlan, CrawlResult, RunContext
+from scrapers.proxies import Rotation
 from shared import tasks
-from shared.auto_memory import AutoMemory, learned_decision
+from shared.auto_memory import AutoMemory, learned_decision, site_key
 from shared.jobs import JobRepository
+from shared.jobspec import AutoDecision, FirstPage
+
+_QUEUE = {auto.PLAYWRIGHT: tasks.QUEUE_PLAYWRIGHT, auto.SCRAPY: tasks.QUEUE_SCRAPY}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
     """What to do with a claimed job: `route` it to another queue now (with `decision`), or
-    run its engine with `kwargs`."""
+    run its engine with the `auto` plan."""
 
     route: str | None = None
-    decision: dict[str, Any] | None = None
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    decision: AutoDecision | None = None
+    auto: AutoPlan = AutoPlan()
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """The engine's keyword arguments: its run context without the rotation (for
+        callers that pass `rotation=` themselves; prefer context())."""
+        return {"ctx": RunContext(auto=self.auto)}
+
+    def context(self, rotation: Rotation | None = None) -> RunContext:
+        """The engine's run context: this plan with the job's proxy rotation."""
+        return RunContext(rotation=rotation, auto=self.auto)
 
 
 def plan(job: dict[str, Any], engine_name: str, memory: AutoMemory) -> Plan:
     """The plan of a claimed job on `engine_name`'s queue."""
     if job["engine"] != "auto":
         return Plan()
-    decided = job.get("auto_decision") or {}
-    if engine_name == "playwright":
-        if job.get("auto_probe"):
-            return Plan(kwargs={"compare_with": job["auto_probe"]})
-        if decided.get("engine") == "playwright":
-            return Plan(kwargs={"check_first": True})
-        return Plan()
-    if decided.get("engine") == "playwright":
-        return Plan(route=tasks.QUEUE_PLAYWRIGHT, decision=decided)
-    if decided.get("engine") == "scrapy":
-        return Plan()  # measured already (handed back by a render): no probe
-    remembered = memory.recall(job["url"])
-    if remembered is not None and remembered["engine"] == "playwright":
+    decided = cast("AutoDecision | None", job.get("auto_decision") or None)
+    probe = cast("FirstPage | None", job.get("auto_probe") or None)
+    remembered = None
+    measured = decided is not None and decided.get("engine") in (auto.PLAYWRIGHT, auto.SCRAPY)
+    if engine_name != auto.PLAYWRIGHT and not measured:
+        remembered = memory.recall(job["url"])
+    learned = cast(AutoDecision, learned_decision(remembered)) if remembered else None
+    chosen = auto.routing(engine_name, decided, probe, remembered, learned)
+    if chosen.recalled:
         memory.used(job["url"], job["_id"])
-        return Plan(route=tasks.QUEUE_PLAYWRIGHT, decision=learned_decision(remembered))
-    # a site measured static already: only an empty first page makes it render again, not
-    # the job's browser-only options (scroll, wait_for) alone
-    return Plan(kwargs={"probe": True, "probe_options": remembered is None})
+    route = _QUEUE[chosen.route] if chosen.route else None
+    return Plan(route=route, decision=chosen.decision, auto=chosen.auto)
 
 
 def route(
@@ -89,40 +99,35 @@ def after_run(
     """(handed over, fields for the finished job) once an `auto` job's crawl ended."""
     if job["engine"] != "auto":
         return False, {}
-
-    def hand_over(queue: str, engine_used: str, reason: str | None, **fields: Any) -> None:
-        moved = repo.transition(
-            job["_id"],
-            "handoff",
-            extra_filter={"run_id": job.get("run_id")},
-            current=job,
-            queue=queue,
-            engine_used=engine_used,
-            **fields,
-            **counters,
-        )
-        if moved is not None:
-            if reason:
-                log("INFO", f"auto: {reason}")
-            send(moved, queue)
-
-    if result.needs_javascript and engine_name == "scrapy":
-        hand_over(tasks.QUEUE_PLAYWRIGHT, "playwright", result.reason, auto_probe=result.first_page)
-        return True, {}
-    decision = result.decision
-    if decision is not None and not result.error:
-        decision = {**decision, "learned": False, "site": _site(job)}
-        memory.remember(job["url"], decision, job_id=job["_id"])
-    if decision is not None and engine_name == "playwright" and decision["engine"] == "scrapy":
-        hand_over(tasks.QUEUE_SCRAPY, "scrapy", None, auto_probe=None, auto_decision=decision)
-        return True, {}
-    learned = (job.get("auto_decision") or {}).get("learned")
-    if learned and result.first_page is not None and not result.first_page["items"]:
+    outcome = auto.after_run(
+        engine_name,
+        result.needs_javascript,
+        result.reason,
+        result.first_page,
+        result.decision,
+        failed=bool(result.error),
+        stored=cast("AutoDecision | None", job.get("auto_decision") or None),
+        site=site_key(job["url"]),
+    )
+    if outcome.remember is not None:
+        memory.remember(job["url"], dict(outcome.remember), job_id=job["_id"])
+    if outcome.forget:
         memory.forget(job["url"])
-    return False, {"auto_decision": decision or job.get("auto_decision"), "auto_probe": None}
-
-
-def _site(job: dict[str, Any]) -> str:
-    from shared.auto_memory import site_key
-
-    return site_key(job["url"])
+    if outcome.hand_to is None:
+        return False, dict(outcome.fields or {})
+    queue = _QUEUE[outcome.hand_to]
+    moved = repo.transition(
+        job["_id"],
+        "handoff",
+        extra_filter={"run_id": job.get("run_id")},
+        current=job,
+        queue=queue,
+        engine_used=outcome.hand_to,
+        **(outcome.fields or {}),
+        **counters,
+    )
+    if moved is not None:
+        if outcome.reason:
+            log("INFO", f"auto: {outcome.reason}")
+        send(moved, queue)
+    return True, {}

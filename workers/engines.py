@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
+from scrapers.engine import Engine
 from shared.events import EventLog
 from shared.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
-_engines: dict[str, Any] = {}
+_engines: dict[str, Engine] = {}
 
 
 _event_logs: dict[int, EventLog] = {}
@@ -26,7 +26,7 @@ def event_log() -> EventLog:
     return _event_logs[pid]
 
 
-def engine_for(name: str) -> Any:
+def engine_for(name: str) -> Engine:
     """This process's engine instance of `name` (engines keep warm state across jobs)."""
     if name not in _engines:
         if name == "playwright":
@@ -43,18 +43,16 @@ def engine_for(name: str) -> Any:
 def stuck_engine() -> str | None:
     """Why this process can no longer run jobs (an engine's thread is stuck), or None."""
     for engine in _engines.values():
-        if getattr(engine, "stuck", None):
-            return str(engine.stuck)
+        if engine.stuck:
+            return engine.stuck
     return None
 
 
 def shutdown_engines() -> None:
     """Close this process's engines (worker child exit); the reactor thread dies with it."""
     for engine in list(_engines.values()):
-        close = getattr(engine, "close", None)
-        if close:
-            try:
-                close()
-            except Exception:  # shutting down: log, keep closing the rest
-                logger.exception("closing engine %s failed", engine)
+        try:
+            engine.close()
+        except Exception:  # shutting down: log, keep closing the rest
+            logger.exception("closing engine %s failed", engine)
     _engines.clear()

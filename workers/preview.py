@@ -10,7 +10,7 @@ from typing import Any
 
 import redis
 
-from scrapers.engine import CrawlResult
+from scrapers.engine import AutoPlan, CrawlResult, RunContext
 from scrapers.proxies import Rotation
 from shared import db as dbmod
 from shared import preview, tasks
@@ -127,7 +127,5 @@ def _crawl(name: str, spec: JobSpec, sink: PreviewSink, probe: bool) -> CrawlRes
         else None
     )
     rotation = Rotation(proxy, pool, max_attempts=settings.proxy_max_attempts)
-    engine = engine_for(name)
-    if name == "scrapy":
-        return engine.run(spec, sink, probe=probe, rotation=rotation)
-    return engine.run(spec, sink, rotation=rotation)
+    plan = AutoPlan(probe=probe and name == "scrapy")
+    return engine_for(name).run(spec, sink, RunContext(rotation=rotation, auto=plan))

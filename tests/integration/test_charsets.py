@@ -4,6 +4,7 @@ under /kinds/charset/)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -127,7 +128,7 @@ def test_an_unlabelled_page_over_max_page_bytes_is_refused_unread(site, browser)
         resolve_config({"obey_robots": False}),
         user_agent="Test",
     )
-    spec.max_page_bytes = 300  # the page is 476 bytes
+    spec = dataclasses.replace(spec, max_page_bytes=300)  # the page is 476 bytes
     sink = Sink()
     result = browser.run(spec, sink)
     assert result.error is not None and result.error["type"] == "page_too_large", result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -344,7 +345,7 @@ def test_close_leaves_no_chromium(engine, site):
 
 def test_a_page_over_max_page_bytes_is_skipped_with_a_clear_error(engine, site):
     spec = make_spec([site.url_for("/js/catalog/")], PRODUCT, item_selector="div.product")
-    spec.max_page_bytes = 2_000  # the rendered catalog page is larger
+    spec = dataclasses.replace(spec, max_page_bytes=2_000)  # the rendered page is larger
     sink = FakeSink()
     result = engine.run(spec, sink)
     assert result.error is not None and result.error["type"] == "page_too_large", result
@@ -358,7 +359,7 @@ def test_extraction_limits_apply_in_the_browser_too(engine, site):
         {"all": "//body", "sku": "./@data-sku"},
         item_selector="div.product",
     )
-    spec.max_items_per_page, spec.max_field_bytes = 3, 100
+    spec = dataclasses.replace(spec, max_items_per_page=3, max_field_bytes=100)
     sink = FakeSink()
     result = engine.run(spec, sink)
     assert result.error is None

@@ -3,6 +3,7 @@ sentences: pure logic on saved pages, no services."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 
@@ -169,8 +170,7 @@ def test_content_output_gives_one_item_per_page_in_each_format():
 
 
 def test_content_output_is_capped_by_max_page_bytes():
-    job = spec(output=["text", "markdown"])
-    job.max_page_bytes = 40
+    job = dataclasses.replace(spec(output=["text", "markdown"]), max_page_bytes=40)
     outcome = read_page(job, ARTICLE, "http://s/a")
     assert len(outcome.items[0]["text"]) == 20 and any("cut" in n for n in outcome.notes)
 
