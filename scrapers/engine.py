@@ -70,11 +70,7 @@ class Engine(Protocol):
 
     `run` blocks the calling thread until the job ends and never raises for what a site
     does: failures come back in the result. `stuck` says why this process can no longer run
-    jobs (a thread that stopped answering), `close` releases its warm parts.
-
-    `rotation` is the older spelling of `ctx.rotation`, kept while workers/execution.py
-    passes `rotation=` beside `**Plan.kwargs` (a `ctx`); it goes once that call passes
-    `Plan.context(rotation)`."""
+    jobs (a thread that stopped answering), `close` releases its warm parts."""
 
     name: str
     stuck: str | None
@@ -84,8 +80,6 @@ class Engine(Protocol):
         spec: JobSpec,
         sink: Sink,
         ctx: RunContext | None = None,
-        *,
-        rotation: Rotation | None = None,
     ) -> CrawlResult: ...
 
     def close(self) -> None: ...

@@ -85,20 +85,17 @@ class PlaywrightEngine(PageVisits):
         spec: JobSpec,
         sink: Sink,
         ctx: RunContext | None = None,
-        *,
-        rotation: Rotation | None = None,
     ) -> CrawlResult:
         """Crawl `spec`, reporting to `sink`; blocks the calling thread until the job ends.
 
         auto: `ctx.auto.compare_with` (the static engine's first-page figures) renders the
         first page and decides (`CrawlResult.decision`); when the render finds no more, the
         crawl stops there for the static engine to do. `ctx.auto.check_first`: a remembered
-        decision; the result warns when the first page gives nothing. `rotation`: the older
-        spelling of `ctx.rotation`, for callers that do not pass a context yet.
+        decision; the result warns when the first page gives nothing.
         """
         ctx = ctx or RunContext()
         state = State(spec, ctx.auto)
-        state.rotation = rotation or ctx.rotation or Rotation(spec.config.get("proxy") or "none")
+        state.rotation = ctx.rotation or Rotation(spec.config.get("proxy") or "none")
         timeout = int(spec.config["timeout_seconds"])
         pool = get_pool(self.settings)
         future = pool.submit(self._job(spec, sink, state))

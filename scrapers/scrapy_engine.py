@@ -104,13 +104,10 @@ class ScrapyEngine:
         spec: JobSpec,
         sink: Sink,
         ctx: RunContext | None = None,
-        *,
-        rotation: Rotation | None = None,
     ) -> CrawlResult:
         """Crawl `spec`; `ctx.rotation` routes requests through proxies (config.proxy).
         `ctx.auto.probe`: decide on the first page; when it needs rendering, stop there
-        (`needs_javascript`, with the page's figures in `first_page`). `rotation`: the
-        older spelling of `ctx.rotation`, for callers that do not pass a context yet."""
+        (`needs_javascript`, with the page's figures in `first_page`)."""
         from scrapy.crawler import CrawlerRunner
         from scrapy.utils.defer import deferred_from_coro
         from twisted.internet import task
@@ -118,7 +115,7 @@ class ScrapyEngine:
         ctx = ctx or RunContext()
         state = State(ctx.auto)
         holder: dict[str, Any] = {}
-        rotation = rotation or ctx.rotation or Rotation(spec.config.get("proxy") or "none")
+        rotation = ctx.rotation or Rotation(spec.config.get("proxy") or "none")
 
         def start() -> Any:
             runner = CrawlerRunner(crawl_settings(spec))

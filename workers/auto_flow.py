@@ -34,12 +34,6 @@ class Plan:
     decision: AutoDecision | None = None
     auto: AutoPlan = AutoPlan()
 
-    @property
-    def kwargs(self) -> dict[str, Any]:
-        """The engine's keyword arguments: its run context without the rotation (for
-        callers that pass `rotation=` themselves; prefer context())."""
-        return {"ctx": RunContext(auto=self.auto)}
-
     def context(self, rotation: Rotation | None = None) -> RunContext:
         """The engine's run context: this plan with the job's proxy rotation."""
         return RunContext(rotation=rotation, auto=self.auto)

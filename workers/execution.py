@@ -246,7 +246,7 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
     guard = shutdown.GraceStop(sink, settings.worker_shutdown_grace_seconds)
     try:
         engine = engine_for(engine_name)
-        result: CrawlResult = engine.run(spec, guard, rotation=rotation, **auto_plan.kwargs)
+        result: CrawlResult = engine.run(spec, guard, auto_plan.context(rotation))
     except Exception as exc:  # an engine bug must fail the job, not leave it running
         logger.exception("job %s: engine %s crashed", job_id, engine_name)
         sink.log("ERROR", "engine error: " + "".join(traceback.format_exception_only(exc)).strip())
