@@ -14,13 +14,14 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from shared.jobs import JobError
 from shared.users import UserRepository
 
 logger = logging.getLogger(__name__)
 
 ROLES = ("user", "deployer", "admin")
 DEACTIVATED = "the owner's account is deactivated"
-DEACTIVATED_ERROR = {"type": "account_deactivated", "message": DEACTIVATED}
+DEACTIVATED_ERROR: JobError = {"type": "account_deactivated", "message": DEACTIVATED}
 SUSPENDED = "owner_inactive"  # a schedule's `suspended` while its owner is deactivated
 
 

@@ -25,6 +25,7 @@ from pymongo import ASCENDING
 from pymongo.database import Database
 
 from shared import items
+from shared.jobs import JobDoc
 from shared.schedules import ScheduleRepository
 from shared.windows import aware
 
@@ -172,7 +173,7 @@ def previous_completed(
     return None
 
 
-def detect(db: Database, run: dict[str, Any], job: dict[str, Any], key: str | None) -> dict | None:
+def detect(db: Database, run: dict[str, Any], job: JobDoc, key: str | None) -> dict | None:
     """Compare a completed run's items with the previous completed run's; the counts (None
     when there is nothing to compare with: the schedule's first completed run)."""
     previous = previous_completed(db, run, job.get("completed_at"))

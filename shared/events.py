@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
+
+if TYPE_CHECKING:  # shared/jobs.py is a heavier module than this one needs at run time
+    from shared.jobs import JobDoc
 
 logger = logging.getLogger(__name__)
 
@@ -59,13 +63,13 @@ def stamp(moment: datetime | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def counters_of(job: dict[str, Any]) -> dict[str, Any]:
+def counters_of(job: Mapping[str, Any]) -> dict[str, Any]:
     """The figures an event carries, from a job document (or a sink's counters); a scheduled
     job's events name its schedule."""
     return {key: job.get(key) for key in COUNTERS if key in job}
 
 
-def about(job: dict[str, Any]) -> dict[str, Any]:
+def about(job: Mapping[str, Any]) -> dict[str, Any]:
     """What every event of `job` says besides its figures: the run it belongs to (1, then +1
     on each retry or reset), and the schedule that started it."""
     found: dict[str, Any] = {"run": job["run"]} if job.get("run") else {}
@@ -279,7 +283,7 @@ def decode(entry_id: Any, fields: dict[Any, Any]) -> dict[str, Any]:
     }
 
 
-def terminal_from_job(job: dict[str, Any]) -> dict[str, Any] | None:
+def terminal_from_job(job: JobDoc) -> dict[str, Any] | None:
     """A finished job's terminal event rebuilt from its document (its stream has expired)."""
     type_ = TERMINAL_BY_STATUS.get(job.get("status", ""))
     if type_ is None:

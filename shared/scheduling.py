@@ -16,7 +16,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from shared import accounts, jobs
-from shared.jobs import JobRepository
+from shared.jobs import JobDoc, JobRepository
 from shared.schedules import (
     CANCELLED,
     CRON,
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 UNSTARTED_GRACE = timedelta(seconds=30)  # a run without its job this long: its creator died
 SETTLE_LEASE = timedelta(minutes=10)  # one scheduler settles a run; another after this
 
-Enqueue = Callable[[dict[str, Any]], None]
+Enqueue = Callable[[JobDoc], None]
 
 
 class Scheduler:
@@ -50,7 +50,7 @@ class Scheduler:
         db: Database,
         enqueue: Enqueue,
         misfire_seconds: float = 300,
-        on_settled: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any] | None] | None = None,
+        on_settled: Callable[[dict[str, Any], JobDoc], dict[str, Any] | None] | None = None,
         clock: Callable[[], datetime] = jobs.now,
     ) -> None:
         self.repo = ScheduleRepository(db)
@@ -116,7 +116,7 @@ class Scheduler:
     def start(self, schedule: dict[str, Any], run: dict[str, Any]) -> None:
         """Create the run's job under the id the run holds (a second try is a no-op)."""
         repo = JobRepository(self.db)
-        job: dict[str, Any] | None
+        job: JobDoc | None
         try:
             job = repo.create(
                 schedule["owner_id"],
@@ -199,7 +199,7 @@ class Scheduler:
         run: dict[str, Any],
         status: str,
         now: datetime,
-        job: dict[str, Any] | None = None,
+        job: JobDoc | None = None,
         error: Any = None,
         changes: dict[str, Any] | None = None,
     ) -> None:

@@ -24,7 +24,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from shared import accounts, events
-from shared.jobs import now
+from shared.jobs import JobDoc, now
 from shared.users import UserRepository
 from shared.windows import newest_first
 
@@ -129,7 +129,7 @@ class WebhookRepository:
 
     # -- deliveries --------------------------------------------------------------------------
 
-    def targets(self, job: dict[str, Any], type_: str) -> list[tuple[str, str]]:
+    def targets(self, job: JobDoc, type_: str) -> list[tuple[str, str]]:
         """(webhook id, url) of every receiver of a `type_` event of `job`."""
         owner = job.get("owner_id")
         if accounts.is_deactivated(self.db, owner):
@@ -143,7 +143,7 @@ class WebhookRepository:
         return found
 
     def plan_once(
-        self, job: dict[str, Any], event: dict[str, Any], key: str, targets: list[tuple[str, str]]
+        self, job: JobDoc, event: dict[str, Any], key: str, targets: list[tuple[str, str]]
     ) -> list[str]:
         """Create the first attempt of every delivery of an outbox event (`key`,
         shared/outbox.py) to `targets`, idempotently: each delivery's id comes from the event

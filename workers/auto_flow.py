@@ -19,7 +19,7 @@ from scrapers.engine import AutoPlan, CrawlResult, RunContext
 from scrapers.proxies import Rotation
 from shared import tasks
 from shared.auto_memory import AutoMemory, learned_decision, site_key
-from shared.jobs import JobRepository
+from shared.jobs import JobDoc, JobRepository
 from shared.jobspec import AutoDecision, FirstPage
 
 _QUEUE = {auto.PLAYWRIGHT: tasks.QUEUE_PLAYWRIGHT, auto.SCRAPY: tasks.QUEUE_SCRAPY}
@@ -39,7 +39,7 @@ class Plan:
         return RunContext(rotation=rotation, auto=self.auto)
 
 
-def plan(job: dict[str, Any], engine_name: str, memory: AutoMemory) -> Plan:
+def plan(job: JobDoc, engine_name: str, memory: AutoMemory) -> Plan:
     """The plan of a claimed job on `engine_name`'s queue."""
     if job["engine"] != "auto":
         return Plan()
@@ -59,9 +59,9 @@ def plan(job: dict[str, Any], engine_name: str, memory: AutoMemory) -> Plan:
 
 def route(
     repo: JobRepository,
-    job: dict[str, Any],
+    job: JobDoc,
     chosen: Plan,
-    send: Callable[[dict[str, Any], str], None],
+    send: Callable[[JobDoc, str], None],
     log: Callable[[str, str], None],
 ) -> None:
     """Hand a claimed job to `chosen.route` before any crawl (a learned decision)."""
@@ -82,12 +82,12 @@ def route(
 
 def after_run(
     repo: JobRepository,
-    job: dict[str, Any],
+    job: JobDoc,
     result: CrawlResult,
     counters: dict[str, Any],
     engine_name: str,
     memory: AutoMemory,
-    send: Callable[[dict[str, Any], str], None],
+    send: Callable[[JobDoc, str], None],
     log: Callable[[str, str], None],
 ) -> tuple[bool, dict[str, Any]]:
     """(handed over, fields for the finished job) once an `auto` job's crawl ended."""

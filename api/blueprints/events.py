@@ -18,6 +18,7 @@ from api.services import db, event_log, settings
 from api.services import jobs as job_service
 from shared import events
 from shared.errors import ValidationFailed
+from shared.jobs import JobDoc
 
 blp = Blueprint("events", __name__, url_prefix="/api/v1", description="Live job events (SSE)")
 
@@ -84,13 +85,13 @@ def _block_ms() -> int:
     return int(min(settings().sse_heartbeat_seconds, STREAM_RECHECK_SECONDS) * 1000)
 
 
-def _run_start(job: dict[str, Any]) -> str:
+def _run_start(job: JobDoc) -> str:
     """The id after which the job's current run's events are: after a retry or reset, the
     stream's newest event at that moment; else the start."""
     return str(job.get("events_from") or "0-0")
 
 
-def _job_events(job: dict[str, Any], after: str | None, user: StreamUser) -> Iterator[str]:
+def _job_events(job: JobDoc, after: str | None, user: StreamUser) -> Iterator[str]:
     """The job's events as SSE messages. Without a resume id: the current run's, from its
     first to its terminal event (an earlier run's are skipped, so a `wait` after a retry or
     reset waits for this run's end). With one: exactly what came after it."""

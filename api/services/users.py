@@ -17,6 +17,7 @@ from api.services import auth, db
 from api.services import jobs as job_service
 from shared import accounts, jobs
 from shared.errors import Conflict, NotFound
+from shared.jobs import JobError
 from shared.schedules import ScheduleRepository
 from shared.users import UserRepository
 
@@ -77,7 +78,7 @@ def _cut_off(user_id: str, actor: dict[str, Any]) -> None:
     )
     for job in list(waiting):
         try:
-            job_service.cancel(job["_id"], actor, error=dict(accounts.DEACTIVATED_ERROR))
+            job_service.cancel(job["_id"], actor, error=JobError(**accounts.DEACTIVATED_ERROR))
             cancelled += 1
         except (Conflict, NotFound):
             continue  # it ended or went meanwhile
