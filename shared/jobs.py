@@ -11,6 +11,7 @@ from typing import Any, TypedDict, TypeVar, cast
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from shared.events import OutboxEntry
 from shared.jobspec import AutoDecision, FirstPage
 
 PENDING = "pending"
@@ -127,7 +128,7 @@ class JobDoc(TypedDict, total=False):
     worker: str
     takeovers: int
     unsettled: bool  # cancelled under a run whose final figures are still to come
-    outbox: dict[str, dict[str, Any]]  # events written with the state: shared/outbox.py
+    outbox: dict[str, OutboxEntry]  # events written with the state: shared/outbox.py
     outbox_pending: int
     auto_decision: AutoDecision  # auto: the engine chosen and why
     auto_probe: FirstPage  # auto: what the static engine's first page gave

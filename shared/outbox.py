@@ -38,7 +38,7 @@ def fields(type_: str, data: dict[str, Any], moment: datetime | None = None) -> 
     state the event reports sets them, with `$inc` `outbox_pending` by `count(fields)`
     (`JobRepository.transition` and `store_counters` do that themselves)."""
     moment = moment or datetime.now(UTC)
-    entry = {
+    entry: events.OutboxEntry = {
         "type": type_,
         "timestamp": events.stamp(moment),
         "data": data,
@@ -114,12 +114,12 @@ class Outbox:
                 published += 1
         return published
 
-    def _one(self, job: JobDoc, key: str, entry: dict[str, Any]) -> bool:
+    def _one(self, job: JobDoc, key: str, entry: events.OutboxEntry) -> bool:
         job_id = job["_id"]
         event_id = self.log.publish(job_id, job.get("owner_id"), key, entry)
         if event_id is None:
             return False  # Redis is down: this one and every later one wait
-        event = {
+        event: events.Event = {
             "id": event_id,
             "type": entry["type"],
             "job_id": job_id,

@@ -62,7 +62,7 @@ def _after(default: str | None) -> str | None:
     return value
 
 
-def _message(event: dict[str, Any]) -> str:
+def _message(event: events.Event) -> str:
     data = json.dumps(event, separators=(",", ":"), default=str)
     return f"id: {event['id']}\nevent: {event['type']}\ndata: {data}\n\n"
 

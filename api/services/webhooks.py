@@ -9,8 +9,8 @@ from flask import current_app
 from api.services import db, settings
 from shared import tasks
 from shared.errors import Conflict, NotFound
-from shared.events import stamp
-from shared.webhooks import PING, WebhookRepository
+from shared.events import Event, stamp
+from shared.webhooks import PING, DeliveryDoc, WebhookDoc, WebhookRepository
 
 
 def repo() -> WebhookRepository:
@@ -23,29 +23,29 @@ def send(attempt_id: str) -> None:
     )
 
 
-def _own(hook_id: str, user: dict[str, Any]) -> dict[str, Any]:
+def _own(hook_id: str, user: dict[str, Any]) -> WebhookDoc:
     hook = repo().get(hook_id, user["_id"])
     if hook is None:
         raise NotFound("Webhook not found")
     return hook
 
 
-def create(user: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+def create(user: dict[str, Any], body: dict[str, Any]) -> WebhookDoc:
     limit = settings().max_webhooks_per_user
     if repo().count(user["_id"]) >= limit:
         raise Conflict(f"At most {limit} webhooks per user (MAX_WEBHOOKS_PER_USER)")
     return repo().create(user["_id"], body["webhook_url"], body.get("events") or [], body["secret"])
 
 
-def list_of(user: dict[str, Any]) -> list[dict[str, Any]]:
+def list_of(user: dict[str, Any]) -> list[WebhookDoc]:
     return repo().of_owner(user["_id"])
 
 
-def get(hook_id: str, user: dict[str, Any]) -> dict[str, Any]:
+def get(hook_id: str, user: dict[str, Any]) -> WebhookDoc:
     return _own(hook_id, user)
 
 
-def update(hook_id: str, user: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+def update(hook_id: str, user: dict[str, Any], changes: dict[str, Any]) -> WebhookDoc:
     _own(hook_id, user)
     if not changes:
         return _own(hook_id, user)
@@ -57,7 +57,7 @@ def delete(hook_id: str, user: dict[str, Any]) -> None:
         raise NotFound("Webhook not found")
 
 
-def deliveries(hook_id: str, user: dict[str, Any]) -> list[dict[str, Any]]:
+def deliveries(hook_id: str, user: dict[str, Any]) -> list[DeliveryDoc]:
     return repo().log(_own(hook_id, user))
 
 
@@ -79,7 +79,7 @@ def redeliver(hook_id: str, delivery_id: str, user: dict[str, Any]) -> dict[str,
 
 def ping(hook_id: str, user: dict[str, Any]) -> dict[str, str]:
     hook = _own(hook_id, user)
-    event: dict[str, Any] = {
+    event: Event = {
         "id": f"ping-{stamp()}",
         "type": PING,
         "job_id": None,
