@@ -15,7 +15,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from shared.jobs import JobError
-from shared.users import UserRepository
+from shared.users import UserDoc, UserRepository
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def is_deactivated(db: Database, user_id: Any) -> bool:
     return found is not None and found.get("active", True) is False
 
 
-def find_by_login(db: Database, typed: str) -> dict[str, Any] | None:
+def find_by_login(db: Database, typed: str) -> UserDoc | None:
     """The account a login names by username (any case) or e-mail."""
     users = UserRepository(db)
     key = key_of(typed)

@@ -19,6 +19,7 @@ from shared import changes, events, outbox, tasks
 from shared import db as dbmod
 from shared.jobs import JobDoc
 from shared.liveness import Heartbeat
+from shared.schedules import ScheduleRunDoc
 from shared.scheduling import Scheduler
 from shared.settings import get_settings
 
@@ -31,7 +32,7 @@ def enqueue(job: JobDoc) -> None:
     celery.send_task(tasks.SCRAPE, **tasks.scrape_options(job))
 
 
-def on_settled(run: dict[str, Any], job: JobDoc) -> dict[str, Any] | None:
+def on_settled(run: ScheduleRunDoc, job: JobDoc) -> dict[str, Any] | None:
     """A scheduled job completed: compare its items with the previous run's; job.changed."""
     from workers import delivery
 

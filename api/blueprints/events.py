@@ -6,7 +6,6 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from typing import Any
 
 from flask import Response, request, stream_with_context
 from flask.views import MethodView
@@ -19,6 +18,7 @@ from api.services import jobs as job_service
 from shared import events
 from shared.errors import ValidationFailed
 from shared.jobs import JobDoc
+from shared.users import UserDoc
 
 blp = Blueprint("events", __name__, url_prefix="/api/v1", description="Live job events (SSE)")
 
@@ -67,7 +67,7 @@ def _message(event: events.Event) -> str:
     return f"id: {event['id']}\nevent: {event['type']}\ndata: {data}\n\n"
 
 
-def _response(stream: Iterator[str], user: dict[str, Any]) -> Response:
+def _response(stream: Iterator[str], user: UserDoc) -> Response:
     """The stream as SSE, holding one of the user's stream slots until it closes (also when
     the client goes away: the server closes the response at its next write)."""
     slot = stream_slots.take(user["_id"])
@@ -139,7 +139,7 @@ def _not_before(last: str, after: str) -> bool:
     return a >= b
 
 
-def _user_events(user: dict[str, Any], after: str, checked: StreamUser) -> Iterator[str]:
+def _user_events(user: UserDoc, after: str, checked: StreamUser) -> Iterator[str]:
     log, stream = event_log(), events.user_stream(user["_id"])
     block_ms, heartbeat = _block_ms(), settings().sse_heartbeat_seconds
     quiet_since = time.monotonic()

@@ -20,6 +20,7 @@ from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.jobs import JobDoc, JobError, JobRepository
 from shared.listing import CursorNotFound, JobListing, Page
 from shared.schedules import ScheduleRepository
+from shared.users import UserDoc
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def enqueue(job: JobDoc) -> None:
         jobs.mark_unsent(db(), job["_id"])
 
 
-def submit(spec: dict[str, Any], owner: dict[str, Any]) -> JobDoc:
+def submit(spec: dict[str, Any], owner: UserDoc) -> JobDoc:
     quota = settings().max_stored_items_per_user
     if quota:
         stored = JobCounters(db()).stored_items(owner["_id"])
@@ -67,11 +68,11 @@ def _learned(spec: dict[str, Any], memory: AutoMemory) -> dict[str, Any]:
     return {"queue": tasks.QUEUE_PLAYWRIGHT, "auto_decision": learned_decision(remembered)}
 
 
-def _scope(user: dict[str, Any]) -> dict[str, Any]:
+def _scope(user: UserDoc) -> dict[str, Any]:
     return {} if is_admin(user) else {"owner_id": user["_id"]}
 
 
-def get(job_id: str, user: dict[str, Any]) -> JobDoc:
+def get(job_id: str, user: UserDoc) -> JobDoc:
     """The job if `user` may see it; another user's job is simply not found."""
     job = db().jobs.find_one({"_id": job_id, **_scope(user)})
     if job is None:
@@ -79,7 +80,7 @@ def get(job_id: str, user: dict[str, Any]) -> JobDoc:
     return job
 
 
-def list_jobs(user: dict[str, Any], args: dict[str, Any]) -> Page:
+def list_jobs(user: UserDoc, args: dict[str, Any]) -> Page:
     """One page of the caller's jobs (everyone's for an admin), from windows of an index."""
     owner = None if is_admin(user) else user["_id"]
     filters = {key: args[key] for key in ("status", "engine", "schedule_id") if args.get(key)}
@@ -116,7 +117,7 @@ def _sorted_page(
     return Page(found, total, args["skip"] + len(found) < total)
 
 
-def _change(job_id: str, user: dict[str, Any], action: str, **fields: Any) -> JobDoc:
+def _change(job_id: str, user: UserDoc, action: str, **fields: Any) -> JobDoc:
     job = get(job_id, user)
     if not jobs.allowed(action, job["status"]):
         raise Conflict(f"Cannot {action} a job that is {job['status']}")
@@ -133,7 +134,7 @@ def publish(job: JobDoc) -> None:
     outbox.Outbox(db(), event_log(), webhooks.send).publish_quietly(job["_id"], job)
 
 
-def cancel(job_id: str, user: dict[str, Any], error: JobError | None = None) -> JobDoc:
+def cancel(job_id: str, user: UserDoc, error: JobError | None = None) -> JobDoc:
     """Cancel a pending or running job; `error` ({type, message}) says why, when not asked for
     by its owner (the owner's account was deactivated)."""
     job = get(job_id, user)
@@ -188,7 +189,7 @@ def _events_from(job_id: str) -> str:
         return "0-0"
 
 
-def retry(job_id: str, user: dict[str, Any]) -> JobDoc:
+def retry(job_id: str, user: UserDoc) -> JobDoc:
     job = get(job_id, user)
     job = _change(
         job_id,
@@ -215,7 +216,7 @@ def _follow(job: JobDoc) -> None:
         ScheduleRepository(db()).reopen(job["_id"])
 
 
-def reset(job_id: str, user: dict[str, Any]) -> JobDoc:
+def reset(job_id: str, user: UserDoc) -> JobDoc:
     job = get(job_id, user)
     job = _change(
         job_id,
@@ -247,7 +248,7 @@ def reset(job_id: str, user: dict[str, Any]) -> JobDoc:
 BODY_FIELDS = ("url", "urls", "engine", "priority", "selectors", "config", "webhook_url")
 
 
-def update(job_id: str, user: dict[str, Any], changes: dict[str, Any]) -> JobDoc:
+def update(job_id: str, user: UserDoc, changes: dict[str, Any]) -> JobDoc:
     job = get(job_id, user)
     if job["status"] != jobs.PENDING:
         raise Conflict(f"Only a pending job can be changed; this one is {job['status']}")
@@ -282,7 +283,7 @@ def update(job_id: str, user: dict[str, Any], changes: dict[str, Any]) -> JobDoc
     return updated
 
 
-def delete(job_id: str, user: dict[str, Any]) -> None:
+def delete(job_id: str, user: UserDoc) -> None:
     job: JobDoc | None = get(job_id, user)
     assert job is not None
     if job["status"] in (jobs.PENDING, jobs.RUNNING):
@@ -292,7 +293,7 @@ def delete(job_id: str, user: dict[str, Any]) -> None:
     event_log().delete_job(job_id)
 
 
-def batch_delete(job_ids: list[str], user: dict[str, Any]) -> dict[str, Any]:
+def batch_delete(job_ids: list[str], user: UserDoc) -> dict[str, Any]:
     deleted, errors = 0, []
     for job_id in dict.fromkeys(job_ids):
         try:
@@ -303,7 +304,7 @@ def batch_delete(job_ids: list[str], user: dict[str, Any]) -> dict[str, Any]:
     return {"deleted": deleted, "failed": len(errors), "errors": errors}
 
 
-def retry_failed(user: dict[str, Any]) -> dict[str, int]:
+def retry_failed(user: UserDoc) -> dict[str, int]:
     retried = 0
     for job in db().jobs.find({"owner_id": user["_id"], "status": jobs.FAILED}, {"_id": 1}):
         try:
@@ -314,14 +315,14 @@ def retry_failed(user: dict[str, Any]) -> dict[str, int]:
     return {"retried": retried}
 
 
-def stats(user: dict[str, Any]) -> dict[str, int]:
+def stats(user: UserDoc) -> dict[str, int]:
     counters = JobCounters(db())
     docs = counters.of(None if is_admin(user) else user["_id"])
     counts = counters.by_status(counters.cells(docs))
     return {"total": sum(counts.values()), **counts}
 
 
-def logs(job_id: str, user: dict[str, Any], level: str | None, limit: int) -> dict[str, Any]:
+def logs(job_id: str, user: UserDoc, level: str | None, limit: int) -> dict[str, Any]:
     get(job_id, user)
     query: dict[str, Any] = {"job_id": job_id}
     if level:
