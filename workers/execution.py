@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import traceback
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from scrapers.engine import CrawlResult
@@ -40,7 +41,7 @@ def send(job: JobDoc, queue: str, resume: bool = False) -> None:
     celery.send_task(tasks.SCRAPE, **options)
 
 
-def give_up(repo: JobRepository, job: JobDoc, stale: Any, limit: int) -> JobDoc | None:
+def give_up(repo: JobRepository, job: JobDoc, stale: datetime, limit: int) -> JobDoc | None:
     """A running job whose worker died (its heartbeat is older than `stale`) after it was
     taken over `limit` times already (MAX_JOB_ATTEMPTS): a poison job, failed `worker_lost`
     with its stored items counted, and its job.failed in the outbox. The failed job, or None
@@ -73,7 +74,7 @@ def give_up(repo: JobRepository, job: JobDoc, stale: Any, limit: int) -> JobDoc 
 
 
 def _take_over(
-    repo: JobRepository, current: JobDoc, stale: Any, worker: str, fields: dict[str, Any]
+    repo: JobRepository, current: JobDoc, stale: datetime, worker: str, fields: dict[str, Any]
 ) -> JobDoc | None:
     """A re-delivered task takes over a running job whose worker died, or gives it up when
     that has happened MAX_JOB_ATTEMPTS times already (then publishes its job.failed)."""
@@ -100,7 +101,7 @@ def _take_over(
 
 def _claim(
     repo: JobRepository, job_id: str, queue: str, hostname: str, stale_after: int
-) -> tuple[Any, int]:
+) -> tuple[JobDoc | None, int]:
     """(job, 0) when claimed; (None, seconds) to look again later; (None, 0) to drop the task."""
     worker = f"{hostname}:{os.getpid()}"
     engine_used = "playwright" if queue == tasks.QUEUE_PLAYWRIGHT else "scrapy"
@@ -272,7 +273,7 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
     return 0
 
 
-def _logger(repo: JobRepository, job: JobDoc) -> Any:
+def _logger(repo: JobRepository, job: JobDoc) -> Callable[[str, str], None]:
     return lambda level, message: jobs.log(repo.db, job["_id"], level, message, job.get("run_id"))
 
 
