@@ -49,7 +49,7 @@ def plan(job: JobDoc, engine_name: str, memory: AutoMemory) -> Plan:
     measured = decided is not None and decided.get("engine") in (auto.PLAYWRIGHT, auto.SCRAPY)
     if engine_name != auto.PLAYWRIGHT and not measured:
         remembered = memory.recall(job["url"])
-    learned = cast(AutoDecision, learned_decision(remembered)) if remembered else None
+    learned = learned_decision(remembered) if remembered else None
     chosen = auto.routing(engine_name, decided, probe, remembered, learned)
     if chosen.recalled:
         memory.used(job["url"], job["_id"])
@@ -104,7 +104,7 @@ def after_run(
         site=site_key(job["url"]),
     )
     if outcome.remember is not None:
-        memory.remember(job["url"], dict(outcome.remember), job_id=job["_id"])
+        memory.remember(job["url"], AutoDecision(**outcome.remember), job_id=job["_id"])
     if outcome.forget:
         memory.forget(job["url"])
     if outcome.hand_to is None:
