@@ -112,6 +112,7 @@ class JobDoc(TypedDict, total=False):
     epoch: int  # +1 on each reset: items of earlier runs are purged
     run_id: str | None  # the run that owns the job while it runs
     error: JobError | None
+    warnings: list[str]  # what went wrong on some pages of a run that still completed
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None
