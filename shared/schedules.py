@@ -212,6 +212,7 @@ class ScheduleRunDoc(TypedDict, total=False):
     items_scraped: int
     error: str | None
     changes: dict[str, Any] | None  # items added/removed/changed against the previous run
+    compared_with: str | None  # the earlier run `changes` counts against (None: the first)
     settling_until: datetime | None  # the lease of the scheduler settling it
     created_at: datetime
 
