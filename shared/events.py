@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
 import redis
 
-if TYPE_CHECKING:  # shared/jobs.py is a heavier module than this one needs at run time
+if TYPE_CHECKING:  # shared/jobs.py imports this module (OutboxEntry): no cycle at run time
     from shared.jobs import JobDoc
 
 logger = logging.getLogger(__name__)
