@@ -16,7 +16,7 @@ from flask_jwt_extended import decode_token, get_jwt, verify_jwt_in_request
 from pymongo.errors import PyMongoError
 
 from shared.errors import Forbidden, Unauthorized
-from shared.users import ApiKeyRepository, UserRepository
+from shared.users import ApiKeyRepository, UserDoc, UserRepository
 
 API_KEY_PREFIX = "smk_"
 
@@ -34,7 +34,7 @@ def _db():
     return current_app.extensions["scrapemaster_db"]
 
 
-def _user_from_api_key(key: str) -> dict[str, Any]:
+def _user_from_api_key(key: str) -> UserDoc:
     record = ApiKeyRepository(_db()).usable(hash_key(key))
     if record is None:
         raise Unauthorized("Invalid or revoked API key")
@@ -44,7 +44,7 @@ def _user_from_api_key(key: str) -> dict[str, Any]:
     return user
 
 
-def authenticate() -> dict[str, Any]:
+def authenticate() -> UserDoc:
     """The calling user, from X-API-Key, a Bearer API key, or a Bearer JWT; 401 otherwise."""
     if "user" in g:
         return g.user
@@ -69,7 +69,7 @@ _users: TTLCache = TTLCache(maxsize=10_000, ttl=USER_CACHE_TTL)
 _users_lock = threading.Lock()
 
 
-def _user_by_id(user_id: Any) -> dict[str, Any] | None:
+def _user_by_id(user_id: Any) -> UserDoc | None:
     key = (_db().name, user_id)
     with _users_lock:
         found = _users.get(key)
@@ -78,7 +78,7 @@ def _user_by_id(user_id: Any) -> dict[str, Any] | None:
         if found is not None:
             with _users_lock:
                 _users[key] = found
-    return None if found is None else dict(found)  # a copy: callers may change theirs
+    return None if found is None else UserDoc(**found)  # a copy: callers may change theirs
 
 
 def forget_user(user_id: Any) -> None:
@@ -95,7 +95,7 @@ STREAM_RECHECK_SECONDS = 2.0
 class StreamUser:
     """The user of an open stream, re-read from the store every STREAM_RECHECK_SECONDS."""
 
-    def __init__(self, user: dict[str, Any]) -> None:
+    def __init__(self, user: UserDoc) -> None:
         self.user_id = user["_id"]
         self.role = user.get("role")
         self.checked = time.monotonic()
@@ -112,7 +112,7 @@ class StreamUser:
         return found is not None and found.get("active", True) and found.get("role") == self.role
 
 
-def _user_from_claims(claims: dict[str, Any]) -> dict[str, Any]:
+def _user_from_claims(claims: dict[str, Any]) -> UserDoc:
     """The active user an access token's claims name; 401 otherwise."""
     if claims.get("type") != "access":
         raise Unauthorized("An access token is required")
@@ -122,7 +122,7 @@ def _user_from_claims(claims: dict[str, Any]) -> dict[str, Any]:
     return user
 
 
-def authenticate_stream() -> dict[str, Any]:
+def authenticate_stream() -> UserDoc:
     """As `authenticate`, and also `?token=` (an access token or API key): browsers cannot
     set headers on EventSource or WebSocket, nor on a download they start from a link. For
     streaming endpoints only (the access log redacts the token: api/access_log.py)."""
@@ -143,12 +143,12 @@ def authenticate_stream() -> dict[str, Any]:
     return user
 
 
-def current_user() -> dict[str, Any]:
+def current_user() -> UserDoc:
     """The authenticated user of this request (authenticate() must have run)."""
     return authenticate()
 
 
-def is_admin(user: dict[str, Any]) -> bool:
+def is_admin(user: UserDoc) -> bool:
     return user.get("role") == "admin"
 
 

@@ -11,7 +11,7 @@ from scrapy.downloadermiddlewares.httpproxy import HttpProxyMiddleware
 from scrapy.exceptions import IgnoreRequest
 
 from scrapers import failures, resolver
-from shared.proxies import NO_PROXIES, is_ban
+from shared.proxies import NO_PROXIES, ProxyDoc, is_ban
 from shared.targets import BLOCKED_TARGET, BlockedTarget, redact_url
 
 logger = logging.getLogger(__name__)
@@ -53,11 +53,11 @@ def judge_target(request: Any) -> None:
 class Pool(Protocol):
     """What rotation needs of shared.proxies.ProxyRepository."""
 
-    def pick(self, exclude: list[str] | tuple[str, ...] = ()) -> dict[str, Any] | None: ...
+    def pick(self, exclude: list[str] | tuple[str, ...] = ()) -> ProxyDoc | None: ...
 
     def record_success(self, proxy_id: str, latency_ms: float) -> None: ...
 
-    def record_failure(self, proxy_id: str, reason: str, ban: bool) -> Any: ...
+    def record_failure(self, proxy_id: str, reason: str, ban: bool) -> ProxyDoc | None: ...
 
 
 class Rotation:

@@ -14,13 +14,14 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from shared.users import UserRepository
+from shared.jobs import JobError
+from shared.users import UserDoc, UserRepository
 
 logger = logging.getLogger(__name__)
 
 ROLES = ("user", "deployer", "admin")
 DEACTIVATED = "the owner's account is deactivated"
-DEACTIVATED_ERROR = {"type": "account_deactivated", "message": DEACTIVATED}
+DEACTIVATED_ERROR: JobError = {"type": "account_deactivated", "message": DEACTIVATED}
 SUSPENDED = "owner_inactive"  # a schedule's `suspended` while its owner is deactivated
 
 
@@ -38,7 +39,7 @@ def is_deactivated(db: Database, user_id: Any) -> bool:
     return found is not None and found.get("active", True) is False
 
 
-def find_by_login(db: Database, typed: str) -> dict[str, Any] | None:
+def find_by_login(db: Database, typed: str) -> UserDoc | None:
     """The account a login names by username (any case) or e-mail."""
     users = UserRepository(db)
     key = key_of(typed)

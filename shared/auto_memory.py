@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pymongo.database import Database
 
 from shared.jobs import now
+from shared.jobspec import AutoDecision
 
 COLLECTION = "auto_sites"
 
@@ -52,7 +53,7 @@ class AutoMemory:
             return None
         return self.sites.find_one({"_id": site_key(url), "expires_at": {"$gt": now()}})
 
-    def remember(self, url: str, decision: dict[str, Any], job_id: str) -> None:
+    def remember(self, url: str, decision: AutoDecision, job_id: str) -> None:
         """Store `decision` ({engine, reason, static_items, rendered_items}) for `url`'s site."""
         if self.days <= 0:
             return
@@ -95,7 +96,7 @@ class AutoMemory:
         return docs, self.sites.count_documents(query)
 
 
-def learned_decision(doc: dict[str, Any]) -> dict[str, Any]:
+def learned_decision(doc: dict[str, Any]) -> AutoDecision:
     """A job's `auto_decision` taken from the memory record `doc`."""
     return {
         "engine": doc["engine"],

@@ -25,7 +25,8 @@ from pymongo import ASCENDING
 from pymongo.database import Database
 
 from shared import items
-from shared.schedules import ScheduleRepository
+from shared.jobs import JobDoc
+from shared.schedules import ScheduleRepository, ScheduleRunDoc
 from shared.windows import aware
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
@@ -92,7 +93,7 @@ class _Fingerprints:
 
 
 def compare(
-    db: Database, run: dict[str, Any], before_job: str, after_job: str, key: str | None
+    db: Database, run: ScheduleRunDoc, before_job: str, after_job: str, key: str | None
 ) -> dict[str, int]:
     """Write the changes from `before_job`'s items to `after_job`'s as rows of `run`; counts."""
     counts = {ADDED: 0, REMOVED: 0, CHANGED: 0, "unchanged": 0}
@@ -144,13 +145,13 @@ def compare(
 
 
 def previous_completed(
-    db: Database, run: dict[str, Any], finished: Any = None
-) -> dict[str, Any] | None:
+    db: Database, run: ScheduleRunDoc, finished: Any = None
+) -> ScheduleRunDoc | None:
     """The schedule's latest run completed before `finished` (when `run`'s job completed)
     whose job (and items) still exist."""
     limit = aware(finished) if finished is not None else None
 
-    def earlier(other: dict[str, Any]) -> bool:
+    def earlier(other: ScheduleRunDoc) -> bool:
         ended = aware(other.get("completed_at"))
         return (
             other["_id"] != run["_id"]
@@ -172,11 +173,15 @@ def previous_completed(
     return None
 
 
-def detect(db: Database, run: dict[str, Any], job: dict[str, Any], key: str | None) -> dict | None:
+def detect(db: Database, run: ScheduleRunDoc, job: JobDoc, key: str | None) -> dict | None:
     """Compare a completed run's items with the previous completed run's; the counts (None
     when there is nothing to compare with: the schedule's first completed run)."""
     previous = previous_completed(db, run, job.get("completed_at"))
-    counts = compare(db, run, previous["job_id"], job["_id"], key) if previous else None
+    counts = None
+    if previous:
+        before = previous["job_id"]
+        assert before is not None  # a completed run had a job
+        counts = compare(db, run, before, job["_id"], key)
     db.schedule_runs.update_one(
         {"_id": run["_id"]}, {"$set": {"compared_with": previous and previous["_id"]}}
     )

@@ -25,7 +25,7 @@ meanwhile (its version `v`). Beat runs it every COUNTER_CHECK_SECONDS.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from shared import jobs as states
+from shared.jobs import JobDoc
 
 COUNTED = states.STATUSES
 NOT_COUNTED_WHILE = states.RUNNING  # a running job's items/pages move with its progress
@@ -40,7 +41,7 @@ DURATION_BUCKETS = (1, 5, 15, 60, 300, 900, 3600)
 HOURS_KEPT = 26  # jobs_last_24h needs 24 full hours and the one it starts in
 
 
-def key_of(job: dict[str, Any]) -> str:
+def key_of(job: JobDoc) -> str:
     """The counter cell of a job: its requested engine and its schedule (both never change)."""
     return f"{job.get('engine') or 'auto'}|{job.get('schedule_id') or '-'}"
 
@@ -54,14 +55,14 @@ def hour_of(moment: datetime) -> str:
     return moment.strftime("%Y%m%d%H")
 
 
-def _stored(job: dict[str, Any], field: str) -> int:
+def _stored(job: Mapping[str, Any], field: str) -> int:
     """What a job adds to the `items`/`pages` sums: nothing while it runs."""
     if job.get("status") == NOT_COUNTED_WHILE:
         return 0
     return int(job.get(field) or 0)
 
 
-def pins(before: dict[str, Any], after_status: str, fields: dict[str, Any]) -> dict[str, Any]:
+def pins(before: JobDoc, after_status: str, fields: dict[str, Any]) -> dict[str, Any]:
     """The fields a transition's write must find unchanged for its delta to be exact: the
     counted figures that the write does not set itself."""
     pinned: dict[str, Any] = {}
@@ -96,7 +97,7 @@ class JobCounters:
         update.update(extra)
         self.coll.update_one({"_id": owner_id}, update, upsert=True)
 
-    def created(self, job: dict[str, Any]) -> int:
+    def created(self, job: JobDoc) -> int:
         """Count a new pending job; its number in the owner's creation order."""
         owner = job["owner_id"]
         cell = f"k.{key_of(job)}"
@@ -110,7 +111,7 @@ class JobCounters:
         # order equal numbers by id, so ties cost nothing
         return int(found["seq"]) if found else 0
 
-    def moved(self, before: dict[str, Any], after: dict[str, Any]) -> None:
+    def moved(self, before: JobDoc, after: JobDoc) -> None:
         """Count one transition: `before` is the exact document the conditional write found."""
         cell = f"k.{key_of(before)}"
         inc: dict[str, int | float] = {}
@@ -130,7 +131,7 @@ class JobCounters:
             inc["dsum"] = duration
         self._apply(before["owner_id"], inc)
 
-    def removed(self, job: dict[str, Any], now: datetime) -> None:
+    def removed(self, job: JobDoc, now: datetime) -> None:
         """Count a deleted job out."""
         cell = f"k.{key_of(job)}"
         inc: dict[str, int | float] = {

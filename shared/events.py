@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
 import redis
+
+if TYPE_CHECKING:  # shared/jobs.py imports this module (OutboxEntry): no cycle at run time
+    from shared.jobs import JobDoc
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +42,27 @@ DURABLE = frozenset({STARTED, COMPLETED, FAILED, CANCELLED, CHANGED})
 TERMINAL_BY_STATUS = {"completed": COMPLETED, "failed": FAILED, "cancelled": CANCELLED}
 COUNTERS = ("status", "progress", "items_scraped", "pages_crawled", "items_failed", "schedule_id")
 PREFIX = "scrapemaster:events"
+
+
+class Event(TypedDict):
+    """An event object of API.md (§ Events): what streams, SSE, WebSockets and webhooks carry."""
+
+    id: str  # its stream entry id ("0-1": rebuilt from a finished job's document)
+    type: str  # one of TYPES
+    job_id: str | None  # None: a webhook ping
+    timestamp: str  # stamp()
+    data: dict[str, Any]  # counters_of(job), about(job), and the type's own fields
+
+
+class OutboxEntry(TypedDict):
+    """An event waiting in a job's outbox (`job.outbox.<key>`, shared/outbox.py)."""
+
+    type: str
+    timestamp: str
+    data: dict[str, Any]
+    seq: int  # orders a job's events
+    at: datetime  # when it was written (the reconciler publishes those left behind)
+    id: NotRequired[str]  # the id it was given when first published (webhooks carry it)
 
 
 def job_stream(job_id: str) -> str:
@@ -59,13 +84,13 @@ def stamp(moment: datetime | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def counters_of(job: dict[str, Any]) -> dict[str, Any]:
+def counters_of(job: Mapping[str, Any]) -> dict[str, Any]:
     """The figures an event carries, from a job document (or a sink's counters); a scheduled
     job's events name its schedule."""
     return {key: job.get(key) for key in COUNTERS if key in job}
 
 
-def about(job: dict[str, Any]) -> dict[str, Any]:
+def about(job: Mapping[str, Any]) -> dict[str, Any]:
     """What every event of `job` says besides its figures: the run it belongs to (1, then +1
     on each retry or reset), and the schedule that started it."""
     found: dict[str, Any] = {"run": job["run"]} if job.get("run") else {}
@@ -74,7 +99,7 @@ def about(job: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
-def run_of(event: dict[str, Any]) -> int | None:
+def run_of(event: Event) -> int | None:
     """The run an event belongs to (None: an event written before events carried it)."""
     run = (event.get("data") or {}).get("run")
     return run if isinstance(run, int) else None
@@ -145,7 +170,7 @@ class EventLog:
 
     def append(
         self, job_id: str, owner_id: str | None, type_: str, data: dict[str, Any]
-    ) -> dict[str, Any] | None:
+    ) -> Event | None:
         """Add one event to the job's stream and its owner's; the event (its id is the job
         stream's), or None when Redis is unreachable (the job goes on; MongoDB holds it)."""
         added = self.append_many(job_id, owner_id, [(type_, data)])
@@ -153,7 +178,7 @@ class EventLog:
 
     def append_many(
         self, job_id: str, owner_id: str | None, items: list[tuple[str, dict[str, Any]]]
-    ) -> list[dict[str, Any]]:
+    ) -> list[Event]:
         """Add several events of one job in one round trip; the events, [] when Redis is down."""
         if not items:
             return []
@@ -187,7 +212,7 @@ class EventLog:
         except redis.RedisError:
             logger.warning("job %s: %d events not recorded (Redis unavailable)", job_id, len(items))
             return []
-        added = []
+        added: list[Event] = []
         for index, (type_, data) in enumerate(items):
             raw = results[index]
             added.append(
@@ -206,7 +231,7 @@ class EventLog:
         job_id: str,
         owner_id: str | None,
         key: str,
-        entry: dict[str, Any],
+        entry: OutboxEntry,
     ) -> str | None:
         """Add an outbox event (`entry`: type, timestamp, data, and the id it was given if it
         was published before) to the job's and the owner's streams once per `key`; its id, or
@@ -239,7 +264,7 @@ class EventLog:
 
     def read(
         self, stream: str, after: str, block_ms: int | None = None, count: int = 200
-    ) -> list[dict[str, Any]]:
+    ) -> list[Event]:
         """Events of `stream` after id `after` ("0": from the start, "$": only new ones),
         waiting up to `block_ms` for the first one."""
         answer: Any = self.client.xread({stream: after}, count=count, block=block_ms)
@@ -264,22 +289,23 @@ class EventLog:
             logger.warning("job %s: event stream not deleted (Redis unavailable)", job_id)
 
 
-def decode(entry_id: Any, fields: dict[Any, Any]) -> dict[str, Any]:
+def decode(entry_id: Any, fields: dict[Any, Any]) -> Event:
     """A stream entry as the event object of API.md."""
-    text = {
+    text: dict[str, Any] = {
         (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
         for k, v in fields.items()
     }
+    # every writer (append_many, publish) sets these fields: the casts only say so
     return {
         "id": entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id),
-        "type": text.get("type"),
+        "type": cast(str, text.get("type")),
         "job_id": text.get("job_id"),
-        "timestamp": text.get("timestamp"),
+        "timestamp": cast(str, text.get("timestamp")),
         "data": json.loads(text.get("data") or "{}"),
     }
 
 
-def terminal_from_job(job: dict[str, Any]) -> dict[str, Any] | None:
+def terminal_from_job(job: JobDoc) -> Event | None:
     """A finished job's terminal event rebuilt from its document (its stream has expired)."""
     type_ = TERMINAL_BY_STATUS.get(job.get("status", ""))
     if type_ is None:

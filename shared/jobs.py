@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, TypeVar, cast
 
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
+
+from shared.events import OutboxEntry
+from shared.jobspec import AutoDecision, FirstPage
 
 PENDING = "pending"
 RUNNING = "running"
@@ -76,6 +80,64 @@ def normalize_priority(value: str | int | None) -> int:
     return int(value)
 
 
+class JobError(TypedDict, total=False):
+    """Why a job failed or was cancelled (not by its owner): `job.error` and the event's."""
+
+    type: str  # e.g. worker_lost, timeout, quota_exceeded, action_failed, cancelled
+    message: str
+    url: str  # the page it concerns, when one does
+
+
+class JobDoc(TypedDict, total=False):
+    """A document of the `jobs` collection as stored (the wire shape is api/schemas.py's).
+    Partial: a projection, or a job read before a field existed, lacks some of them."""
+
+    _id: str
+    owner_id: str
+    url: str
+    urls: list[str]
+    engine: str  # auto | scrapy | playwright: what the user asked for
+    engine_used: str | None  # what ran it
+    status: str  # one of STATUSES
+    priority: int
+    selectors: dict[str, Any]  # the spec's selectors (shared/selectors.py reads them)
+    config: dict[str, Any]  # the spec's config as sent; shared/jobspec.py resolves it
+    webhook_url: str | None
+    progress: int
+    items_scraped: int
+    items_failed: int
+    pages_crawled: int
+    attempts: int
+    run: int  # +1 on each retry or reset
+    epoch: int  # +1 on each reset: items of earlier runs are purged
+    run_id: str | None  # the run that owns the job while it runs
+    error: JobError | None
+    warnings: list[str]  # what went wrong on some pages of a run that still completed
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    duration_seconds: float | None
+    queue: str
+    resend_at: datetime
+    resends: int
+    unsent: bool
+    seq: int  # shared/counters.py
+    schedule_id: str
+    schedule_run_id: str | None
+    heartbeat_at: datetime
+    worker: str
+    takeovers: int
+    unsettled: bool  # cancelled under a run whose final figures are still to come
+    outbox: dict[str, OutboxEntry]  # events written with the state: shared/outbox.py
+    outbox_pending: int
+    auto_decision: AutoDecision  # auto: the engine chosen and why
+    auto_probe: FirstPage  # auto: what the static engine's first page gave
+    events_from: str  # the event id a retried or reset run's stream starts after
+
+
+_Doc = TypeVar("_Doc", bound=Mapping[str, Any])  # a job, or the fields of one
+
 CAS_ATTEMPTS = 50  # re-reads of a job whose counted figures moved under a transition
 
 
@@ -90,9 +152,9 @@ def resend_at(moment: datetime, resends: int = 0) -> datetime:
     return moment + timedelta(seconds=seconds)
 
 
-def apply_update(doc: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+def apply_update(doc: _Doc, update: dict[str, Any]) -> _Doc:
     """The document that `update` ($set/$inc of top-level fields) makes of `doc`."""
-    after = dict(doc)
+    after: dict[str, Any] = dict(doc)
     for field, value in update.get("$set", {}).items():
         if "." in field:  # one level down (an outbox event): shared/outbox.py
             top, sub = field.split(".", 1)
@@ -101,7 +163,7 @@ def apply_update(doc: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
             after[field] = value
     for field, n in update.get("$inc", {}).items():
         after[field] = (after.get(field) or 0) + n
-    return after
+    return cast(_Doc, after)
 
 
 def queue_for(engine: str) -> str:
@@ -133,12 +195,12 @@ class JobRepository:
         schedule_id: str | None = None,
         schedule_run_id: str | None = None,
         **initial: Any,
-    ) -> dict[str, Any]:
+    ) -> JobDoc:
         """Insert a pending job from a POST /jobs body; a scheduled job names its schedule
         and run (and its id was chosen with the run, so creating it twice is a duplicate).
         `initial` fields override the defaults (e.g. the queue `auto` learned for the site)."""
         created = now()
-        doc = {
+        doc: JobDoc = {
             "_id": job_id or new_id(),
             "owner_id": owner_id,
             "url": spec["url"],
@@ -170,7 +232,7 @@ class JobRepository:
         if schedule_id is not None:
             doc["schedule_id"] = schedule_id
             doc["schedule_run_id"] = schedule_run_id
-        doc.update(initial)
+        doc.update(cast(JobDoc, initial))
         doc["seq"] = self.counters.created(doc)
         try:
             self.jobs.insert_one(doc)
@@ -179,7 +241,7 @@ class JobRepository:
             raise
         return doc
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
+    def get(self, job_id: str) -> JobDoc | None:
         return self.jobs.find_one({"_id": job_id})
 
     def transition(
@@ -187,9 +249,9 @@ class JobRepository:
         job_id: str,
         action: str,
         extra_filter: dict[str, Any] | None = None,
-        current: dict[str, Any] | None = None,
+        current: JobDoc | None = None,
         **fields: Any,
-    ) -> dict[str, Any] | None:
+    ) -> JobDoc | None:
         """Apply `action` atomically; the updated job, or None when its status (or
         `extra_filter`) forbids it. `current`: the job as the caller last read it."""
         from shared.counters import pins
@@ -217,10 +279,10 @@ class JobRepository:
         action: str,
         run_id: str | None = None,
         started_at: datetime | None = None,
-        current: dict[str, Any] | None = None,
+        current: JobDoc | None = None,
         extra_filter: dict[str, Any] | None = None,
         **fields: Any,
-    ) -> dict[str, Any] | None:
+    ) -> JobDoc | None:
         """complete/fail/cancel a job, stamping completed_at and duration_seconds; with
         `run_id`, only while that run still owns the job (and `extra_filter` holds)."""
         end = now()
@@ -283,9 +345,7 @@ class JobRepository:
         doc = self.jobs.find_one({"_id": job_id}, {"status": 1})
         return doc["status"] if doc else None
 
-    def delete(
-        self, job_id: str, active: bool = False, current: dict[str, Any] | None = None
-    ) -> None:
+    def delete(self, job_id: str, active: bool = False, current: JobDoc | None = None) -> None:
         """Delete the job, its items and its log. `active`: a worker may still be writing for
         it (it was pending, running or just cancelled), so leave a tombstone that the
         reconciler uses to purge whatever that worker writes afterwards."""
@@ -297,7 +357,7 @@ class JobRepository:
         self.db.results.delete_many({"job_id": job_id})
         self.db.logs.delete_many({"job_id": job_id})
 
-    def remove(self, job_id: str, current: dict[str, Any] | None = None) -> bool:
+    def remove(self, job_id: str, current: JobDoc | None = None) -> bool:
         """Delete the job document (not its items) and count it out; False when it is gone."""
         from shared.counters import pins
 
@@ -359,7 +419,7 @@ def _count_events(update: dict[str, Any]) -> None:
         update.setdefault("$inc", {})["outbox_pending"] = written
 
 
-def _same_state(fresh: dict[str, Any], read: dict[str, Any], pinned: dict[str, Any]) -> bool:
+def _same_state(fresh: JobDoc, read: JobDoc, pinned: dict[str, Any]) -> bool:
     """Whether a job is where a transition found it, in status and pinned figures."""
     return fresh["status"] == read["status"] and all(
         fresh.get(field) == value for field, value in pinned.items()
@@ -369,7 +429,7 @@ def _same_state(fresh: dict[str, Any], read: dict[str, Any], pinned: dict[str, A
 WRITER_HORIZON = timedelta(minutes=15)  # longer than a stopped run takes to notice and end
 
 
-def may_have_writer(job: dict[str, Any] | None) -> bool:
+def may_have_writer(job: JobDoc | None) -> bool:
     """Whether a run may still write items for `job` (so a delete leaves a tombstone): it is
     running, or a run was cancelled under it a moment ago. A pending job has no run: a
     cancel or delete that wins against the claim leaves nothing to claim."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict, cast
 from urllib.parse import urlsplit
@@ -184,7 +185,7 @@ class JobSpec:
     user_agent: str = "ScrapeMaster"
 
     @classmethod
-    def from_job(cls, job: dict[str, Any], **limits: Any) -> JobSpec:
+    def from_job(cls, job: Mapping[str, Any], **limits: Any) -> JobSpec:
         """The spec of `job` (a stored job document or a preview's body); `limits`: the
         settings' caps (max_items, max_page_bytes, ...) and user_agent."""
         return cls(

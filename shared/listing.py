@@ -14,6 +14,7 @@ read from the other end.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from pymongo.database import Database
 
 from shared import jobs as states
 from shared.counters import JobCounters
+from shared.jobs import JobDoc
 
 FILTERS = ("status", "engine", "schedule_id")
 # the filters an index serves, in the order one is chosen: (owner_id, status, seq) and
@@ -36,12 +38,12 @@ class CursorNotFound(LookupError):
 
 @dataclass
 class Page:
-    jobs: list[dict[str, Any]]
+    jobs: list[JobDoc]
     total: int
     more_after: bool  # another page follows in listing order
 
 
-def _key(job: dict[str, Any], field: str) -> tuple[Any, str]:
+def _key(job: Mapping[str, Any], field: str) -> tuple[Any, str]:
     return (job.get(field), str(job["_id"]))
 
 
@@ -145,7 +147,7 @@ class JobListing:
         down: bool,
         cursor: tuple[Any, str] | None,
         need: int,
-    ) -> list[dict[str, Any]]:
+    ) -> list[JobDoc]:
         """At least `need` matching jobs from the start (or the cursor) in walking order,
         or all there are."""
         start, end, window = self._bounds(owner_id, docs, down)
@@ -157,7 +159,7 @@ class JobListing:
             )
         base = self._base(owner_id, filters)
         rest = {k: v for k, v in filters.items() if k not in base}
-        found: list[dict[str, Any]] = []
+        found: list[JobDoc] = []
         edge = start
         for _ in range(MAX_WINDOWS):
             if (down and edge <= end) or (not down and edge >= end):

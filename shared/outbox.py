@@ -25,7 +25,7 @@ from typing import Any
 from pymongo.database import Database
 
 from shared import events
-from shared.jobs import apply_update
+from shared.jobs import JobDoc, apply_update
 from shared.webhooks import WebhookRepository
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def fields(type_: str, data: dict[str, Any], moment: datetime | None = None) -> 
     state the event reports sets them, with `$inc` `outbox_pending` by `count(fields)`
     (`JobRepository.transition` and `store_counters` do that themselves)."""
     moment = moment or datetime.now(UTC)
-    entry = {
+    entry: events.OutboxEntry = {
         "type": type_,
         "timestamp": events.stamp(moment),
         "data": data,
@@ -53,9 +53,7 @@ def count(update_set: dict[str, Any]) -> int:
     return sum(1 for name in update_set if name.startswith("outbox."))
 
 
-def add(
-    db: Database, job: dict[str, Any], type_: str, data: dict[str, Any], **match: Any
-) -> dict[str, Any] | None:
+def add(db: Database, job: JobDoc, type_: str, data: dict[str, Any], **match: Any) -> JobDoc | None:
     """Put an event into the outbox of `job` while it matches `match` (e.g. its run); the job
     as it is then (to publish from), or None when it no longer matches."""
     written = fields(type_, data)
@@ -73,7 +71,7 @@ class Outbox:
         self.log = log
         self.send = send
 
-    def publish(self, job_id: str, job: dict[str, Any] | None = None, older_than: float = 0) -> int:
+    def publish(self, job_id: str, job: JobDoc | None = None, older_than: float = 0) -> int:
         """Publish the job's pending events in order (those written more than `older_than`
         seconds ago); stops at the first that cannot be published yet. How many are left.
         `job`: the job as its writer has it after writing the event (saves a read; an event
@@ -94,7 +92,7 @@ class Outbox:
                 return len(pending) - done
         return 0
 
-    def publish_quietly(self, job_id: str, job: dict[str, Any] | None = None) -> int:
+    def publish_quietly(self, job_id: str, job: JobDoc | None = None) -> int:
         """`publish` for a process whose own work must go on: a failure leaves the events
         for the reconciler. How many are left (1 when unknown)."""
         try:
@@ -116,12 +114,12 @@ class Outbox:
                 published += 1
         return published
 
-    def _one(self, job: dict[str, Any], key: str, entry: dict[str, Any]) -> bool:
+    def _one(self, job: JobDoc, key: str, entry: events.OutboxEntry) -> bool:
         job_id = job["_id"]
         event_id = self.log.publish(job_id, job.get("owner_id"), key, entry)
         if event_id is None:
             return False  # Redis is down: this one and every later one wait
-        event = {
+        event: events.Event = {
             "id": event_id,
             "type": entry["type"],
             "job_id": job_id,

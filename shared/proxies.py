@@ -6,7 +6,7 @@ import re
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 import requests
@@ -66,10 +66,29 @@ def is_ban(status: int, text: str = "") -> bool:
     return status in BAN_STATUSES or looks_like_captcha(text)
 
 
-def success_rate(doc: dict[str, Any]) -> float | None:
+def success_rate(doc: ProxyDoc) -> float | None:
     """Successes over all outcomes of one proxy, or None before its first use."""
     total = doc.get("success_count", 0) + doc.get("failure_count", 0)
     return round(doc.get("success_count", 0) / total, 4) if total else None
+
+
+class ProxyDoc(TypedDict, total=False):
+    """A document of the `proxies` collection (a projection holds only some fields)."""
+
+    _id: str
+    url: str
+    status: str  # one of PROXY_STATUSES
+    success_count: int
+    failure_count: int
+    ban_count: int
+    consecutive_bans: int  # bans in a row: `ban_after` of them ban it for good
+    avg_latency_ms: float | None
+    cooldown_until: datetime | None
+    last_error: str | None
+    last_checked_at: datetime | None
+    last_used_at: datetime  # NEVER before its first pick
+    use_seq: int  # the pick counter when it was last picked: least recently used first
+    created_at: datetime
 
 
 class ProxyRepository:
@@ -101,12 +120,12 @@ class ProxyRepository:
         )
 
     # -- records ----------------------------------------------------------------------------
-    def add(self, url: str) -> dict[str, Any] | None:
+    def add(self, url: str) -> ProxyDoc | None:
         """A new active proxy, or None when `url` is already in the pool."""
         url = url.strip()
         if self.proxies.find_one({"url": url}, {"_id": 1}):
             return None
-        doc = {
+        doc: ProxyDoc = {
             "_id": uuid.uuid4().hex,
             "url": url,
             "status": ACTIVE,
@@ -125,13 +144,13 @@ class ProxyRepository:
         self.proxies.insert_one(doc)
         return doc
 
-    def get(self, proxy_id: str) -> dict[str, Any] | None:
+    def get(self, proxy_id: str) -> ProxyDoc | None:
         return self.proxies.find_one({"_id": proxy_id})
 
-    def all(self) -> list[dict[str, Any]]:
+    def all(self) -> list[ProxyDoc]:
         return list(self.proxies.find().sort("created_at", 1))
 
-    def update(self, proxy_id: str, **fields: Any) -> dict[str, Any] | None:
+    def update(self, proxy_id: str, **fields: Any) -> ProxyDoc | None:
         """Change url and/or status; setting active clears the cool-down and the ban streak."""
         if fields.get("status") == ACTIVE:
             fields.update(cooldown_until=None, consecutive_bans=0)
@@ -145,7 +164,7 @@ class ProxyRepository:
         return self.proxies.delete_one({"_id": proxy_id}).deleted_count == 1
 
     # -- rotation ---------------------------------------------------------------------------
-    def pick(self, exclude: list[str] | tuple[str, ...] = ()) -> dict[str, Any] | None:
+    def pick(self, exclude: list[str] | tuple[str, ...] = ()) -> ProxyDoc | None:
         """The least recently used usable proxy (active, or with its cool-down over), or None.
 
         Each pick stamps the proxy with the next number of a shared counter (`use_seq`), so the
@@ -194,7 +213,7 @@ class ProxyRepository:
             },
         )
 
-    def record_failure(self, proxy_id: str, reason: str, ban: bool) -> dict[str, Any] | None:
+    def record_failure(self, proxy_id: str, reason: str, ban: bool) -> ProxyDoc | None:
         """One failed request; a ban puts an active proxy on cool-down, or bans it for good
         after `ban_after` bans in a row. Returns the proxy afterwards."""
         self.proxies.update_one(

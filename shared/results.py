@@ -143,7 +143,7 @@ class ItemSink:
             query["run_id"] = self.run_id
         return query
 
-    def check_owner(self) -> dict[str, Any] | None:
+    def check_owner(self) -> jobs.JobDoc | None:
         """Re-read the job; sets `lost` when another run owns it or it is gone."""
         job = self.db.jobs.find_one({"_id": self.job_id}, {"status": 1, "run_id": 1, "epoch": 1})
         if job is None or (self.run_id is not None and job.get("run_id") != self.run_id):
@@ -151,7 +151,7 @@ class ItemSink:
             self.cancelled.set()
         return job
 
-    def purge(self, job: dict[str, Any] | None) -> int:
+    def purge(self, job: jobs.JobDoc | None) -> int:
         """After losing the job: remove this run's items and log lines when they no longer
         belong to it (the job was deleted, or reset into a new epoch). A run superseded by a
         retry keeps its items: a retry keeps earlier items, and the keys de-duplicate them."""

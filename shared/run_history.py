@@ -20,12 +20,15 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from shared.windows import aware, newest_first
+
+if TYPE_CHECKING:  # shared/schedules.py imports this module
+    from shared.schedules import ScheduleRunDoc
 
 COUNTERS = "schedule_run_counters"
 MIN_WINDOW = timedelta(minutes=1)
@@ -38,7 +41,7 @@ class RunCounters:
 
     def moved(
         self,
-        run: dict[str, Any],
+        run: ScheduleRunDoc,
         old: str | None,
         new: str | None,
     ) -> None:
@@ -160,10 +163,10 @@ def migrate(db: Database) -> None:
 def walk(
     db: Database,
     base: dict[str, Any],
-    keep: Callable[[dict[str, Any]], bool],
+    keep: Callable[[ScheduleRunDoc], bool],
     span: tuple[datetime, datetime] | None,
     total: int,
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[ScheduleRunDoc]:
     """Runs matching `base` (owner_id or schedule_id) and `keep`, newest `scheduled_for`
     first, over `span` (oldest, newest: RunCounters.span), a window of the index at a time."""
     if span is None:

@@ -21,10 +21,10 @@ import itertools
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
@@ -106,7 +106,7 @@ def check(cron: str, timezone: str, min_interval_seconds: float, now: datetime) 
         )
 
 
-def next_run(schedule: dict[str, Any], now: datetime) -> datetime | None:
+def next_run(schedule: Mapping[str, Any], now: datetime) -> datetime | None:
     """When an enabled schedule fires next after `now`; None when it is disabled."""
     if not schedule.get("enabled", True):
         return None
@@ -122,9 +122,7 @@ class Plan:
     missed_uncounted: bool = False  # slots older than CATCH_UP_LIMIT were not even listed
 
 
-def plan(
-    schedule: dict[str, Any], now: datetime, misfire_seconds: float, busy: bool
-) -> Plan | None:
+def plan(schedule: ScheduleDoc, now: datetime, misfire_seconds: float, busy: bool) -> Plan | None:
     """The tick of one schedule at `now`; None when nothing is due. Of the slots that came due
     since `next_run`, the latest fires when it is at most `misfire_seconds` old (or is
     `skipped` when `busy`: overlap "skip" with the previous job pending or running); the
@@ -177,6 +175,48 @@ def slot_key(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class ScheduleDoc(TypedDict, total=False):
+    """A document of the `schedules` collection."""
+
+    _id: str
+    owner_id: str
+    name: str
+    cron: str
+    timezone: str  # an IANA zone name
+    enabled: bool
+    overlap: str  # OVERLAP_SKIP or OVERLAP_ALLOW
+    key: str | None  # the item field that identifies an item across runs (change detection)
+    job: dict[str, Any]  # the POST /jobs body each run's job is created from
+    last_run: datetime | None
+    next_run: datetime | None  # None: disabled, or suspended
+    suspended: str | None  # why it waits (its owner is deactivated)
+    created_at: datetime
+    updated_at: datetime
+
+
+class ScheduleRunDoc(TypedDict, total=False):
+    """A document of `schedule_runs`: one slot of a schedule (the history)."""
+
+    _id: str
+    schedule_id: str
+    owner_id: str
+    schedule_name: str | None
+    slot: str  # slot_key(scheduled_for), or manual:<id>: unique per schedule (exactly once)
+    scheduled_for: datetime
+    trigger: str  # CRON or MANUAL
+    status: str  # STARTED, or the end its job came to, SKIPPED or MISSED
+    job_id: str | None
+    job_created: bool
+    started_at: datetime | None
+    completed_at: datetime | None
+    items_scraped: int
+    error: str | None
+    changes: dict[str, Any] | None  # items added/removed/changed against the previous run
+    compared_with: str | None  # the earlier run `changes` counts against (None: the first)
+    settling_until: datetime | None  # the lease of the scheduler settling it
+    created_at: datetime
+
+
 class ScheduleRepository:
     """Schedules and their runs (`schedule_runs`: the history)."""
 
@@ -187,8 +227,8 @@ class ScheduleRepository:
         self.counts = RunCounters(db)
 
     # -- schedules -------------------------------------------------------------------------
-    def create(self, owner_id: str, body: dict[str, Any], now: datetime) -> dict[str, Any]:
-        doc = {
+    def create(self, owner_id: str, body: dict[str, Any], now: datetime) -> ScheduleDoc:
+        doc: ScheduleDoc = {
             "_id": uuid.uuid4().hex,
             "owner_id": owner_id,
             "name": body["name"],
@@ -206,13 +246,13 @@ class ScheduleRepository:
         self.schedules.insert_one(doc)
         return doc
 
-    def get(self, schedule_id: str, owner_id: str | None = None) -> dict[str, Any] | None:
+    def get(self, schedule_id: str, owner_id: str | None = None) -> ScheduleDoc | None:
         query: dict[str, Any] = {"_id": schedule_id}
         if owner_id is not None:
             query["owner_id"] = owner_id
         return self.schedules.find_one(query)
 
-    def of_owner(self, owner_id: str | None) -> list[dict[str, Any]]:
+    def of_owner(self, owner_id: str | None) -> list[ScheduleDoc]:
         query = {} if owner_id is None else {"owner_id": owner_id}
         return list(self.schedules.find(query).sort("created_at", DESCENDING))
 
@@ -220,8 +260,8 @@ class ScheduleRepository:
         return self.schedules.count_documents({"owner_id": owner_id})
 
     def update(
-        self, schedule: dict[str, Any], changes: dict[str, Any], now: datetime
-    ) -> dict[str, Any] | None:
+        self, schedule: ScheduleDoc, changes: dict[str, Any], now: datetime
+    ) -> ScheduleDoc | None:
         merged = {**schedule, **changes}
         fields = {**changes, "updated_at": now}
         if {"cron", "timezone", "enabled"} & changes.keys():
@@ -235,17 +275,17 @@ class ScheduleRepository:
         """The schedule goes; its runs (the history) and their jobs stay."""
         self.schedules.delete_one({"_id": schedule_id})
 
-    def due(self, now: datetime) -> list[dict[str, Any]]:
+    def due(self, now: datetime) -> list[ScheduleDoc]:
         return list(self.schedules.find({"enabled": True, "next_run": {"$lte": now}}))
 
-    def advance(self, schedule: dict[str, Any], upcoming: datetime | None) -> None:
+    def advance(self, schedule: ScheduleDoc, upcoming: datetime | None) -> None:
         """Move next_run on, unless someone else (a PATCH, another scheduler) already did."""
         self.schedules.update_one(
             {"_id": schedule["_id"], "next_run": schedule["next_run"]},
             {"$set": {"next_run": upcoming}},
         )
 
-    def suspend(self, schedule: dict[str, Any]) -> None:
+    def suspend(self, schedule: ScheduleDoc) -> None:
         """Its owner is deactivated: no next run until the owner is active again (unless a
         PATCH or another scheduler moved it meanwhile)."""
         self.schedules.update_one(
@@ -278,16 +318,16 @@ class ScheduleRepository:
     # -- runs ------------------------------------------------------------------------------
     def record(
         self,
-        schedule: dict[str, Any],
+        schedule: ScheduleDoc,
         scheduled_for: datetime,
         trigger: str,
         status: str,
         now: datetime,
         error: str | None = None,
-    ) -> dict[str, Any] | None:
+    ) -> ScheduleRunDoc | None:
         """Insert the run of one slot; None when that slot already has one (exactly once)."""
         slot = slot_key(scheduled_for) if trigger == CRON else f"manual:{uuid.uuid4().hex}"
-        run = {
+        run: ScheduleRunDoc = {
             "_id": uuid.uuid4().hex,
             "schedule_id": schedule["_id"],
             "owner_id": schedule["owner_id"],
@@ -320,7 +360,7 @@ class ScheduleRepository:
         status: str | None = None,
         limit: int = 50,
         skip: int = 0,
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[ScheduleRunDoc], int]:
         """A page of runs, newest slot first, and how many match (from the counts)."""
         docs = self.counts.of(owner_id, schedule_id)
         total = self.counts.total(docs, status)
@@ -335,15 +375,15 @@ class ScheduleRepository:
     def newest(
         self,
         base: dict[str, Any],
-        keep: Callable[[dict[str, Any]], bool],
+        keep: Callable[[ScheduleRunDoc], bool],
         docs: list[dict[str, Any]] | None = None,
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[ScheduleRunDoc]:
         """Runs matching `base` and `keep`, newest slot first."""
         if docs is None:
             docs = self.counts.of(base.get("owner_id"), base.get("schedule_id"))
         return walk(self.db, base, keep, self.counts.span(docs), self.counts.total(docs))
 
-    def run(self, run_id: str, owner_id: str | None = None) -> dict[str, Any] | None:
+    def run(self, run_id: str, owner_id: str | None = None) -> ScheduleRunDoc | None:
         query: dict[str, Any] = {"_id": run_id}
         if owner_id is not None:
             query["owner_id"] = owner_id
@@ -361,14 +401,14 @@ class ScheduleRepository:
         if moved.modified_count:
             self.counts.moved(run, run["status"], STARTED)
 
-    def finish(self, run: dict[str, Any], fields: dict[str, Any]) -> None:
+    def finish(self, run: ScheduleRunDoc, fields: dict[str, Any]) -> None:
         """A started run ends (`fields` carry its new status and outcome)."""
         moved = self.runs.update_one({"_id": run["_id"], "status": STARTED}, {"$set": fields})
         if moved.modified_count:
             self.counts.moved(run, STARTED, fields["status"])
 
 
-def _matches(run: dict[str, Any], owner_id: str | None, status: str | None) -> bool:
+def _matches(run: ScheduleRunDoc, owner_id: str | None, status: str | None) -> bool:
     return (owner_id is None or run.get("owner_id") == owner_id) and (
         not status or run.get("status") == status
     )

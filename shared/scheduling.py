@@ -16,7 +16,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from shared import accounts, jobs
-from shared.jobs import JobRepository
+from shared.jobs import JobDoc, JobRepository
 from shared.schedules import (
     CANCELLED,
     CRON,
@@ -25,7 +25,9 @@ from shared.schedules import (
     OVERLAP_ALLOW,
     SKIPPED,
     STARTED,
+    ScheduleDoc,
     ScheduleRepository,
+    ScheduleRunDoc,
     aware,
     missed_reason,
     plan,
@@ -36,7 +38,7 @@ logger = logging.getLogger(__name__)
 UNSTARTED_GRACE = timedelta(seconds=30)  # a run without its job this long: its creator died
 SETTLE_LEASE = timedelta(minutes=10)  # one scheduler settles a run; another after this
 
-Enqueue = Callable[[dict[str, Any]], None]
+Enqueue = Callable[[JobDoc], None]
 
 
 class Scheduler:
@@ -50,7 +52,7 @@ class Scheduler:
         db: Database,
         enqueue: Enqueue,
         misfire_seconds: float = 300,
-        on_settled: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any] | None] | None = None,
+        on_settled: Callable[[ScheduleRunDoc, JobDoc], dict[str, Any] | None] | None = None,
         clock: Callable[[], datetime] = jobs.now,
     ) -> None:
         self.repo = ScheduleRepository(db)
@@ -73,7 +75,7 @@ class Scheduler:
         counts["recovered"] = self.recover(now)
         return counts
 
-    def fire(self, schedule: dict[str, Any], now: datetime) -> list[str]:
+    def fire(self, schedule: ScheduleDoc, now: datetime) -> list[str]:
         busy = schedule.get("overlap") != OVERLAP_ALLOW and self.repo.busy(schedule["_id"])
         decided = plan(schedule, now, self.misfire_seconds, busy)
         if decided is None:
@@ -105,7 +107,7 @@ class Scheduler:
             self.repo.advance(schedule, decided.next_run)
         return done
 
-    def run_now(self, schedule: dict[str, Any]) -> dict[str, Any]:
+    def run_now(self, schedule: ScheduleDoc) -> ScheduleRunDoc:
         """A manual run (POST /schedules/{id}/run): starts at once, whatever the overlap."""
         now = self.clock()
         run = self.repo.record(schedule, now, MANUAL, STARTED, now)
@@ -113,10 +115,11 @@ class Scheduler:
         self.start(schedule, run)
         return run
 
-    def start(self, schedule: dict[str, Any], run: dict[str, Any]) -> None:
+    def start(self, schedule: ScheduleDoc, run: ScheduleRunDoc) -> None:
         """Create the run's job under the id the run holds (a second try is a no-op)."""
         repo = JobRepository(self.db)
-        job: dict[str, Any] | None
+        assert run["job_id"] is not None  # a started run names its job when recorded
+        job: JobDoc | None
         try:
             job = repo.create(
                 schedule["owner_id"],
@@ -173,14 +176,14 @@ class Scheduler:
                 continue  # just created: a lagging read is not a deleted job
             # a lease, taken with update_one on a filter without top-level operators: the
             # embedded store scans the collection for findAndModify and for `$or` filters
-            lease = {"settling_until": now + SETTLE_LEASE}
+            until = now + SETTLE_LEASE
             taken = self.repo.runs.update_one(
                 {"_id": run["_id"], "status": STARTED, "settling_until": {"$not": {"$gte": now}}},
-                {"$set": lease},
+                {"$set": {"settling_until": until}},
             )
             if not taken.matched_count:
                 continue  # another scheduler is on it
-            claimed = {**run, **lease}
+            claimed: ScheduleRunDoc = {**run, "settling_until": until}
             try:
                 if job is None:
                     self._finish(claimed, CANCELLED, now, error="job deleted")
@@ -196,10 +199,10 @@ class Scheduler:
 
     def _finish(
         self,
-        run: dict[str, Any],
+        run: ScheduleRunDoc,
         status: str,
         now: datetime,
-        job: dict[str, Any] | None = None,
+        job: JobDoc | None = None,
         error: Any = None,
         changes: dict[str, Any] | None = None,
     ) -> None:

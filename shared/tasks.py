@@ -1,5 +1,8 @@
 """Names of Celery tasks and queues: the API sends by name, so it never imports the workers."""
 
+from collections.abc import Mapping
+from typing import Any
+
 SCRAPE = "scrapemaster.scrape"
 RECONCILE = "scrapemaster.reconcile"
 CHECK_PROXIES = "scrapemaster.check_proxies"
@@ -35,7 +38,7 @@ def broker_transport_options(max_timeout_seconds: int) -> dict:
     }
 
 
-def scrape_options(job: dict) -> dict:
+def scrape_options(job: Mapping[str, Any]) -> dict[str, Any]:
     """send_task keyword arguments of a job's scrape task: the API and the workers both use it."""
     engine = job.get("engine", "auto")
     return {

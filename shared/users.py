@@ -9,13 +9,43 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 
 from pymongo import DESCENDING
 from pymongo.database import Database
 
 # never listed to an admin: the password's hash and the secret signing the user's webhooks
 PRIVATE_FIELDS = {"password_hash": 0, "webhook_secret": 0}
+
+
+class UserDoc(TypedDict, total=False):
+    """A document of the `users` collection (a projection, or a user stored by an earlier
+    version, lacks some fields: `active` missing means active)."""
+
+    _id: str
+    username: str  # as typed at registration
+    username_key: str  # shared/accounts.py key_of(username): unique, case-insensitive
+    email: str  # key_of(email)
+    password_hash: str  # PRIVATE_FIELDS
+    role: str  # "user" or "admin"
+    active: bool  # False: deactivated (shared/accounts.py)
+    created_at: datetime
+    last_login: datetime | None
+    webhook_secret: str  # PRIVATE_FIELDS: signs deliveries to jobs' own webhook_url
+
+
+class ApiKeyDoc(TypedDict, total=False):
+    """A document of the `api_keys` collection: a key's SHA-256, never the key."""
+
+    _id: str
+    user_id: str
+    name: str
+    prefix: str  # the key's first characters, to tell keys apart
+    key_hash: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked: bool
 
 
 class UserRepository:
@@ -30,25 +60,25 @@ class UserRepository:
         # sparse: a process of the previous version may still insert a user without the key
         self.users.create_index("username_key", unique=True, sparse=True)
 
-    def insert(self, user: dict[str, Any]) -> None:
+    def insert(self, user: UserDoc) -> None:
         """Store a new user; DuplicateKeyError when its username key or e-mail is taken."""
         self.users.insert_one(user)
 
-    def get(self, user_id: str, fields: list[str] | None = None) -> dict[str, Any] | None:
+    def get(self, user_id: str, fields: list[str] | None = None) -> UserDoc | None:
         """The user with this id (only `fields` of it, when given), or None."""
         projection = dict.fromkeys(fields, 1) if fields else None
         return self.users.find_one({"_id": user_id}, projection)
 
-    def by_key(self, username_key: str) -> dict[str, Any] | None:
+    def by_key(self, username_key: str) -> UserDoc | None:
         return self.users.find_one({"username_key": username_key})
 
-    def by_email(self, email: str) -> dict[str, Any] | None:
+    def by_email(self, email: str) -> UserDoc | None:
         return self.users.find_one({"email": email})
 
-    def by_exact_name(self, username: str) -> dict[str, Any] | None:
+    def by_exact_name(self, username: str) -> UserDoc | None:
         return self.users.find_one({"username": username})
 
-    def page(self, part: str | None, skip: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+    def page(self, part: str | None, skip: int, limit: int) -> tuple[int, list[UserDoc]]:
         """The total and a page of users, newest first, whose username key or e-mail contains
         `part` (already lower-cased), without their private fields."""
         query: dict[str, Any] = {}
@@ -73,13 +103,13 @@ class UserRepository:
         """Set these fields of the user (DuplicateKeyError when a unique one is taken)."""
         self.users.update_one({"_id": user_id}, {"$set": fields})
 
-    def upsert_admin(self, username_key: str, changes: dict[str, Any], new: dict[str, Any]) -> None:
+    def upsert_admin(self, username_key: str, changes: UserDoc, new: UserDoc) -> None:
         """Apply `changes` to the user with this username key, created from `new` if none."""
         self.users.update_one(
             {"username_key": username_key}, {"$set": changes, "$setOnInsert": new}, upsert=True
         )
 
-    def without_key(self) -> Iterator[dict[str, Any]]:
+    def without_key(self) -> Iterator[UserDoc]:
         """Users stored before usernames had a key, oldest first (for the migration)."""
         return self.users.find({"username_key": {"$exists": False}}).sort("created_at", 1)
 
@@ -94,14 +124,14 @@ class ApiKeyRepository:
         self.keys.create_index("key_hash", unique=True)
         self.keys.create_index("user_id")
 
-    def insert(self, record: dict[str, Any]) -> None:
+    def insert(self, record: ApiKeyDoc) -> None:
         self.keys.insert_one(record)
 
-    def usable(self, key_hash: str) -> dict[str, Any] | None:
+    def usable(self, key_hash: str) -> ApiKeyDoc | None:
         """The key with this hash, unless it was revoked."""
         return self.keys.find_one({"key_hash": key_hash, "revoked": {"$ne": True}})
 
-    def of_user(self, user_id: str) -> list[dict[str, Any]]:
+    def of_user(self, user_id: str) -> list[ApiKeyDoc]:
         """The user's keys that are not revoked, newest first."""
         return list(self.keys.find({"user_id": user_id, "revoked": False}).sort("created_at", -1))
 

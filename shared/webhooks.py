@@ -17,14 +17,14 @@ import secrets
 import time
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from shared import accounts, events
-from shared.jobs import now
+from shared.jobs import JobDoc, now
 from shared.users import UserRepository
 from shared.windows import newest_first
 
@@ -59,7 +59,7 @@ def verify(secret: str, body: bytes, header: str, tolerance: int = 300) -> bool:
     )
 
 
-def payload(event: dict[str, Any]) -> dict[str, Any]:
+def payload(event: events.Event) -> dict[str, Any]:
     """The body of a delivery, from an event object (API.md § Webhooks)."""
     data = event.get("data") or {}
     return {
@@ -76,8 +76,42 @@ def payload(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def body_of(event: dict[str, Any]) -> bytes:
+def body_of(event: events.Event) -> bytes:
     return json.dumps(payload(event), separators=(",", ":"), default=str).encode()
+
+
+class WebhookDoc(TypedDict):
+    """A document of the `webhooks` collection: a user's webhook."""
+
+    _id: str
+    owner_id: str
+    webhook_url: str
+    events: list[str]  # the event types it receives
+    secret: str
+    enabled: bool
+    created_at: datetime
+
+
+class DeliveryDoc(TypedDict, total=False):
+    """A document of `webhook_deliveries`: one attempt of one delivery of an event (its id
+    `<delivery_id>:<attempt>`); the fields before `_id` are those every attempt copies."""
+
+    webhook_id: str  # JOB_HOOK for a job's own webhook_url
+    owner_id: str
+    url: str
+    event_id: str
+    event: str  # the event's type
+    job_id: str | None
+    body: str  # the JSON posted, the same on every attempt
+    _id: str
+    delivery_id: str
+    attempt: int
+    state: str  # PENDING, DELIVERED or FAILED
+    status_code: int | None
+    error: str | None
+    duration_ms: float | None
+    timestamp: datetime  # when it was sent; a pending retry's: when it is due
+    next_retry_at: datetime | None
 
 
 class WebhookRepository:
@@ -88,8 +122,8 @@ class WebhookRepository:
         self.hooks = db.webhooks
         self.deliveries = db.webhook_deliveries
 
-    def create(self, owner_id: str, url: str, kinds: list[str], secret: str | None) -> dict:
-        doc = {
+    def create(self, owner_id: str, url: str, kinds: list[str], secret: str | None) -> WebhookDoc:
+        doc: WebhookDoc = {
             "_id": uuid.uuid4().hex,
             "owner_id": owner_id,
             "webhook_url": url,
@@ -101,13 +135,13 @@ class WebhookRepository:
         self.hooks.insert_one(doc)
         return doc
 
-    def get(self, hook_id: str, owner_id: str) -> dict | None:
+    def get(self, hook_id: str, owner_id: str) -> WebhookDoc | None:
         return self.hooks.find_one({"_id": hook_id, "owner_id": owner_id})
 
-    def of_owner(self, owner_id: str) -> list[dict]:
+    def of_owner(self, owner_id: str) -> list[WebhookDoc]:
         return list(self.hooks.find({"owner_id": owner_id}).sort("created_at", DESCENDING))
 
-    def update(self, hook_id: str, owner_id: str, changes: dict[str, Any]) -> dict | None:
+    def update(self, hook_id: str, owner_id: str, changes: dict[str, Any]) -> WebhookDoc | None:
         return self.hooks.find_one_and_update(
             {"_id": hook_id, "owner_id": owner_id},
             {"$set": changes},
@@ -129,7 +163,7 @@ class WebhookRepository:
 
     # -- deliveries --------------------------------------------------------------------------
 
-    def targets(self, job: dict[str, Any], type_: str) -> list[tuple[str, str]]:
+    def targets(self, job: JobDoc, type_: str) -> list[tuple[str, str]]:
         """(webhook id, url) of every receiver of a `type_` event of `job`."""
         owner = job.get("owner_id")
         if accounts.is_deactivated(self.db, owner):
@@ -143,14 +177,14 @@ class WebhookRepository:
         return found
 
     def plan_once(
-        self, job: dict[str, Any], event: dict[str, Any], key: str, targets: list[tuple[str, str]]
+        self, job: JobDoc, event: events.Event, key: str, targets: list[tuple[str, str]]
     ) -> list[str]:
         """Create the first attempt of every delivery of an outbox event (`key`,
         shared/outbox.py) to `targets`, idempotently: each delivery's id comes from the event
         key and the receiver, so planning it again (a publish repeated after a crash) adds
         nothing. The first attempts still pending, to be sent."""
         ids: list[str] = []
-        owner = job.get("owner_id")
+        owner = job["owner_id"]
         for hook_id, url in targets:
             delivery_id = hashlib.blake2b(f"{key}:{hook_id}".encode(), digest_size=16).hexdigest()
             try:
@@ -165,12 +199,12 @@ class WebhookRepository:
         self,
         hook_id: str,
         url: str,
-        owner: Any,
-        event: dict[str, Any],
+        owner: str,
+        event: events.Event,
         delivery_id: str | None = None,
     ) -> str:
         """A new delivery of `event` to `url`: its first attempt, pending now."""
-        delivery = {
+        delivery: DeliveryDoc = {
             "webhook_id": hook_id,
             "owner_id": owner,
             "url": url,
@@ -181,13 +215,13 @@ class WebhookRepository:
         }
         return self._again(delivery, delivery_id or uuid.uuid4().hex, 1, 0)
 
-    def attempt(self, attempt_id: str) -> dict | None:
+    def attempt(self, attempt_id: str) -> DeliveryDoc | None:
         return self.deliveries.find_one({"_id": attempt_id})
 
     def record(self, attempt_id: str, **fields: Any) -> None:
         self.deliveries.update_one({"_id": attempt_id}, {"$set": fields})
 
-    def _again(self, previous: dict[str, Any], delivery_id: str, number: int, delay: float) -> str:
+    def _again(self, previous: DeliveryDoc, delivery_id: str, number: int, delay: float) -> str:
         """A pending attempt `number` of `delivery_id`, with `previous`'s event and body."""
         attempt_id = f"{delivery_id}:{number}"
         self.deliveries.insert_one(
@@ -206,24 +240,24 @@ class WebhookRepository:
         )
         return attempt_id
 
-    def next_attempt(self, previous: dict[str, Any], delay: float) -> str:
+    def next_attempt(self, previous: DeliveryDoc, delay: float) -> str:
         """The retry of `previous`, due after `delay` seconds; same event id and body."""
         return self._again(previous, previous["delivery_id"], int(previous["attempt"]) + 1, delay)
 
-    def redeliver(self, previous: dict[str, Any]) -> str:
+    def redeliver(self, previous: DeliveryDoc) -> str:
         """A new delivery (a fresh attempt count) of the same event, asked for by its owner."""
         return self._again(previous, uuid.uuid4().hex, 1, 0)
 
     def count(self, owner_id: str) -> int:
         return self.hooks.count_documents({"owner_id": owner_id})
 
-    def log(self, hook: dict[str, Any], limit: int = 100) -> list[dict]:
+    def log(self, hook: WebhookDoc, limit: int = 100) -> list[DeliveryDoc]:
         """The newest `limit` attempts to `hook` (a webhook's document), newest first, read
         in windows of (webhook_id, timestamp): a log of 100,000 attempts costs what 100 do.
         A pending retry's timestamp is when it is due: those come first, then the past."""
         base, at = {"webhook_id": hook["_id"]}, now()
 
-        def mine(attempt: dict[str, Any]) -> bool:
+        def mine(attempt: DeliveryDoc) -> bool:
             return attempt.get("owner_id") == hook["owner_id"]
 
         due = [a for a in self.deliveries.find({**base, "timestamp": {"$gt": at}}) if mine(a)]
@@ -245,7 +279,7 @@ class WebhookRepository:
         old = {"timestamp": {"$lt": before}, "state": {"$ne": PENDING}}
         return int(self.deliveries.delete_many(old).deleted_count)
 
-    def secret_for(self, attempt: dict[str, Any]) -> str:
+    def secret_for(self, attempt: DeliveryDoc) -> str:
         if attempt["webhook_id"] == JOB_HOOK:
             return self.account_secret(attempt["owner_id"])
         hook = self.hooks.find_one({"_id": attempt["webhook_id"]}, {"secret": 1}) or {}

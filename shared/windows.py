@@ -9,9 +9,9 @@ so a page costs the same at 100 documents as at 100,000. Used for schedules' run
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 from pymongo.collection import Collection
 
@@ -29,6 +29,9 @@ def aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
+_Doc = TypeVar("_Doc", bound=Mapping[str, Any])  # the collection's document type
+
+
 def newest_first(
     coll: Collection,
     base: dict[str, Any],
@@ -36,14 +39,14 @@ def newest_first(
     newest: datetime,
     floor: datetime,
     window: timedelta,
-    keep: Callable[[dict[str, Any]], bool] = lambda doc: True,
+    keep: Callable[[_Doc], bool] = lambda doc: True,
     tiebreak: tuple[str, ...] = ("_id",),
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[_Doc]:
     """Documents matching `base` and `keep` with `field` in [floor, newest], newest first,
     windows of `window` (doubling; fourfold across empty stretches)."""
     edge, floor = aware(newest) + timedelta(milliseconds=1), aware(floor)
 
-    def order(doc: dict[str, Any]) -> tuple:
+    def order(doc: Mapping[str, Any]) -> tuple:
         return (doc[field], *(doc.get(name) for name in tiebreak))
 
     for _ in range(MAX_WINDOWS):

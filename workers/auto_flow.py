@@ -19,7 +19,7 @@ from scrapers.engine import AutoPlan, CrawlResult, RunContext
 from scrapers.proxies import Rotation
 from shared import tasks
 from shared.auto_memory import AutoMemory, learned_decision, site_key
-from shared.jobs import JobRepository
+from shared.jobs import JobDoc, JobRepository
 from shared.jobspec import AutoDecision, FirstPage
 
 _QUEUE = {auto.PLAYWRIGHT: tasks.QUEUE_PLAYWRIGHT, auto.SCRAPY: tasks.QUEUE_SCRAPY}
@@ -39,7 +39,7 @@ class Plan:
         return RunContext(rotation=rotation, auto=self.auto)
 
 
-def plan(job: dict[str, Any], engine_name: str, memory: AutoMemory) -> Plan:
+def plan(job: JobDoc, engine_name: str, memory: AutoMemory) -> Plan:
     """The plan of a claimed job on `engine_name`'s queue."""
     if job["engine"] != "auto":
         return Plan()
@@ -49,7 +49,7 @@ def plan(job: dict[str, Any], engine_name: str, memory: AutoMemory) -> Plan:
     measured = decided is not None and decided.get("engine") in (auto.PLAYWRIGHT, auto.SCRAPY)
     if engine_name != auto.PLAYWRIGHT and not measured:
         remembered = memory.recall(job["url"])
-    learned = cast(AutoDecision, learned_decision(remembered)) if remembered else None
+    learned = learned_decision(remembered) if remembered else None
     chosen = auto.routing(engine_name, decided, probe, remembered, learned)
     if chosen.recalled:
         memory.used(job["url"], job["_id"])
@@ -59,9 +59,9 @@ def plan(job: dict[str, Any], engine_name: str, memory: AutoMemory) -> Plan:
 
 def route(
     repo: JobRepository,
-    job: dict[str, Any],
+    job: JobDoc,
     chosen: Plan,
-    send: Callable[[dict[str, Any], str], None],
+    send: Callable[[JobDoc, str], None],
     log: Callable[[str, str], None],
 ) -> None:
     """Hand a claimed job to `chosen.route` before any crawl (a learned decision)."""
@@ -82,12 +82,12 @@ def route(
 
 def after_run(
     repo: JobRepository,
-    job: dict[str, Any],
+    job: JobDoc,
     result: CrawlResult,
     counters: dict[str, Any],
     engine_name: str,
     memory: AutoMemory,
-    send: Callable[[dict[str, Any], str], None],
+    send: Callable[[JobDoc, str], None],
     log: Callable[[str, str], None],
 ) -> tuple[bool, dict[str, Any]]:
     """(handed over, fields for the finished job) once an `auto` job's crawl ended."""
@@ -104,7 +104,7 @@ def after_run(
         site=site_key(job["url"]),
     )
     if outcome.remember is not None:
-        memory.remember(job["url"], dict(outcome.remember), job_id=job["_id"])
+        memory.remember(job["url"], AutoDecision(**outcome.remember), job_id=job["_id"])
     if outcome.forget:
         memory.forget(job["url"])
     if outcome.hand_to is None:

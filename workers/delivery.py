@@ -13,7 +13,7 @@ import requests
 
 from shared import accounts, tasks
 from shared import db as dbmod
-from shared.jobs import now
+from shared.jobs import JobDoc, now
 from shared.outbox import Outbox
 from shared.settings import get_settings
 from shared.targets import BlockedTarget, TargetPolicy
@@ -120,7 +120,7 @@ def outbox() -> Outbox:
     return Outbox(dbmod.database(get_settings()), event_log(), send)
 
 
-def publish(job_id: str, job: dict[str, Any] | None = None) -> int:
+def publish(job_id: str, job: JobDoc | None = None) -> int:
     """Publish the job's pending events now (they wait for the reconciler when Redis is
     down); how many are left. `job`: as its writer has it after writing the event."""
     return outbox().publish_quietly(job_id, job)

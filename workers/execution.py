@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import traceback
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from scrapers.engine import CrawlResult
@@ -18,7 +19,7 @@ from scrapers.proxies import Rotation
 from shared import accounts, events, items, jobs, outbox, tasks
 from shared import db as dbmod
 from shared.auto_memory import AutoMemory
-from shared.jobs import JobRepository
+from shared.jobs import JobDoc, JobError, JobRepository
 from shared.jobspec import JobSpec
 from shared.proxies import ProxyRepository
 from shared.results import ItemSink
@@ -29,7 +30,7 @@ from workers.engines import engine_for, event_log
 logger = logging.getLogger(__name__)
 
 
-def send(job: dict[str, Any], queue: str, resume: bool = False) -> None:
+def send(job: JobDoc, queue: str, resume: bool = False) -> None:
     """Enqueue the scrape task of `job` on `queue` with the job's priority; `resume` (a job
     whose worker died) goes first: it was already running, it must not wait behind the queue."""
     from workers import celery
@@ -40,9 +41,7 @@ def send(job: dict[str, Any], queue: str, resume: bool = False) -> None:
     celery.send_task(tasks.SCRAPE, **options)
 
 
-def give_up(
-    repo: JobRepository, job: dict[str, Any], stale: Any, limit: int
-) -> dict[str, Any] | None:
+def give_up(repo: JobRepository, job: JobDoc, stale: datetime, limit: int) -> JobDoc | None:
     """A running job whose worker died (its heartbeat is older than `stale`) after it was
     taken over `limit` times already (MAX_JOB_ATTEMPTS): a poison job, failed `worker_lost`
     with its stored items counted, and its job.failed in the outbox. The failed job, or None
@@ -75,8 +74,8 @@ def give_up(
 
 
 def _take_over(
-    repo: JobRepository, current: dict[str, Any], stale: Any, worker: str, fields: dict[str, Any]
-) -> dict[str, Any] | None:
+    repo: JobRepository, current: JobDoc, stale: datetime, worker: str, fields: dict[str, Any]
+) -> JobDoc | None:
     """A re-delivered task takes over a running job whose worker died, or gives it up when
     that has happened MAX_JOB_ATTEMPTS times already (then publishes its job.failed)."""
     job_id, limit = current["_id"], get_settings().max_job_attempts
@@ -102,7 +101,7 @@ def _take_over(
 
 def _claim(
     repo: JobRepository, job_id: str, queue: str, hostname: str, stale_after: int
-) -> tuple[Any, int]:
+) -> tuple[JobDoc | None, int]:
     """(job, 0) when claimed; (None, seconds) to look again later; (None, 0) to drop the task."""
     worker = f"{hostname}:{os.getpid()}"
     engine_used = "playwright" if queue == tasks.QUEUE_PLAYWRIGHT else "scrapy"
@@ -136,9 +135,9 @@ def _claim(
     return None, max(1, int(stale_after - age) + 1)
 
 
-def _cancel_for_inactive_owner(repo: JobRepository, job: dict[str, Any]) -> None:
+def _cancel_for_inactive_owner(repo: JobRepository, job: JobDoc) -> None:
     """Cancel, not start, a pending job whose owner's account is deactivated."""
-    error = dict(accounts.DEACTIVATED_ERROR)
+    error = JobError(**accounts.DEACTIVATED_ERROR)
     data = {
         **events.counters_of({**job, "status": jobs.CANCELLED}),
         "error": error,
@@ -274,11 +273,11 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
     return 0
 
 
-def _logger(repo: JobRepository, job: dict[str, Any]) -> Any:
+def _logger(repo: JobRepository, job: JobDoc) -> Callable[[str, str], None]:
     return lambda level, message: jobs.log(repo.db, job["_id"], level, message, job.get("run_id"))
 
 
-def _refuse_over_quota(repo: JobRepository, job: dict[str, Any], quota: int) -> int:
+def _refuse_over_quota(repo: JobRepository, job: JobDoc, quota: int) -> int:
     """Fail a job whose owner has no room left under MAX_STORED_ITEMS_PER_USER."""
     error = {
         "type": "quota_exceeded",
@@ -294,9 +293,7 @@ def _refuse_over_quota(repo: JobRepository, job: dict[str, Any], quota: int) -> 
     return 0
 
 
-def _hand_back(
-    repo: JobRepository, job: dict[str, Any], counters: dict[str, Any], queue: str
-) -> bool:
+def _hand_back(repo: JobRepository, job: JobDoc, counters: dict[str, Any], queue: str) -> bool:
     """Stopped for this worker's shutdown: back to pending with its task first in line, so
     another worker resumes it now. The items so far stay (a re-run adds none twice)."""
     moved = repo.transition(
@@ -316,12 +313,12 @@ def _hand_back(
     return True
 
 
-def _has_earlier_items(job: dict[str, Any]) -> bool:
+def _has_earlier_items(job: JobDoc) -> bool:
     """Whether items of an earlier run may be stored (else the sink needn't count them)."""
     return int(job.get("attempts") or 1) > 1 or bool(job.get("items_scraped"))
 
 
-def _final_counters(repo: JobRepository, job: dict[str, Any], counters: dict[str, Any]) -> None:
+def _final_counters(repo: JobRepository, job: JobDoc, counters: dict[str, Any]) -> None:
     """The job's final item count is what it stores, counted as it ends (not this run's
     tally: a write that timed out may have landed, and after a retry, take-over or reset a
     run that lost the job may have stored items after this run counted)."""
@@ -336,7 +333,7 @@ def _final_counters(repo: JobRepository, job: dict[str, Any], counters: dict[str
 
 def _record(
     repo: JobRepository,
-    job: dict[str, Any],
+    job: JobDoc,
     result: CrawlResult,
     counters: dict[str, Any],
     sink: ItemSink,

@@ -5,6 +5,7 @@ in the outbox, purge what deleted jobs' workers wrote late, and probe proxies. R
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 import redis
@@ -12,7 +13,7 @@ import redis
 from shared import db as dbmod
 from shared import events, items, jobs, outbox, tasks
 from shared.counters import JobCounters
-from shared.jobs import JobRepository
+from shared.jobs import JobDoc, JobRepository
 from shared.proxies import ProxyRepository
 from shared.run_history import RunCounters
 from shared.settings import get_settings
@@ -92,7 +93,7 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
             send(moved, moved.get("queue") or tasks.QUEUE_SCRAPY, resume=True)
             requeued += 1
 
-    def resend(found) -> int:
+    def resend(found: Iterable[JobDoc]) -> int:
         count = 0
         for job in found:
             send(job, job.get("queue") or tasks.QUEUE_SCRAPY)

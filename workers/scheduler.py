@@ -17,20 +17,22 @@ from typing import Any
 
 from shared import changes, events, outbox, tasks
 from shared import db as dbmod
+from shared.jobs import JobDoc
 from shared.liveness import Heartbeat
+from shared.schedules import ScheduleRunDoc
 from shared.scheduling import Scheduler
 from shared.settings import get_settings
 
 logger = logging.getLogger("scrapemaster.scheduler")
 
 
-def enqueue(job: dict[str, Any]) -> None:
+def enqueue(job: JobDoc) -> None:
     from workers import celery
 
     celery.send_task(tasks.SCRAPE, **tasks.scrape_options(job))
 
 
-def on_settled(run: dict[str, Any], job: dict[str, Any]) -> dict[str, Any] | None:
+def on_settled(run: ScheduleRunDoc, job: JobDoc) -> dict[str, Any] | None:
     """A scheduled job completed: compare its items with the previous run's; job.changed."""
     from workers import delivery
 

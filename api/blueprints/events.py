@@ -6,7 +6,6 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from typing import Any
 
 from flask import Response, request, stream_with_context
 from flask.views import MethodView
@@ -18,6 +17,8 @@ from api.services import db, event_log, settings
 from api.services import jobs as job_service
 from shared import events
 from shared.errors import ValidationFailed
+from shared.jobs import JobDoc
+from shared.users import UserDoc
 
 blp = Blueprint("events", __name__, url_prefix="/api/v1", description="Live job events (SSE)")
 
@@ -61,12 +62,12 @@ def _after(default: str | None) -> str | None:
     return value
 
 
-def _message(event: dict[str, Any]) -> str:
+def _message(event: events.Event) -> str:
     data = json.dumps(event, separators=(",", ":"), default=str)
     return f"id: {event['id']}\nevent: {event['type']}\ndata: {data}\n\n"
 
 
-def _response(stream: Iterator[str], user: dict[str, Any]) -> Response:
+def _response(stream: Iterator[str], user: UserDoc) -> Response:
     """The stream as SSE, holding one of the user's stream slots until it closes (also when
     the client goes away: the server closes the response at its next write)."""
     slot = stream_slots.take(user["_id"])
@@ -84,13 +85,13 @@ def _block_ms() -> int:
     return int(min(settings().sse_heartbeat_seconds, STREAM_RECHECK_SECONDS) * 1000)
 
 
-def _run_start(job: dict[str, Any]) -> str:
+def _run_start(job: JobDoc) -> str:
     """The id after which the job's current run's events are: after a retry or reset, the
     stream's newest event at that moment; else the start."""
     return str(job.get("events_from") or "0-0")
 
 
-def _job_events(job: dict[str, Any], after: str | None, user: StreamUser) -> Iterator[str]:
+def _job_events(job: JobDoc, after: str | None, user: StreamUser) -> Iterator[str]:
     """The job's events as SSE messages. Without a resume id: the current run's, from its
     first to its terminal event (an earlier run's are skipped, so a `wait` after a retry or
     reset waits for this run's end). With one: exactly what came after it."""
@@ -138,7 +139,7 @@ def _not_before(last: str, after: str) -> bool:
     return a >= b
 
 
-def _user_events(user: dict[str, Any], after: str, checked: StreamUser) -> Iterator[str]:
+def _user_events(user: UserDoc, after: str, checked: StreamUser) -> Iterator[str]:
     log, stream = event_log(), events.user_stream(user["_id"])
     block_ms, heartbeat = _block_ms(), settings().sse_heartbeat_seconds
     quiet_since = time.monotonic()

@@ -16,13 +16,13 @@ from api.services import db, settings
 from shared import accounts
 from shared.errors import Conflict, Forbidden, NotFound, Unauthorized
 from shared.jobs import now
-from shared.users import ApiKeyRepository, UserRepository
+from shared.users import ApiKeyDoc, ApiKeyRepository, UserDoc, UserRepository
 
 # A hash to compare against when the user does not exist, so timing does not reveal usernames.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
 
-def self_register(username: str, email: str, password: str) -> dict[str, Any]:
+def self_register(username: str, email: str, password: str) -> UserDoc:
     """POST /auth/register: only while REGISTRATION is open (else an admin creates accounts)."""
     if not settings().registration_open:
         raise Forbidden(
@@ -31,9 +31,9 @@ def self_register(username: str, email: str, password: str) -> dict[str, Any]:
     return register(username, email, password)
 
 
-def register(username: str, email: str, password: str, role: str = "user") -> dict[str, Any]:
+def register(username: str, email: str, password: str, role: str = "user") -> UserDoc:
     """Store a new account; 409 when its username (in any case) or e-mail is taken."""
-    user = {
+    user: UserDoc = {
         "_id": uuid.uuid4().hex,
         "username": username,
         "username_key": accounts.key_of(username),
@@ -53,7 +53,7 @@ def register(username: str, email: str, password: str, role: str = "user") -> di
     return user
 
 
-def _tokens(user: dict[str, Any], refresh: bool = True) -> dict[str, Any]:
+def _tokens(user: UserDoc, refresh: bool = True) -> dict[str, Any]:
     minutes = settings().jwt_access_minutes
     claims = {"role": user.get("role", "user"), "username": user["username"]}
     out: dict[str, Any] = {
@@ -104,9 +104,9 @@ def refresh(refresh_token: str) -> dict[str, Any]:
     return _tokens(user, refresh=False)
 
 
-def create_api_key(user: dict[str, Any], name: str) -> dict[str, Any]:
+def create_api_key(user: UserDoc, name: str) -> dict[str, Any]:
     key = security.new_api_key()
-    record = {
+    record: ApiKeyDoc = {
         "_id": uuid.uuid4().hex,
         "user_id": user["_id"],
         "name": name,
@@ -120,17 +120,17 @@ def create_api_key(user: dict[str, Any], name: str) -> dict[str, Any]:
     return {**record, "key": key}
 
 
-def list_api_keys(user: dict[str, Any]) -> list[dict[str, Any]]:
+def list_api_keys(user: UserDoc) -> list[ApiKeyDoc]:
     return ApiKeyRepository(db()).of_user(user["_id"])
 
 
-def fresh(user: dict[str, Any]) -> dict[str, Any]:
+def fresh(user: UserDoc) -> UserDoc:
     """The user's document as stored now (authentication may use one up to USER_CACHE_TTL
     seconds old)."""
     return UserRepository(db()).get(user["_id"]) or user
 
 
-def revoke_api_key(user: dict[str, Any], key_id: str) -> None:
+def revoke_api_key(user: UserDoc, key_id: str) -> None:
     if not ApiKeyRepository(db()).delete(key_id, user["_id"]):
         raise NotFound("API key not found")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import redis
@@ -16,9 +17,10 @@ from shared import events, items, jobs, outbox, tasks
 from shared.auto_memory import AutoMemory, learned_decision
 from shared.counters import JobCounters
 from shared.errors import Conflict, NotFound, ValidationFailed
-from shared.jobs import JobRepository
+from shared.jobs import JobDoc, JobError, JobRepository
 from shared.listing import CursorNotFound, JobListing, Page
 from shared.schedules import ScheduleRepository
+from shared.users import UserDoc
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +29,7 @@ def repo() -> JobRepository:
     return JobRepository(db())
 
 
-def enqueue(job: dict[str, Any]) -> None:
+def enqueue(job: JobDoc) -> None:
     """Send the scrape task; if Redis is down the job stays pending and the reconciler sends it."""
     celery = current_app.extensions["scrapemaster_celery"]
     try:
@@ -37,7 +39,7 @@ def enqueue(job: dict[str, Any]) -> None:
         jobs.mark_unsent(db(), job["_id"])
 
 
-def submit(spec: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any]:
+def submit(spec: dict[str, Any], owner: UserDoc) -> JobDoc:
     quota = settings().max_stored_items_per_user
     if quota:
         stored = JobCounters(db()).stored_items(owner["_id"])
@@ -66,11 +68,11 @@ def _learned(spec: dict[str, Any], memory: AutoMemory) -> dict[str, Any]:
     return {"queue": tasks.QUEUE_PLAYWRIGHT, "auto_decision": learned_decision(remembered)}
 
 
-def _scope(user: dict[str, Any]) -> dict[str, Any]:
+def _scope(user: UserDoc) -> dict[str, Any]:
     return {} if is_admin(user) else {"owner_id": user["_id"]}
 
 
-def get(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
+def get(job_id: str, user: UserDoc) -> JobDoc:
     """The job if `user` may see it; another user's job is simply not found."""
     job = db().jobs.find_one({"_id": job_id, **_scope(user)})
     if job is None:
@@ -78,7 +80,7 @@ def get(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
     return job
 
 
-def list_jobs(user: dict[str, Any], args: dict[str, Any]) -> Page:
+def list_jobs(user: UserDoc, args: dict[str, Any]) -> Page:
     """One page of the caller's jobs (everyone's for an admin), from windows of an index."""
     owner = None if is_admin(user) else user["_id"]
     filters = {key: args[key] for key in ("status", "engine", "schedule_id") if args.get(key)}
@@ -115,7 +117,7 @@ def _sorted_page(
     return Page(found, total, args["skip"] + len(found) < total)
 
 
-def _change(job_id: str, user: dict[str, Any], action: str, **fields: Any) -> dict[str, Any]:
+def _change(job_id: str, user: UserDoc, action: str, **fields: Any) -> JobDoc:
     job = get(job_id, user)
     if not jobs.allowed(action, job["status"]):
         raise Conflict(f"Cannot {action} a job that is {job['status']}")
@@ -126,15 +128,13 @@ def _change(job_id: str, user: dict[str, Any], action: str, **fields: Any) -> di
     return changed
 
 
-def publish(job: dict[str, Any]) -> None:
+def publish(job: JobDoc) -> None:
     """Publish the job's outbox events now (shared/outbox.py; `job` as just written); when
     Redis is down they wait for the reconciler."""
     outbox.Outbox(db(), event_log(), webhooks.send).publish_quietly(job["_id"], job)
 
 
-def cancel(
-    job_id: str, user: dict[str, Any], error: dict[str, str] | None = None
-) -> dict[str, Any]:
+def cancel(job_id: str, user: UserDoc, error: JobError | None = None) -> JobDoc:
     """Cancel a pending or running job; `error` ({type, message}) says why, when not asked for
     by its owner (the owner's account was deactivated)."""
     job = get(job_id, user)
@@ -189,7 +189,7 @@ def _events_from(job_id: str) -> str:
         return "0-0"
 
 
-def retry(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
+def retry(job_id: str, user: UserDoc) -> JobDoc:
     job = get(job_id, user)
     job = _change(
         job_id,
@@ -210,13 +210,13 @@ def retry(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
     return job
 
 
-def _follow(job: dict[str, Any]) -> None:
+def _follow(job: JobDoc) -> None:
     """A scheduled job runs again: its history row follows it to the new outcome."""
     if job.get("schedule_id"):
         ScheduleRepository(db()).reopen(job["_id"])
 
 
-def reset(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
+def reset(job_id: str, user: UserDoc) -> JobDoc:
     job = get(job_id, user)
     job = _change(
         job_id,
@@ -248,11 +248,12 @@ def reset(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
 BODY_FIELDS = ("url", "urls", "engine", "priority", "selectors", "config", "webhook_url")
 
 
-def update(job_id: str, user: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+def update(job_id: str, user: UserDoc, changes: dict[str, Any]) -> JobDoc:
     job = get(job_id, user)
     if job["status"] != jobs.PENDING:
         raise Conflict(f"Only a pending job can be changed; this one is {job['status']}")
-    body = {key: job[key] for key in BODY_FIELDS if job.get(key) is not None}
+    stored: Mapping[str, Any] = job
+    body = {key: stored[key] for key in BODY_FIELDS if stored.get(key) is not None}
     if "url" in changes:
         body["url"] = changes["url"]
         body["urls"] = changes.get("urls") or [changes["url"]]
@@ -282,8 +283,8 @@ def update(job_id: str, user: dict[str, Any], changes: dict[str, Any]) -> dict[s
     return updated
 
 
-def delete(job_id: str, user: dict[str, Any]) -> None:
-    job: dict[str, Any] | None = get(job_id, user)
+def delete(job_id: str, user: UserDoc) -> None:
+    job: JobDoc | None = get(job_id, user)
     assert job is not None
     if job["status"] in (jobs.PENDING, jobs.RUNNING):
         # the worker stops; the delete below counts the job out from where this leaves it
@@ -292,7 +293,7 @@ def delete(job_id: str, user: dict[str, Any]) -> None:
     event_log().delete_job(job_id)
 
 
-def batch_delete(job_ids: list[str], user: dict[str, Any]) -> dict[str, Any]:
+def batch_delete(job_ids: list[str], user: UserDoc) -> dict[str, Any]:
     deleted, errors = 0, []
     for job_id in dict.fromkeys(job_ids):
         try:
@@ -303,7 +304,7 @@ def batch_delete(job_ids: list[str], user: dict[str, Any]) -> dict[str, Any]:
     return {"deleted": deleted, "failed": len(errors), "errors": errors}
 
 
-def retry_failed(user: dict[str, Any]) -> dict[str, int]:
+def retry_failed(user: UserDoc) -> dict[str, int]:
     retried = 0
     for job in db().jobs.find({"owner_id": user["_id"], "status": jobs.FAILED}, {"_id": 1}):
         try:
@@ -314,14 +315,14 @@ def retry_failed(user: dict[str, Any]) -> dict[str, int]:
     return {"retried": retried}
 
 
-def stats(user: dict[str, Any]) -> dict[str, int]:
+def stats(user: UserDoc) -> dict[str, int]:
     counters = JobCounters(db())
     docs = counters.of(None if is_admin(user) else user["_id"])
     counts = counters.by_status(counters.cells(docs))
     return {"total": sum(counts.values()), **counts}
 
 
-def logs(job_id: str, user: dict[str, Any], level: str | None, limit: int) -> dict[str, Any]:
+def logs(job_id: str, user: UserDoc, level: str | None, limit: int) -> dict[str, Any]:
     get(job_id, user)
     query: dict[str, Any] = {"job_id": job_id}
     if level:

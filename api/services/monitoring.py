@@ -19,16 +19,17 @@ from shared import jobs, tasks
 from shared.auto_memory import AutoMemory
 from shared.counters import JobCounters
 from shared.errors import Unavailable
+from shared.users import UserDoc
 
 logger = logging.getLogger(__name__)
 PING_TIMEOUT = 1.0
 
 
-def _scope(user: dict[str, Any] | None) -> dict[str, Any]:
+def _scope(user: UserDoc | None) -> dict[str, Any]:
     return {} if user is None or is_admin(user) else {"owner_id": user["_id"]}
 
 
-def stats(user: dict[str, Any]) -> dict[str, Any]:
+def stats(user: UserDoc) -> dict[str, Any]:
     """From the counters (shared/counters.py), plus the running jobs' own figures."""
     owner = None if is_admin(user) else user["_id"]
     counters = JobCounters(db())

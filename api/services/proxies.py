@@ -8,15 +8,15 @@ from pymongo.errors import DuplicateKeyError
 
 from api.services import db, settings
 from shared.errors import Conflict, NotFound
-from shared.proxies import NEVER, ProxyRepository, success_rate
+from shared.proxies import NEVER, ProxyDoc, ProxyRepository, success_rate
 
 
 def repo() -> ProxyRepository:
     return ProxyRepository.from_settings(db(), settings())
 
 
-def _out(doc: dict[str, Any]) -> dict[str, Any]:
-    shown = {**doc, "success_rate": success_rate(doc)}
+def _out(doc: ProxyDoc) -> dict[str, Any]:
+    shown: dict[str, Any] = {**doc, "success_rate": success_rate(doc)}
     if shown.get("last_used_at") == NEVER:
         shown["last_used_at"] = None
     return shown

@@ -12,11 +12,12 @@ from api.schemas import UTCDateTime
 from api.services import db
 from api.services.jobs import get as get_job
 from shared import items
+from shared.users import UserDoc
 
 _stamp = UTCDateTime()
 
 
-def page(job_id: str, user: dict[str, Any], skip: int, limit: int) -> dict[str, Any]:
+def page(job_id: str, user: UserDoc, skip: int, limit: int) -> dict[str, Any]:
     job = get_job(job_id, user)
     total = int(job.get("items_scraped") or 0)  # a running job's: up to a progress tick behind
     rows = items.page(db(), job_id, skip, limit, total)
@@ -96,7 +97,7 @@ CONTENT_TYPES = {
 
 
 def export(
-    job_id: str, user: dict[str, Any], fmt: str, raw_formulas: bool = False
+    job_id: str, user: UserDoc, fmt: str, raw_formulas: bool = False
 ) -> tuple[Iterator[str], str]:
     """(chunks, content type) of the export; the job must be visible to `user`. A CSV's cells
     are defused (`defuse`) unless `raw_formulas`; JSON and JSONL are always as scraped."""

@@ -9,20 +9,27 @@ from api.services import db, settings
 from api.services.jobs import enqueue
 from shared import accounts, changes, jobs
 from shared.errors import Conflict, NotFound, ValidationFailed
-from shared.schedules import ScheduleError, ScheduleRepository, check
+from shared.schedules import (
+    ScheduleDoc,
+    ScheduleError,
+    ScheduleRepository,
+    ScheduleRunDoc,
+    check,
+)
 from shared.scheduling import Scheduler
+from shared.users import UserDoc
 
 
 def repo() -> ScheduleRepository:
     return ScheduleRepository(db())
 
 
-def _owner(user: dict[str, Any]) -> str | None:
+def _owner(user: UserDoc) -> str | None:
     """Whose schedules `user` sees: an admin sees all, a user their own."""
     return None if is_admin(user) else user["_id"]
 
 
-def _own(schedule_id: str, user: dict[str, Any]) -> dict[str, Any]:
+def _own(schedule_id: str, user: UserDoc) -> ScheduleDoc:
     found = repo().get(schedule_id, _owner(user))
     if found is None:
         raise NotFound(f"Schedule {schedule_id} not found")
@@ -36,7 +43,7 @@ def _check(cron: str, timezone: str) -> None:
         raise ValidationFailed(exc.message, errors={exc.field: [exc.message]}) from exc
 
 
-def create(user: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+def create(user: UserDoc, body: dict[str, Any]) -> ScheduleDoc:
     _check(body["cron"], body["timezone"])
     limit = settings().max_schedules_per_user
     if repo().count(user["_id"]) >= limit:
@@ -44,15 +51,15 @@ def create(user: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     return repo().create(user["_id"], body, jobs.now())
 
 
-def list_of(user: dict[str, Any]) -> list[dict[str, Any]]:
+def list_of(user: UserDoc) -> list[ScheduleDoc]:
     return repo().of_owner(_owner(user))
 
 
-def get(schedule_id: str, user: dict[str, Any]) -> dict[str, Any]:
+def get(schedule_id: str, user: UserDoc) -> ScheduleDoc:
     return _own(schedule_id, user)
 
 
-def update(schedule_id: str, user: dict[str, Any], changes_: dict[str, Any]) -> dict[str, Any]:
+def update(schedule_id: str, user: UserDoc, changes_: dict[str, Any]) -> ScheduleDoc:
     schedule = _own(schedule_id, user)
     if not changes_:
         return schedule
@@ -66,12 +73,12 @@ def update(schedule_id: str, user: dict[str, Any], changes_: dict[str, Any]) -> 
     return updated
 
 
-def delete(schedule_id: str, user: dict[str, Any]) -> None:
+def delete(schedule_id: str, user: UserDoc) -> None:
     """The schedule goes; its history and jobs stay."""
     repo().delete(_own(schedule_id, user)["_id"])
 
 
-def run_now(schedule_id: str, user: dict[str, Any]) -> dict[str, Any]:
+def run_now(schedule_id: str, user: UserDoc) -> dict[str, Any]:
     schedule = _own(schedule_id, user)
     if accounts.is_deactivated(db(), schedule["owner_id"]):  # an admin, for a deactivated owner
         raise Conflict(f"Not run: {accounts.DEACTIVATED}")
@@ -79,14 +86,14 @@ def run_now(schedule_id: str, user: dict[str, Any]) -> dict[str, Any]:
     return {"job_id": run["job_id"], "run_id": run["_id"], "status": "queued"}
 
 
-def history(user: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+def history(user: UserDoc, args: dict[str, Any]) -> dict[str, Any]:
     rows, total = repo().history(
         _owner(user), args.get("schedule_id"), args.get("status"), args["limit"], args["skip"]
     )
     return {"runs": rows, "total": total, "limit": args["limit"], "skip": args["skip"]}
 
 
-def changes_of(schedule_id: str, user: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+def changes_of(schedule_id: str, user: UserDoc, args: dict[str, Any]) -> dict[str, Any]:
     """Changes of one run of a schedule (default: its newest compared run). The schedule may
     be deleted: its history stays readable."""
     owner = _owner(user)
@@ -114,7 +121,7 @@ def changes_of(schedule_id: str, user: dict[str, Any], args: dict[str, Any]) -> 
     return _page(run, rows, total, args)
 
 
-def _page(run: dict[str, Any] | None, rows: list, total: int, args: dict[str, Any]) -> dict:
+def _page(run: ScheduleRunDoc | None, rows: list, total: int, args: dict[str, Any]) -> dict:
     return {
         "run_id": run and run["_id"],
         "compared_with": run and run.get("compared_with"),

@@ -10,15 +10,16 @@ it again restores its schedules from the next slot on.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from api import security
 from api.services import auth, db
 from api.services import jobs as job_service
 from shared import accounts, jobs
 from shared.errors import Conflict, NotFound
+from shared.jobs import JobError
 from shared.schedules import ScheduleRepository
-from shared.users import UserRepository
+from shared.users import UserDoc, UserRepository
 
 logger = logging.getLogger(__name__)
 
@@ -29,21 +30,21 @@ def list_users(skip: int, limit: int, q: str | None) -> dict[str, Any]:
     return {"total": total, "users": found}
 
 
-def create(body: dict[str, Any], actor: dict[str, Any]) -> dict[str, Any]:
+def create(body: dict[str, Any], actor: UserDoc) -> UserDoc:
     """An account made by an admin (the way in while REGISTRATION is closed)."""
     user = auth.register(body["username"], body["email"], body["password"], body["role"])
     logger.info("user %s (%s) created by %s", user["_id"], user["role"], actor["username"])
     return user
 
 
-def _get(user_id: str) -> dict[str, Any]:
+def _get(user_id: str) -> UserDoc:
     found = UserRepository(db()).get(user_id)
     if found is None:
         raise NotFound(f"User {user_id} not found")
     return found
 
 
-def update(user_id: str, changes: dict[str, Any], actor: dict[str, Any]) -> dict[str, Any]:
+def update(user_id: str, changes: dict[str, Any], actor: UserDoc) -> UserDoc:
     """Change a user's role and/or active flag, and carry out what that means."""
     user = _get(user_id)
     current = {"role": user.get("role"), "active": user.get("active", True)}
@@ -65,10 +66,10 @@ def update(user_id: str, changes: dict[str, Any], actor: dict[str, Any]) -> dict
     elif changed.get("active") is True:
         resumed = ScheduleRepository(db()).resume_owner(user_id, jobs.now())
         logger.info("user %s active again: %d schedules resumed", user_id, resumed)
-    return {**user, **changed}
+    return cast(UserDoc, {**user, **changed})  # `changes`: role, active (AdminUserUpdate)
 
 
-def _cut_off(user_id: str, actor: dict[str, Any]) -> None:
+def _cut_off(user_id: str, actor: UserDoc) -> None:
     """Cancel the deactivated user's pending and running jobs, saying why. (Streams, schedules,
     webhooks and workers check the account themselves.)"""
     cancelled = 0
@@ -77,7 +78,7 @@ def _cut_off(user_id: str, actor: dict[str, Any]) -> None:
     )
     for job in list(waiting):
         try:
-            job_service.cancel(job["_id"], actor, error=dict(accounts.DEACTIVATED_ERROR))
+            job_service.cancel(job["_id"], actor, error=JobError(**accounts.DEACTIVATED_ERROR))
             cancelled += 1
         except (Conflict, NotFound):
             continue  # it ended or went meanwhile

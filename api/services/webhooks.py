@@ -9,8 +9,9 @@ from flask import current_app
 from api.services import db, settings
 from shared import tasks
 from shared.errors import Conflict, NotFound
-from shared.events import stamp
-from shared.webhooks import PING, WebhookRepository
+from shared.events import Event, stamp
+from shared.users import UserDoc
+from shared.webhooks import PING, DeliveryDoc, WebhookDoc, WebhookRepository
 
 
 def repo() -> WebhookRepository:
@@ -23,45 +24,45 @@ def send(attempt_id: str) -> None:
     )
 
 
-def _own(hook_id: str, user: dict[str, Any]) -> dict[str, Any]:
+def _own(hook_id: str, user: UserDoc) -> WebhookDoc:
     hook = repo().get(hook_id, user["_id"])
     if hook is None:
         raise NotFound("Webhook not found")
     return hook
 
 
-def create(user: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+def create(user: UserDoc, body: dict[str, Any]) -> WebhookDoc:
     limit = settings().max_webhooks_per_user
     if repo().count(user["_id"]) >= limit:
         raise Conflict(f"At most {limit} webhooks per user (MAX_WEBHOOKS_PER_USER)")
     return repo().create(user["_id"], body["webhook_url"], body.get("events") or [], body["secret"])
 
 
-def list_of(user: dict[str, Any]) -> list[dict[str, Any]]:
+def list_of(user: UserDoc) -> list[WebhookDoc]:
     return repo().of_owner(user["_id"])
 
 
-def get(hook_id: str, user: dict[str, Any]) -> dict[str, Any]:
+def get(hook_id: str, user: UserDoc) -> WebhookDoc:
     return _own(hook_id, user)
 
 
-def update(hook_id: str, user: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+def update(hook_id: str, user: UserDoc, changes: dict[str, Any]) -> WebhookDoc:
     _own(hook_id, user)
     if not changes:
         return _own(hook_id, user)
     return repo().update(hook_id, user["_id"], changes) or _own(hook_id, user)
 
 
-def delete(hook_id: str, user: dict[str, Any]) -> None:
+def delete(hook_id: str, user: UserDoc) -> None:
     if not repo().delete(hook_id, user["_id"]):
         raise NotFound("Webhook not found")
 
 
-def deliveries(hook_id: str, user: dict[str, Any]) -> list[dict[str, Any]]:
+def deliveries(hook_id: str, user: UserDoc) -> list[DeliveryDoc]:
     return repo().log(_own(hook_id, user))
 
 
-def redeliver(hook_id: str, delivery_id: str, user: dict[str, Any]) -> dict[str, str]:
+def redeliver(hook_id: str, delivery_id: str, user: UserDoc) -> dict[str, str]:
     _own(hook_id, user)
     previous = repo().deliveries.find_one(
         {
@@ -77,9 +78,9 @@ def redeliver(hook_id: str, delivery_id: str, user: dict[str, Any]) -> dict[str,
     return {"id": attempt_id, "state": "pending"}
 
 
-def ping(hook_id: str, user: dict[str, Any]) -> dict[str, str]:
+def ping(hook_id: str, user: UserDoc) -> dict[str, str]:
     hook = _own(hook_id, user)
-    event: dict[str, Any] = {
+    event: Event = {
         "id": f"ping-{stamp()}",
         "type": PING,
         "job_id": None,
@@ -91,5 +92,5 @@ def ping(hook_id: str, user: dict[str, Any]) -> dict[str, str]:
     return {"id": attempt_id, "state": "pending"}
 
 
-def rotate_account_secret(user: dict[str, Any]) -> dict[str, str]:
+def rotate_account_secret(user: UserDoc) -> dict[str, str]:
     return {"secret": repo().account_secret(user["_id"], rotate=True)}

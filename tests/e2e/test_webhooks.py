@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import pytest
 import requests
 
-from shared.webhooks import verify
+from shared.webhooks import DeliveryDoc, WebhookDoc, verify
 from tests.helpers import Stack, wait_for
 from tests.receiver import Receiver
 from tests.sites.server import SiteServer
@@ -45,6 +46,20 @@ def test_a_failed_delivery_is_retried_with_the_same_event_id_and_a_valid_signatu
         check_retry_signature_log_and_redelivery(hooks_stack, headers, receiver)
     finally:
         receiver.close()
+    # shared/webhooks.py WebhookDoc and DeliveryDoc are what the code reads these documents
+    # as: a field written without being declared there is typed nowhere
+    database = hooks_stack.database()
+    stored = list(database.webhooks.find())
+    attempts = list(database.webhook_deliveries.find())
+    assert stored and len(attempts) >= 3  # the failed one, its retry, the redelivery
+    for doc in stored:
+        assert set(doc) <= _declared(WebhookDoc), doc
+    for doc in attempts:
+        assert set(doc) <= _declared(DeliveryDoc), doc
+
+
+def _declared(typed: Any) -> set[str]:
+    return set(typed.__required_keys__ | typed.__optional_keys__)
 
 
 def check_retry_signature_log_and_redelivery(stack: Stack, headers: dict, receiver) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,15 @@ from shared import changes, jobs
 from shared import items as stored
 from shared.db import ensure_indexes
 from shared.run_history import RunCounters
-from shared.schedules import CRON, MISSED, SKIPPED, STARTED, ScheduleRepository
+from shared.schedules import (
+    CRON,
+    MISSED,
+    SKIPPED,
+    STARTED,
+    ScheduleDoc,
+    ScheduleRepository,
+    ScheduleRunDoc,
+)
 from shared.scheduling import UNSTARTED_GRACE, Scheduler
 from tests.helpers import register_user
 
@@ -237,6 +246,40 @@ def test_history_follows_the_job_to_its_end(db):
     clock.now += UNSTARTED_GRACE
     assert scheduler.settle() == 1
     assert db.schedule_runs.find_one({"_id": second["_id"]})["status"] == "cancelled"
+
+
+def test_stored_schedules_and_runs_hold_only_the_fields_their_types_declare(db):
+    # shared/schedules.py ScheduleDoc and ScheduleRunDoc are what the code reads these
+    # documents as: a field written without being declared there is typed nowhere
+    made = scheduled(db)
+    clock = Clock(datetime(2026, 11, 24, 12, 1, 1, tzinfo=UTC))
+    scheduler = Scheduler(
+        db,
+        lambda job: None,
+        on_settled=lambda run, job: changes.detect(db, run, job, None),
+        clock=clock,
+    )
+    for _ in range(2):  # a first run compared with nothing, then one compared with it
+        scheduler.tick()
+        db.jobs.update_many(
+            {"schedule_id": made["_id"]},
+            {"$set": {"status": jobs.COMPLETED, "completed_at": clock.now}},
+        )
+        assert scheduler.settle() == 1
+        clock.now += timedelta(minutes=1)
+    clock.now += timedelta(minutes=10)  # down past the misfire grace: missed slots
+    scheduler.tick()
+    ScheduleRepository(db).suspend(db.schedules.find_one({"_id": made["_id"]}))
+    runs = list(db.schedule_runs.find())
+    assert {run["status"] for run in runs} == {jobs.COMPLETED, STARTED, MISSED}
+    assert any(run.get("compared_with") for run in runs)
+    for run in runs:
+        assert set(run) <= _declared(ScheduleRunDoc), run
+    assert set(db.schedules.find_one({"_id": made["_id"]})) <= _declared(ScheduleDoc)
+
+
+def _declared(typed: Any) -> set[str]:
+    return set(typed.__required_keys__ | typed.__optional_keys__)
 
 
 def put_items(db, job_id: str, items: list[dict]) -> None:

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from scrapers.engine import RunContext
 from scrapers.proxies import Rotation
 from scrapers.reactor import run_in_reactor
 from scrapers.scrapy_engine import ScrapyEngine
@@ -74,7 +75,9 @@ def test_pool_calls_run_off_the_reactor_thread_and_bans_are_retried(db):
         )
         spec = JobSpec("p", [site.url_for("/catalog/")], {"title": "h2::text"}, config)
         sink = Sink()
-        result = ScrapyEngine().run(spec, sink, rotation=Rotation("pool", pool, max_attempts=3))
+        result = ScrapyEngine().run(
+            spec, sink, RunContext(rotation=Rotation("pool", pool, max_attempts=3))
+        )
     assert result.error is None and len(sink.found) == 6
     assert pool.threads and reactor_thread() not in pool.threads
     assert pool.get(banning)["status"] == "cooldown" and forbidding.hits

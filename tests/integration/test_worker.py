@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+from typing import Any
 
 import pytest
 
 from shared import items, tasks
+from shared.jobs import JobDoc, JobError
+from shared.users import UserDoc
 from tests.helpers import wait_for
 from tests.sites.server import SiteServer
 
@@ -199,3 +202,29 @@ def test_the_reconciler_notices_a_restarted_broker(tmp_path):
         assert reconcile._broker_restarted(client) is True
     finally:
         service.stop()
+
+
+def test_stored_jobs_and_users_hold_only_the_fields_their_types_declare(stack):
+    # shared/jobs.py JobDoc and shared/users.py UserDoc are what the code reads these
+    # documents as: a field written without being declared there is typed nowhere
+    headers = stack.register()
+    with SiteServer(pages=2) as site, SiteServer(pages=1, disallow=["/catalog"]) as closed:
+        done = stack.submit(headers, **catalog_job(site))
+        refused = stack.submit(headers, **catalog_job(closed))  # fails: robots_forbidden
+        for job in (done, refused):
+            stack.wait_job(job["id"], headers)
+    database = stack.database()
+    stored = {
+        doc["_id"]: doc for doc in database.jobs.find({"_id": {"$in": [done["id"], refused["id"]]}})
+    }
+    assert stored[done["id"]]["status"] == "completed"
+    assert stored[refused["id"]]["status"] == "failed"
+    for doc in stored.values():
+        assert set(doc) <= _declared(JobDoc), doc["_id"]
+    assert set(stored[refused["id"]]["error"]) <= _declared(JobError)
+    user = database.users.find_one({"_id": stored[done["id"]]["owner_id"]})
+    assert user is not None and set(user) <= _declared(UserDoc)
+
+
+def _declared(typed: Any) -> set[str]:
+    return set(typed.__required_keys__ | typed.__optional_keys__)
