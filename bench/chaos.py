@@ -194,13 +194,17 @@ class Stack:
         }
         if feature("max_job_attempts"):
             env["MAX_JOB_ATTEMPTS"] = str(args.max_attempts)
+        if args.shutdown_grace is not None:
+            env["WORKER_SHUTDOWN_GRACE_SECONDS"] = str(args.shutdown_grace)
         if feature("liveness_timeout_seconds"):
             env["LIVENESS_TIMEOUT_SECONDS"] = str(args.liveness)
         self.service = Service(workdir, env)
         self.api = Api(self.service.base)
         self.tracker = ProcessTracker(self.service.var)
         self.site = SiteServer(pages=args.pages, items_per_page=10, delay=args.page_delay)
-        self.poison = PoisonSite(self.tracker, limit=args.max_attempts + 3)
+        # MAX_JOB_ATTEMPTS take-overs, then the death that fails it: one kill more, and a
+        # spare; a service without the cap completes it after that
+        self.poison = PoisonSite(self.tracker, limit=args.max_attempts + 2)
         self.receiver = Receiver()
         self.users: list[User] = []
         self.jobs: dict[str, Job] = {}
@@ -208,6 +212,7 @@ class Stack:
         self.expected_events: set[tuple[str, str]] = set()  # (job id, terminal event)
         self.figures: dict[str, Any] = {}
         self.faults: Counter[str] = Counter()
+        self.finished: dict[str, float] = {}  # job id -> seconds after the last fault
         self.last_fault = time.monotonic()
         self.outage_lock = threading.Lock()
 
@@ -305,10 +310,18 @@ class Stack:
         if target and self.tracker.kill(target):
             self.faults["worker_main_kills" if main else "pool_child_kills"] += 1
 
-    def kill_chromium(self) -> None:
-        browsers = [p for p in self.tracker.alive(b"chromium") if b"--type=" not in _cmdline_of(p)]
-        if browsers and self.tracker.kill(self.rng.choice(browsers)):
-            self.faults["chromium_kills"] += 1
+    def kill_chromium(self, timeout: float = 30) -> None:
+        """SIGKILL a Chromium browser process (not a renderer): a browser engine crash."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            browsers = [
+                p for p in self.tracker.alive(b"chromium") if b"--type=" not in _cmdline_of(p)
+            ]
+            if browsers:
+                if self.tracker.kill(self.rng.choice(browsers)):
+                    self.faults["chromium_kills"] += 1
+                return
+            time.sleep(0.3)
 
     def kill_redis(self, empty: bool = True) -> int:
         killed = 0
@@ -514,21 +527,20 @@ def results_of(stack: Stack, job: Job) -> tuple[int, list[dict[str, Any]]] | Non
 def wait_terminal(stack: Stack, deadline: float) -> dict[str, dict[str, Any]]:
     """Every job of every user, polled until all are terminal or `deadline` passes; records when
     each finished, in seconds after the last fault."""
-    finished: dict[str, float] = {}
+    finished = stack.finished
     while True:
         docs = {d["id"]: d for u in stack.users for d in list_jobs(stack, u)}
         for job_id, doc in docs.items():
             if doc["status"] in TERMINAL and job_id not in finished:
                 finished[job_id] = time.monotonic() - stack.last_fault
         if all(d["status"] in TERMINAL for d in docs.values()) or time.monotonic() > deadline:
-            stack.figures["finished_after_fault"] = finished
             return docs
         time.sleep(1)
 
 
-def audit_jobs(stack: Stack, schedule_id: str | None, budget: float) -> dict[str, dict[str, Any]]:
+def audit_jobs(stack: Stack, schedule_id: str | None, deadline: float) -> dict[str, dict[str, Any]]:
     figures = stack.figures
-    docs = wait_terminal(stack, stack.last_fault + budget + 120)
+    docs = wait_terminal(stack, deadline)
     if schedule_id:
         for doc in list_jobs(stack, stack.users[0], f"&schedule_id={schedule_id}"):
             if doc["id"] not in stack.jobs:
@@ -568,7 +580,8 @@ def audit_jobs(stack: Stack, schedule_id: str | None, budget: float) -> dict[str
         if not doc["items_scraped"] == total == len(items):
             wrong.append((job.id, doc["items_scraped"], total, len(items)))
     unknown = sorted(set(docs) - set(stack.jobs))
-    finished = figures.pop("finished_after_fault")
+    finished = stack.finished
+    budget = figures["finish_budget_s"]
     budget_late = [s for s in finished.values() if s > budget]
     statuses = Counter(d["status"] for d in docs.values())
     figures.update(
@@ -580,7 +593,6 @@ def audit_jobs(stack: Stack, schedule_id: str | None, budget: float) -> dict[str
         jobs_stuck=len(stuck),
         jobs_stuck_detail=stuck[:5],
         slowest_finish_after_last_fault_s=round(max(finished.values(), default=0), 1),
-        finish_budget_s=budget,
         jobs_over_budget=len(budget_late),
         items_stored=items_total,
         items_duplicated=duplicated,
@@ -766,10 +778,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         budget = args.stale + args.reconcile + args.job_seconds
         if args.poison:
             budget += (args.max_attempts + 1) * args.stale  # each take-over waits out the stale
-        audit_schedule(stack, schedule_id, created)  # first: it stops the schedule firing
-        docs = audit_jobs(stack, schedule_id, budget)
+        figures["finish_budget_s"] = budget
+        deadline = stack.last_fault + budget + 120
+        wait_terminal(stack, deadline)  # the schedule fires all along, then stops
+        audit_schedule(stack, schedule_id, created)
+        docs = audit_jobs(stack, schedule_id, deadline + 60)  # the last slot's job too
         audit_counters(stack, docs)
-        audit_webhooks(stack, docs, patience=60)
+        audit_webhooks(stack, docs, patience=args.webhook_patience)
         audit_poison(stack, poison_id)
         figures["flower_up"] = stack.service.flower_up()
         prober_stop.set()
@@ -970,6 +985,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--reap-grace", type=float, default=45, help="seconds the reaper gets after a kill"
     )
     parser.add_argument("--job-seconds", type=int, default=30, help="a job's own run time")
+    parser.add_argument("--shutdown-grace", type=float, help="WORKER_SHUTDOWN_GRACE_SECONDS")
+    parser.add_argument(
+        "--webhook-patience", type=float, default=60, help="seconds to wait for late webhooks"
+    )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--workdir")
     args = parser.parse_args(argv)
@@ -977,8 +996,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         args.jobs, args.kills, args.chromium_kills, args.redis_restarts = 12, 10, 1, 1
         args.redis_outages, args.outage_seconds = 1, 4
         args.store_restarts, args.races, args.fault_gap = 1, 6, 1.0
-        args.supervisor_kills, args.sigstops, args.liveness = 1, 1, 6
+        args.supervisor_kills, args.sigstops, args.liveness = 1, 1, 10
         args.stale, args.reconcile, args.sigstop_seconds = 6, 10, 5
+        args.max_attempts, args.shutdown_grace, args.webhook_patience = 2, 5, 20
     if args.seed is None:
         args.seed = random.randrange(1 << 30)
     return args

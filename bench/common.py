@@ -87,6 +87,7 @@ class ProcessTracker(threading.Thread):
         self.interval = interval
         self.stop = threading.Event()
         self._known: dict[int, float] = {}  # pid -> create_time
+        self._unmarked: dict[int, float] = {}  # seen without the marker: not read again
         self._lock = threading.Lock()
         me = psutil.Process()
         self._never = {me.pid, *(p.pid for p in me.parents())}  # the harness and its callers
@@ -108,7 +109,7 @@ class ProcessTracker(threading.Thread):
             own = {
                 pid
                 for pid, (_, created, _) in procs.items()
-                if self._known.get(pid) == created or self._marked(pid)
+                if self._known.get(pid) == created or self._marked(pid, created)
             }
             grown = True
             while grown:  # descendants and session members, to a fixed point
@@ -123,11 +124,17 @@ class ProcessTracker(threading.Thread):
             for pid in own:
                 self._known[pid] = procs[pid][1]
 
-    def _marked(self, pid: int) -> bool:
-        try:
-            return self.marker in Path(f"/proc/{pid}/environ").read_bytes()
-        except OSError:
+    def _marked(self, pid: int, created: float) -> bool:
+        # an environment only loses the marker later (a title written over it), never gains it
+        if self._unmarked.get(pid) == created:
             return False
+        try:
+            marked = self.marker in Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            marked = False
+        if not marked:
+            self._unmarked[pid] = created
+        return marked
 
     def alive(self, needle: bytes = b"") -> list[int]:
         """The stack's processes still running (zombies aside) whose command line holds
