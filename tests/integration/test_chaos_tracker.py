@@ -42,9 +42,7 @@ def _children(pid: int) -> list[int]:
         return [int(p) for p in handle.read().split()]
 
 
-def test_tracker_finds_the_stacks_processes_and_their_orphans_and_nothing_else(
-    tmp_path, procs
-):
+def test_tracker_finds_the_stacks_processes_and_their_orphans_and_nothing_else(tmp_path, procs):
     var = tmp_path / "var"
     mine = {**os.environ, "VAR_DIR": str(var)}
     # a marked parent with two children that drop their environment (as Chromium's helpers
