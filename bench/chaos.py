@@ -112,8 +112,9 @@ class Service:
         self.proc: subprocess.Popen | None = None
         self.base = f"http://127.0.0.1:{self.api_port}/api/v1"
 
-    def start(self) -> float:
-        """Start the supervisor; seconds until it says "ready"."""
+    def start(self) -> tuple[float, str]:
+        """Start the supervisor; seconds until it says "ready" (or that it is not, after 120 s),
+        and what it said."""
         started = time.monotonic()
         readies = self._readies()
         with open(self.log, "ab") as out:
@@ -131,10 +132,13 @@ class Service:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"make run did not start: {self._tail()}")
             time.sleep(0.3)
-        return time.monotonic() - started
+        said = self._text().splitlines()
+        verdict = next(line for line in reversed(said) if "ready" in line and "| " in line)
+        return time.monotonic() - started, verdict.split("| ", 1)[1].strip()
 
     def _readies(self) -> int:
-        return self._text().count("| ready")
+        text = self._text()
+        return text.count("| ready") + text.count("| not ready after")
 
     def _text(self) -> str:
         try:
@@ -383,7 +387,10 @@ class Stack:
                 ]
                 for pid in left:  # the next supervisor must not meet them
                     self.tracker.kill(pid)
-            outcome["new_supervisor_ready_s"] = round(self.service.start(), 1)
+            seconds, said = self.service.start()
+            outcome["new_supervisor_ready_s"] = round(seconds, 1)
+            if said != "ready":
+                outcome["new_supervisor_said"] = said
             self.figures.setdefault("supervisor_kills", []).append(outcome)
             log(f"supervisor killed: {outcome}")
         finally:
@@ -762,7 +769,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     prober_stop = threading.Event()
     try:
         log(f"starting make run (every Procfile process) in {workdir}")
-        stack.service.start()
+        seconds, said = stack.service.start()
+        if said != "ready":
+            raise RuntimeError(f"make run: {said}")
         stack.register(max(1, -(-(args.jobs * 3 // 2) // JOBS_PER_USER)))
         created = datetime.now(UTC)
         schedule_id = stack.schedule()
@@ -902,7 +911,7 @@ def verdicts(figures: dict[str, Any]) -> list[tuple[str, Any, bool]]:
             (
                 "supervisor SIGKILL: processes left / reaped in / new supervisor ready in",
                 f"{kill['left']} / {kill['reaped_in_s']} s / {kill['new_supervisor_ready_s']} s",
-                kill["left"] == 0,
+                kill["left"] == 0 and "new_supervisor_said" not in kill,
             )
         )
     if isinstance(schedule, dict):
