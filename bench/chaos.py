@@ -195,6 +195,9 @@ class Stack:
             "RECONCILE_AFTER_SECONDS": str(args.reconcile),
             "RESEND_AFTER_SECONDS": str(args.reconcile),
             "WEBHOOK_RETRY_BASE_SECONDS": "2",  # a delivery cut by a kill is tried again soon
+            # a process killed between a job's write and its counter's leaves the counter one
+            # off until beat's recount (README § Listing jobs): the audit waits for one
+            "COUNTER_CHECK_SECONDS": str(args.counter_check),
         }
         if feature("max_job_attempts"):
             env["MAX_JOB_ATTEMPTS"] = str(args.max_attempts)
@@ -619,7 +622,8 @@ def audit_counters(stack: Stack, docs: dict[str, dict[str, Any]]) -> None:
         counts = Counter(d["status"] for d in mine)
         want = {s: counts.get(s, 0) for s in ("pending", "running", *TERMINAL)}
         items = sum(d["items_scraped"] for d in mine)
-        deadline = time.monotonic() + 60  # counters settle within a reconcile pass
+        # a counter a kill left one off is right after beat's next recount
+        deadline = time.monotonic() + 2 * stack.args.counter_check + 30
         while True:
             stats = stack.api.call("GET", "/jobs/stats", user.token)
             monitor = stack.api.call("GET", "/monitoring/stats", user.token)
@@ -994,6 +998,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--reap-grace", type=float, default=45, help="seconds the reaper gets after a kill"
     )
     parser.add_argument("--job-seconds", type=int, default=30, help="a job's own run time")
+    parser.add_argument(
+        "--counter-check", type=float, default=15, help="COUNTER_CHECK_SECONDS (beat's recount)"
+    )
     parser.add_argument("--shutdown-grace", type=float, help="WORKER_SHUTDOWN_GRACE_SECONDS")
     parser.add_argument(
         "--webhook-patience", type=float, default=60, help="seconds to wait for late webhooks"
