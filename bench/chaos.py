@@ -755,11 +755,11 @@ def audit_poison(stack: Stack, poison_id: str | None) -> None:
         outcome["check"] = NOT_AVAILABLE
     else:
         outcome["max_job_attempts"] = stack.args.max_attempts
-        outcome["check"] = (
-            "ok"
-            if outcome["status"] == "failed" and outcome["error_type"] == "worker_lost"
-            else "WRONG"
-        )
+        # failed worker_lost, and run no more than the first time and MAX_JOB_ATTEMPTS
+        # take-overs (other faults may have killed some of its runs before it fetched the page)
+        capped = len(stack.poison.kills) <= stack.args.max_attempts + 1
+        failed = outcome["status"] == "failed" and outcome["error_type"] == "worker_lost"
+        outcome["check"] = "ok" if failed and capped else "WRONG"
     stack.figures["poison"] = outcome
 
 
