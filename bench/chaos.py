@@ -380,10 +380,14 @@ class Stack:
             self.service.proc.wait()
             started = time.monotonic()
             grace = self.args.reap_grace
-            while self.tracker.alive() and time.monotonic() - started < grace:
+            last: set[str] = set()
+            while (alive := self.tracker.alive()) and time.monotonic() - started < grace:
+                last = {_cmdline_of(p)[:60].decode(errors="replace").strip() for p in alive}
                 time.sleep(0.2)
             left = self.tracker.alive()
             outcome = {"left": len(left), "reaped_in_s": round(time.monotonic() - started, 1)}
+            # what held the reaper longest: a process slow to stop on SIGTERM
+            outcome["last_to_go"] = sorted(last)[:3]
             if left:
                 outcome["left_commands"] = [
                     _cmdline_of(p)[:80].decode(errors="replace") for p in left
