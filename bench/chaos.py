@@ -598,9 +598,13 @@ def audit_jobs(stack: Stack, schedule_id: str | None, deadline: float) -> dict[s
     budget = figures["finish_budget_s"]
     budget_late = [s for s in finished.values() if s > budget]
     statuses = Counter(d["status"] for d in docs.values())
+    failures = Counter(
+        (d.get("error") or {}).get("type") for d in docs.values() if d["status"] == "failed"
+    )
     figures.update(
         jobs=len(stack.jobs),
         statuses=dict(statuses),
+        failed_error_types=dict(failures),
         jobs_lost=len(lost),
         jobs_lost_detail=lost[:5],
         jobs_unknown=len(unknown),
@@ -957,6 +961,7 @@ def report(figures: dict[str, Any]) -> bool:
         print(f"| {label} | {value}{'' if ok else ' ✗'} |")
     for key in (
         "statuses",
+        "failed_error_types",
         "jobs_lost_detail",
         "jobs_stuck_detail",
         "counters_wrong_detail",
