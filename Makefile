@@ -4,13 +4,22 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint format bench chaos soak sim clean install system-deps
+.PHONY: run test test-fast lint format bench chaos soak sim clean install system-deps lock
 
-$(STAMP): pyproject.toml
+# the versions of requirements.lock, so every machine runs what the tests ran against; after
+# changing pyproject.toml's dependencies: make lock
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -r requirements.lock -e '.[dev]'
 	touch $(STAMP)
+
+# pins that still fit are kept; `make lock ARGS=--upgrade` moves every package to its newest
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet uv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --universal \
+		-o requirements.lock $(ARGS)
 
 install: $(STAMP) system-deps
 

@@ -20,6 +20,7 @@ from api.blueprints import (
     proxies,
     results,
     schedules,
+    users,
     webhooks,
 )
 from api.extensions import jwt, make_celery_client
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         proxies.blp,
         webhooks.blp,
         schedules.blp,
+        users.blp,
     ):
         api.register_blueprint(blueprint)
     errors.register_error_handlers(app)
@@ -145,13 +147,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     def start_request():
         g.started = time.perf_counter()
         errors.request_id()
-        if request.is_json and request.content_length != 0:
-            try:
-                json_guard.check(request.get_data(cache=True))
-            except json_guard.BadJson as exc:
-                return errors.error_response(
-                    400, f"Request body refused: {exc}", "validation_error", {"body": [str(exc)]}
-                )
+        try:
+            json_guard.check_request(request)
+        except json_guard.BadJson as exc:
+            return errors.error_response(
+                400, f"Request body refused: {exc}", "validation_error", {"body": [str(exc)]}
+            )
         return None
 
     @app.after_request

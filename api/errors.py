@@ -83,6 +83,15 @@ def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
+def field_errors(messages: Any) -> dict[str, list[str]]:
+    """Validation messages as the API's `errors`: {"config.max_pages": [...]}, a map entry
+    named by its map (not by `.key`/`.value`)."""
+    return {
+        name.removesuffix(".value").removesuffix(".key"): msgs
+        for name, msgs in flatten_errors(messages).items()
+    }
+
+
 class ScrapeMasterApi(Api):
     """flask-smorest's Api with our error shape (answered here, documented by ErrorOut)."""
 
@@ -109,10 +118,7 @@ class ScrapeMasterApi(Api):
                 for part in messages.values():
                     merged.update(part if isinstance(part, dict) else {"_schema": part})
                 messages = merged
-            errors = {
-                name.removesuffix(".value").removesuffix(".key"): msgs
-                for name, msgs in flatten_errors(messages).items()
-            }
+            errors = field_errors(messages)
             if errors == {"_schema": ["Invalid JSON body."]}:
                 return error_response(
                     status,

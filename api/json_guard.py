@@ -5,6 +5,10 @@ stack), refuses integers over 4,300 digits with a ValueError, and accepts lone U
 surrogates (`"\\ud800"`) that MongoDB and every JSON encoder then refuse. Each of these used to
 surface as a 500. Here a linear scan bounds the nesting first, a parse hook bounds the digits
 of numbers, and a walk of the result refuses surrogates; the answer is a 400 in the error shape.
+
+The guard's parse is the request's only one: it keeps the value in the request's environ, and
+the blueprints' argument parser (`Blueprint` here, flask-smorest's with `GuardedParser`) reads
+it from there instead of decoding the body again.
 """
 
 from __future__ import annotations
@@ -12,8 +16,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import flask
+import flask_smorest
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
+
 MAX_DEPTH = 32  # objects and arrays nested in each other
 MAX_NUMBER_CHARS = 40  # digits (and sign, exponent) of one number
+_PARSED = "scrapemaster.json"  # the environ key of a body's value, once the guard decoded it
 
 
 class BadJson(ValueError):
@@ -69,18 +79,42 @@ def _walk(value: Any) -> None:
             stack.extend(item)
 
 
-def check(raw: bytes) -> None:
-    """Raise BadJson when `raw` breaks a limit; malformed JSON is left to the normal parser."""
+def load(raw: bytes) -> Any:
+    """The value of the JSON document `raw`. BadJson when it breaks a limit; when it is not
+    JSON at all, the json module's (or UTF-8's) own error, as the argument parser expects."""
     if nesting_depth(raw, MAX_DEPTH) > MAX_DEPTH:
         raise BadJson(f"the body nests objects or arrays deeper than {MAX_DEPTH} levels")
+    value = json.loads(raw.decode("utf-8"), parse_int=_number, parse_float=_number)
+    _walk(value)
+    return value
+
+
+def check_request(request: flask.Request) -> None:
+    """Decode a JSON request body within the limits and keep its value for the argument parser;
+    BadJson when it breaks one. Malformed JSON is left to the parser, which answers 400."""
+    if not request.is_json or request.content_length == 0:
+        return
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return  # the parser answers "not valid JSON"
-    try:
-        value = json.loads(text, parse_int=_number, parse_float=_number)
+        request.environ[_PARSED] = load(request.get_data(cache=True))
     except BadJson:
         raise
-    except ValueError:
+    except ValueError:  # not JSON (JSONDecodeError and UnicodeDecodeError are ValueErrors)
         return
-    _walk(value)
+
+
+class GuardedParser(FlaskParser):
+    """webargs' Flask parser, taking the JSON body's value the guard decoded."""
+
+    def _raw_load_json(self, req: flask.Request) -> Any:
+        if not is_json_request(req):
+            return core.missing
+        if _PARSED in req.environ:
+            return req.environ[_PARSED]
+        # the guard did not decode it (malformed, or no guard ran): webargs' own error path
+        return core.parse_json(req.get_data(cache=True))
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint whose arguments come from the guard's one parse."""
+
+    ARGUMENTS_PARSER = GuardedParser()

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import marshmallow as ma
 from flask import current_app, g
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from api.errors import field_errors
 from api.schemas_crawl import AutoDecision, DomainName, OutputFormats, pattern_list
 from shared import jobs
-from shared.jobspec import BOUNDS, MAX_PATTERNS, WAIT_UNTIL, url_problem
+from shared.errors import ValidationFailed
+from shared.jobspec import BOUNDS, MAX_PATTERNS, WAIT_UNTIL, key_problem, url_problem
 from shared.proxies import PROXY_STATUSES, proxy_url_problem
 from shared.selectors import compile_selector
 from shared.targets import BlockedTarget, TargetPolicy, has_credentials, header_problem
@@ -96,6 +98,18 @@ class SelectorString(fields.String):
         return text.strip()
 
 
+def safe_keys(mapping: dict[str, Any]) -> None:
+    """A user-supplied map's keys become stored field names: refuse NUL, a leading $ and dots."""
+    problems = []
+    for key in mapping:
+        problem = key_problem(key)
+        if problem:
+            shown = repr(key) if len(key) <= 60 else repr(key[:60]) + "…"
+            problems.append(f"Key {shown} {problem}.")
+    if problems:
+        raise ValidationError(problems)
+
+
 def _bounded_int(name: str, **kwargs: Any) -> fields.Integer:
     low, high = BOUNDS[name]
     return fields.Integer(strict=True, validate=validate.Range(int(low), int(high)), **kwargs)
@@ -112,8 +126,8 @@ def _capped_int(name: str, setting: str, description: str) -> fields.Integer:
 
 
 def config_conflicts(config: dict[str, Any]) -> dict[str, list[str]]:
-    """Options of a job's config that cannot go together (checked again on a PATCH, whose
-    config is merged into the stored one)."""
+    """Options of a job's config that cannot go together (a PATCH checks the config it merges
+    into, through `check_job`)."""
     if config.get("output") and config.get("item_selector"):
         return {
             "output": [
@@ -140,7 +154,7 @@ class JobConfig(ma.Schema):
     headers = fields.Dict(
         keys=fields.String(validate=validate.Length(1, 200)),
         values=fields.String(validate=validate.Length(0, 4000)),
-        validate=validate.Length(max=50),
+        validate=[validate.Length(max=50), safe_keys],
     )
     proxy = fields.String(validate=validate.Length(1, 2048))
     include_patterns = pattern_list("followed links must match one of these globs")
@@ -195,21 +209,23 @@ class JobCreate(ma.Schema):
         keys=fields.String(validate=validate.Length(1, 100)),
         values=SelectorString(),
         load_default=dict,
-        validate=validate.Length(max=100),
+        validate=[validate.Length(max=100), safe_keys],
     )
     config = fields.Nested(JobConfig, load_default=dict)
     webhook_url = HttpUrl(allow_none=True)
 
     @validates_schema
-    def has_url(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if not data.get("url") and not data.get("urls"):
+    def has_url(self, data: dict[str, Any], partial: Any = False, **kwargs: Any) -> None:
+        if not partial and not data.get("url") and not data.get("urls"):
             raise ValidationError({"url": ["Missing data for required field."]})
         limit = _settings().max_urls_per_job
         if len(data.get("urls") or []) > limit:
             raise ValidationError({"urls": [f"At most {limit} URLs per job."]})
 
     @ma.post_load
-    def fill_url(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    def fill_url(self, data: dict[str, Any], partial: Any = False, **kwargs: Any) -> dict[str, Any]:
+        if partial:
+            return data  # a PATCH: the service merges it into the stored job first
         if not data.get("url"):
             data["url"] = data["urls"][0]
         if not data.get("urls"):
@@ -217,16 +233,28 @@ class JobCreate(ma.Schema):
         return data
 
 
-class JobUpdate(ma.Schema):
-    url = HttpUrl()
-    urls = fields.List(HttpUrl(), validate=validate.Length(min=1))
-    priority = Priority()
-    selectors = fields.Dict(
-        keys=fields.String(validate=validate.Length(1, 100)),
-        values=SelectorString(),
-        validate=validate.Length(max=100),
-    )
-    config = fields.Nested(JobConfig)
+class JobUpdate(JobCreate):
+    """What a PATCH/PUT of a pending job may change. Each field is checked by JobCreate's own
+    rules here, and the job it makes is checked again as a whole (`check_job`)."""
+
+    class Meta:
+        exclude = ("engine", "webhook_url")
+
+    def __init__(self, **kwargs: Any):
+        # partial: absent fields stay absent (no load_default), none is required
+        super().__init__(partial=True, **kwargs)
+
+
+def check_job(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` loaded by the rules of POST /jobs; ValidationFailed naming every bad field.
+
+    The one validation path of a job body: POST loads it through JobCreate, and a PATCH of a
+    pending job checks the job it would make (stored body with the changes) through here."""
+    try:
+        return cast(dict[str, Any], JobCreate().load(body))
+    except ValidationError as exc:
+        errors = field_errors(exc.messages)
+        raise ValidationFailed(f"Invalid input: {', '.join(sorted(errors))}", errors) from None
 
 
 class JobError(ma.Schema):
@@ -370,6 +398,15 @@ class ResultsPage(ma.Schema):
 
 class ExportArgs(ma.Schema):
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "jsonl"]))
+    csv_formulas = fields.String(
+        load_default="escape",
+        validate=validate.OneOf(["escape", "raw"]),
+        metadata={
+            "description": "csv: `escape` (default) prefixes with ' a cell that starts with "
+            "=, +, -, @, tab or carriage return, so a spreadsheet shows it instead of running "
+            "it as a formula; `raw` writes cells as scraped"
+        },
+    )
     token = fields.String(
         load_only=True,
         metadata={"description": "an access token or API key, for a download started by a link"},

@@ -6,14 +6,17 @@ import functools
 import hashlib
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from cachetools import TTLCache
 from flask import current_app, g, request
 from flask_jwt_extended import decode_token, get_jwt, verify_jwt_in_request
+from pymongo.errors import PyMongoError
 
 from shared.errors import Forbidden, Unauthorized
+from shared.users import ApiKeyRepository, UserRepository
 
 API_KEY_PREFIX = "smk_"
 
@@ -32,7 +35,7 @@ def _db():
 
 
 def _user_from_api_key(key: str) -> dict[str, Any]:
-    record = _db().api_keys.find_one({"key_hash": hash_key(key), "revoked": {"$ne": True}})
+    record = ApiKeyRepository(_db()).usable(hash_key(key))
     if record is None:
         raise Unauthorized("Invalid or revoked API key")
     user = _user_by_id(record["user_id"])
@@ -71,11 +74,42 @@ def _user_by_id(user_id: Any) -> dict[str, Any] | None:
     with _users_lock:
         found = _users.get(key)
     if found is None:
-        found = _db().users.find_one({"_id": user_id})
+        found = UserRepository(_db()).get(user_id)
         if found is not None:
             with _users_lock:
                 _users[key] = found
     return None if found is None else dict(found)  # a copy: callers may change theirs
+
+
+def forget_user(user_id: Any) -> None:
+    """Drop a user from this process's cache (after an admin changed it)."""
+    with _users_lock:
+        _users.pop((_db().name, user_id), None)
+
+
+# an open stream (SSE, WebSocket) reads its user afresh this often, and ends when the user was
+# deactivated or its role changed: a deactivated or demoted user keeps no stream past 5 s
+STREAM_RECHECK_SECONDS = 2.0
+
+
+class StreamUser:
+    """The user of an open stream, re-read from the store every STREAM_RECHECK_SECONDS."""
+
+    def __init__(self, user: dict[str, Any]) -> None:
+        self.user_id = user["_id"]
+        self.role = user.get("role")
+        self.checked = time.monotonic()
+
+    def still_allowed(self) -> bool:
+        """False once the user is gone, deactivated, or has another role than at the start."""
+        if time.monotonic() - self.checked < STREAM_RECHECK_SECONDS:
+            return True
+        self.checked = time.monotonic()
+        try:
+            found = UserRepository(_db()).get(self.user_id, ["active", "role"])
+        except PyMongoError:  # the store is down: keep the stream; a reconnect is checked
+            return True
+        return found is not None and found.get("active", True) and found.get("role") == self.role
 
 
 def _user_from_claims(claims: dict[str, Any]) -> dict[str, Any]:

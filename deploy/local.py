@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from shared import embedded  # noqa: E402
 from shared.db import ping  # noqa: E402
-from shared.settings import Settings  # noqa: E402
+from shared.settings import FLOWER_PASSWORD_FILE, Settings  # noqa: E402
+from shared.targets import listens_beyond_loopback  # noqa: E402
 
 PROCFILE = ROOT / "deploy" / "Procfile"
 COLORS = ["36", "33", "35", "32", "34", "31", "96", "94"]
@@ -487,13 +488,34 @@ def _announce(
         say(f"API:     {base}/api/v1   (health: {base}/api/v1/health)")
         say(f"Docs:    {base}/api/docs  ·  {base}/api/redoc  ·  {base}/api/openapi.json")
     if "flower" in names:
-        user, password = flower_auth.split(":", 1)
-        shown = (
-            "FLOWER_PASSWORD" if settings.flower_password else f"{password} (var/flower-password)"
-        )
-        where = f"http://{settings.flower_host}:{settings.flower_port}"
-        say(f"Flower:  {where}  user {user}, password {shown}")
+        say(flower_line(settings, flower_auth))
+    if "api" in names and exposure_note(settings):
+        say(exposure_note(settings))
     say("Ctrl-C stops everything.")
+
+
+def flower_line(settings: Settings, flower_auth: str) -> str:
+    """Where Flower is and where its password is kept: never the password itself (a terminal
+    is scrolled back, shared and recorded), and the file under the real VAR_DIR."""
+    user = flower_auth.split(":", 1)[0]
+    if settings.flower_password:
+        source = "FLOWER_PASSWORD (as you set it)"
+    else:
+        source = f"in {Path(settings.var_dir).resolve() / FLOWER_PASSWORD_FILE}"
+    where = f"http://{settings.flower_host}:{settings.flower_port}"
+    return f"Flower:  {where}  user {user}, password {source}"
+
+
+def exposure_note(settings: Settings) -> str | None:
+    """A warning when the API listens beyond loopback: then private targets are blocked unless
+    PRIVATE_TARGETS says otherwise (shared/targets.py)."""
+    if not listens_beyond_loopback(settings.api_host):
+        return None
+    mode = settings.private_targets.strip().lower() or "block (the default when exposed)"
+    return (
+        f"API_HOST={settings.api_host} is reachable from other machines; "
+        f"PRIVATE_TARGETS={mode}, cloud-metadata addresses are always blocked"
+    )
 
 
 def _api_up(base: str) -> bool:

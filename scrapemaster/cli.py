@@ -1,5 +1,6 @@
-"""The `scrapemaster` command: submit and follow jobs, export results, manage schedules and
-webhooks. Every failure is one line on stderr and an exit code (commands/common.py)."""
+"""The `scrapemaster` command: submit and follow jobs, export results, manage schedules,
+webhooks and (admins) users. Every failure is one line on stderr and an exit code
+(commands/common.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 import click
 
 from scrapemaster import errors
-from scrapemaster.commands import account, jobs, results, schedules, webhooks
+from scrapemaster.commands import account, jobs, results, schedules, users, webhooks
 from scrapemaster.commands.common import (
     API_ERROR,
     AUTH,
@@ -41,7 +42,7 @@ def cli(ctx: click.Context, api: str | None, token: str | None) -> None:
     ctx.call_on_close(state.close)
 
 
-for module in (account, jobs, results, schedules, webhooks):
+for module in (account, jobs, results, schedules, users, webhooks):
     for command in module.COMMANDS:
         cli.add_command(command)
 

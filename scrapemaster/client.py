@@ -29,6 +29,7 @@ from scrapemaster.models import ApiKey, Tokens, User
 from scrapemaster.results import Results
 from scrapemaster.schedules import Schedules
 from scrapemaster.transport import TokenCallback, Transport
+from scrapemaster.users import Users
 from scrapemaster.webhooks import Webhooks
 
 DEFAULT_API = "http://127.0.0.1:8000"
@@ -105,6 +106,7 @@ class Client:
         self.results = Results(self.transport)
         self.webhooks = Webhooks(self.transport)
         self.schedules = Schedules(self.transport)
+        self.users = Users(self.transport)  # admins only
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> Client:

@@ -18,6 +18,17 @@ class User(TypedDict, total=False):
     last_login: str | None
 
 
+class AdminUser(User, total=False):
+    """A user as an admin sees it (GET /admin/users)."""
+
+    active: bool
+
+
+class UserPage(TypedDict, total=False):
+    total: int
+    users: list[AdminUser]
+
+
 class Tokens(TypedDict, total=False):
     access_token: str
     refresh_token: str

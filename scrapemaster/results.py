@@ -49,18 +49,23 @@ class Results:
         format: str = "json",
         progress: Progress | None = None,
         chunk_size: int = 64 * 1024,
+        csv_formulas: str = "escape",
     ) -> int:
         """Download every item as json, csv or jsonl into `dest` (a path or a binary file),
         streamed, calling `progress(bytes_so_far, total_or_None)`; the bytes written.
 
         A path is written as `<path>.part` and renamed when complete, so an interrupted
-        download never leaves a file that looks whole."""
+        download never leaves a file that looks whole. A CSV's cells that a spreadsheet would
+        run as a formula get a leading ' unless `csv_formulas="raw"`."""
         if format not in EXPORT_FORMATS:
             raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
+        if csv_formulas not in ("escape", "raw"):
+            raise ValueError("csv_formulas must be escape or raw")
+        params = {"format": format}
+        if format == "csv":
+            params["csv_formulas"] = csv_formulas
         path = None if hasattr(dest, "write") else Path(dest)  # type: ignore[arg-type]
-        with self._t.stream(
-            "GET", f"/results/{seg(job_id)}/export", params={"format": format}
-        ) as response:
+        with self._t.stream("GET", f"/results/{seg(job_id)}/export", params=params) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             chunks = _chunks(response, chunk_size)

@@ -10,6 +10,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 import jmespath
 from parsel import Selector as Page
 
+from shared.schemes import is_web_url
 from shared.selectors import compile_selector
 
 
@@ -203,7 +204,7 @@ def extract_links(
         if not href:
             continue
         absolute = urldefrag(urljoin(page_url, href.strip()))[0]
-        if urlsplit(absolute).scheme not in ("http", "https"):
+        if not is_web_url(absolute):  # file:, javascript:, mailto: … never leave a worker
             continue
         if not link_selector and same_site and not _same_site(absolute, page_url):
             continue

@@ -17,7 +17,7 @@ from scrapers.browser_pool import BrowserCrashed, get_pool
 from scrapers.crawl_rules import MAX_SITEMAPS, read_sitemap
 from scrapers.engine import CrawlResult, Sink
 from scrapers.playwright_visit import PageVisits, State
-from scrapers.proxies import Rotation, browser_proxy
+from scrapers.proxies import Rotation
 from scrapers.rendering import (  # noqa: F401  (re-exported for bench/)
     NAV_TIMEOUT_CAP,
     POLL,
@@ -31,8 +31,33 @@ from scrapers.rendering import (  # noqa: F401  (re-exported for bench/)
 )
 from shared.jobspec import JobSpec
 from shared.proxies import NO_PROXIES
+from shared.schemes import is_web_url, scheme_of, skipped
+from shared.targets import BLOCKED_TARGET
 
 CLOSE_WAIT = 10.0  # seconds a tab or the job's tabs get to close after a stop
+
+
+def _web_only(sink: Sink) -> Any:
+    """The context's route handler: whatever Chromium is about to load that is not http(s) is
+    aborted (a page's own navigation, frame, redirect or form to `file:`, a `goto` of one),
+    then heavy resources as before. Chromium already keeps web pages from opening `file:`;
+    this also covers navigations we start and the schemes it would allow (`data:`, `blob:`,
+    `filesystem:` documents). `data:` and `blob:` sub-resources stay: they are the page's own
+    bytes, nothing leaves the worker for them."""
+
+    async def route(route: Any) -> None:
+        request = route.request
+        url = request.url
+        if not is_web_url(url) and (
+            request.is_navigation_request() or scheme_of(url) not in ("data", "blob")
+        ):
+            where = "navigation to" if request.is_navigation_request() else "request for"
+            sink.log("WARNING", skipped(url, where))
+            await route.abort("blockedbyclient")
+            return
+        await _block_heavy(route)
+
+    return route
 
 
 def _full(sink: Sink) -> bool:
@@ -89,8 +114,8 @@ class PlaywrightEngine(PageVisits):
 
     # ------------------------------------------------------------------ on the pool's loop
 
-    async def _proxy(self, state: State, sink: Sink) -> dict[str, Any] | None | bool:
-        """The context's proxy option: None for none, False when the pool has none left."""
+    async def _proxy(self, state: State, sink: Sink) -> str | None | bool:
+        """The job's proxy URL: None for none, False when the pool has none left."""
         if not state.rotation.enabled:
             return None
         # the pool lives in MongoDB: keep the blocking call off the browser's loop
@@ -98,7 +123,7 @@ class PlaywrightEngine(PageVisits):
         if url is None:
             state.fatal = dict(NO_PROXIES)
             return False
-        return browser_proxy(url)
+        return url
 
     async def _job(self, spec: JobSpec, sink: Sink, state: State) -> CrawlResult:
         from playwright.async_api import Error as PlaywrightError
@@ -116,12 +141,13 @@ class PlaywrightEngine(PageVisits):
                 deadline = loop.time() + timeout  # from the browser on: a launch is not the job's
                 while True:
                     options = self._context_options(spec)
+                    # all of the context's traffic (robots.txt and sitemaps via
+                    # context.request included) goes through the policy proxy; a job's pool
+                    # proxy sits behind it, so the targets are judged all the same
+                    server = pool.egress.url
                     if proxy:
-                        options["proxy"] = proxy
-                    elif pool.egress is not None:
-                        # the context's own traffic (robots.txt via context.request included)
-                        # goes through the policy proxy too; admin pool proxies are exempt
-                        options["proxy"] = {"server": pool.egress.url, "bypass": "<-loopback>"}
+                        server = await pool.egress.via(proxy, judged=not state.rotation.uses_pool)
+                    options["proxy"] = {"server": server, "bypass": "<-loopback>"}
                     context = await lease.browser.new_context(**options)
                     state.repick = False
                     try:
@@ -176,7 +202,10 @@ class PlaywrightEngine(PageVisits):
         max_pages = int(spec.config["max_pages"])
         if not spec.config.get("sitemap"):
             for url in spec.urls:
-                state.enqueue(url, 0, max_pages)
+                if is_web_url(url):
+                    state.enqueue(url, 0, max_pages)
+                else:  # the API refuses these; a job stored another way fails the same
+                    self._fail(sink, state, BLOCKED_TARGET, skipped(url, "start URL"))
             return
         sitemaps, read = list(spec.urls), 0
         while sitemaps and len(state.seen) < max_pages:
@@ -184,6 +213,9 @@ class PlaywrightEngine(PageVisits):
                 state.notes.append(f"only the first {MAX_SITEMAPS} sitemaps were read")
                 break
             url, read = sitemaps.pop(0), read + 1
+            if not is_web_url(url):
+                self._fail(sink, state, BLOCKED_TARGET, skipped(url, "sitemap"))
+                continue
             try:
                 response = await context.request.get(url, timeout=30_000)
                 body = await response.body()
@@ -203,9 +235,12 @@ class PlaywrightEngine(PageVisits):
                 self._fail(sink, state, problem["type"], problem["message"], raw)
                 continue
             sink.log("INFO", f"sitemap {url}: {len(pages)} pages, {len(nested)} sitemaps")
-            sitemaps.extend(nested)
+            for loc in [*nested, *pages]:
+                if not is_web_url(loc):
+                    sink.log("WARNING", skipped(loc, "sitemap entry"))
+            sitemaps.extend(loc for loc in nested if is_web_url(loc))
             for loc in pages:
-                if state.rules.allows(loc):
+                if is_web_url(loc) and state.rules.allows(loc):
                     state.enqueue(loc, 0, max_pages)
         if not state.frontier and not state.errors:
             state.notes.append("the sitemaps listed no page that the job's rules allow")
@@ -213,7 +248,7 @@ class PlaywrightEngine(PageVisits):
     async def _crawl(self, context: Any, spec: JobSpec, sink: Sink, state: State) -> None:
         cfg = spec.config
         concurrency = max(1, min(int(cfg["concurrency"]), self.settings.playwright_pages_per_job))
-        await context.route("**/*", _block_heavy)
+        await context.route("**/*", _web_only(sink))
         robots = _Robots(context.request, spec.user_agent) if cfg.get("obey_robots") else None
         if not state.started:
             await self._start(context, spec, sink, state)

@@ -10,17 +10,18 @@ from collections import deque
 from typing import Any
 from urllib.parse import urlsplit
 
-from scrapers import extract, failures
+from scrapers import charsets, extract, failures
 from scrapers.auto import figures, rendered_verdict
 from scrapers.browser_pool import BrowserCrashed, get_pool
 from scrapers.crawl_rules import LinkRules, Seen, clean_url
-from scrapers.egress import BLOCKED_HEADER, ERROR_HEADER
+from scrapers.egress import BLOCKED_HEADER, ERROR_HEADER, PROXY_ERROR_HEADER
 from scrapers.engine import Sink
 from scrapers.pages import PageProblems, read_page
 from scrapers.proxies import CONNECTION_BAN, Rotation
 from scrapers.rendering import NAV_TIMEOUT_CAP, WAIT_FOR_CAP, _scroll, describe_error, wait_selector
 from shared.jobspec import JobSpec
 from shared.proxies import is_ban
+from shared.schemes import is_web_url, skipped
 from shared.targets import BLOCKED_TARGET
 
 _DOM_SIZE = "() => document.documentElement ? document.documentElement.outerHTML.length : 0"
@@ -86,7 +87,10 @@ class PageVisits:
         cfg = spec.config
         timeout_ms = max(1, min(int(cfg["timeout_seconds"]), NAV_TIMEOUT_CAP)) * 1000
         started = asyncio.get_running_loop().time()
+        if not is_web_url(url):  # queued URLs are checked already: this is the last gate
+            return self._fail(sink, state, BLOCKED_TARGET, skipped(url, "page"))
         try:
+            await charsets.watch(page, spec.max_page_bytes)  # read text as the static engine does
             response = await page.goto(url, wait_until=cfg["wait_until"], timeout=timeout_ms)
         except PlaywrightError as exc:
             self._check_browser(page, exc)
@@ -95,8 +99,10 @@ class PageVisits:
                 return self._fail(sink, state, BLOCKED_TARGET, refused)
             problem, raw = describe_error(exc, url)
             problem = self._proxy_failure(url) or problem
-            through_proxy = problem["type"] in ("timeout", "connection_refused") or (
-                "PROXY" in str(exc)
+            through_proxy = (
+                problem["type"] in ("timeout", "connection_refused")
+                or "PROXY" in str(exc)
+                or self._pool_proxy_failed(url)
             )
             ban = f"{CONNECTION_BAN}: {problem['type']}"
             if through_proxy and await self._proxy_outcome(state, ban, url):
@@ -106,11 +112,24 @@ class PageVisits:
                     await page.close()
             return self._fail(sink, state, problem["type"], problem["message"], raw)
         final = page.url
+        if not is_web_url(final):  # however the tab got there, nothing of it is read
+            return self._fail(sink, state, BLOCKED_TARGET, skipped(final, "page"))
         state.seen.add(final)
         refused = self._blocked(sink, url)
         headers = response.headers if response is not None else {}
         if headers.get(BLOCKED_HEADER.lower()):
-            return self._fail(sink, state, BLOCKED_TARGET, refused or f"blocked target {url}")
+            # a redirect led there: name the target refused and why, not just the page
+            reason = f"blocked target {response.url}: {headers[BLOCKED_HEADER.lower()]}"
+            return self._fail(sink, state, BLOCKED_TARGET, refused or f"{url}: {reason}")
+        if headers.get(PROXY_ERROR_HEADER.lower()):
+            # the job's pool proxy, behind the egress guard, failed: another proxy may do
+            self._pool_proxy_failed(url)
+            kind = headers[PROXY_ERROR_HEADER.lower()]
+            if await self._proxy_outcome(state, f"{CONNECTION_BAN}: {kind}", url):
+                return []
+            problem = failures.problem(kind, url)
+            message = f"Could not fetch {url}: the job's proxy failed ({kind.replace('_', ' ')})."
+            return self._fail(sink, state, problem["type"], message)
         if headers.get(ERROR_HEADER.lower()):
             # the egress proxy could not reach it: report it as a direct fetch would
             failure = self._proxy_failure(url, headers[ERROR_HEADER.lower()])
@@ -150,6 +169,8 @@ class PageVisits:
                 state.pages += 1
                 sink.page(final, status)
                 return self._fail(sink, state, "page_too_large", _too_large(final, spec))
+            if not is_web_url(page.url):  # the page navigated itself while it settled
+                return self._fail(sink, state, BLOCKED_TARGET, skipped(page.url, "page"))
             html = await page.content()
         except PlaywrightError as exc:
             self._check_browser(page, exc)
@@ -256,6 +277,19 @@ class PageVisits:
             port = parts.port or (443 if parts.scheme == "https" else 80)
             kind = egress.failed.get(f"{parts.hostname}:{port}") if egress else None
         return failures.problem(kind, url) if kind is not None else None
+
+    def _pool_proxy_failed(self, url: str) -> bool:
+        """Whether the egress guard last failed `url`'s host because the job's pool proxy
+        behind it did (dead, refusing the tunnel): then that proxy is banned for the job."""
+        egress = get_pool(self.settings).egress
+        if egress is None:
+            return False
+        parts = urlsplit(url)
+        key = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+        if key in egress.proxy_failed:
+            egress.proxy_failed.discard(key)
+            return True
+        return False
 
     def _blocked(self, sink: Sink, url: str) -> str | None:
         """Log the targets the egress proxy refused since the last look (a page's images,

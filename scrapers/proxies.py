@@ -5,14 +5,49 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from scrapy.downloadermiddlewares.httpproxy import HttpProxyMiddleware
+from scrapy.exceptions import IgnoreRequest
 
+from scrapers import failures, resolver
 from shared.proxies import NO_PROXIES, is_ban
+from shared.targets import BLOCKED_TARGET, BlockedTarget, redact_url
 
 logger = logging.getLogger(__name__)
 CONNECTION_BAN = "connection failed or timed out through the proxy"
+
+
+class TargetRefused(IgnoreRequest):
+    """A request's target, judged before it went to a proxy, may not be fetched; `problem` is
+    the {type, message} the job reports (the proxy is not to blame: no ban)."""
+
+    def __init__(self, problem: dict[str, str]) -> None:
+        super().__init__(problem["message"])
+        self.problem = problem
+
+
+def _target(request: Any) -> tuple[str, int]:
+    parts = urlsplit(request.url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def judge_target(request: Any) -> None:
+    """Refuse `request` (TargetRefused) when the target policy refuses its host: what the
+    resolver does for a direct connection, done here for one that goes through a proxy, which
+    resolves the name itself. Blocking (a name lookup): run it off the reactor thread."""
+    policy = resolver.installed_policy()
+    if policy is None:
+        return
+    host, port = _target(request)
+    url = redact_url(request.url)
+    try:
+        policy.resolve(host, port)
+    except BlockedTarget as exc:
+        message = f"blocked target {url}: {exc}"
+        raise TargetRefused({"type": BLOCKED_TARGET, "message": message}) from None
+    except OSError:
+        raise TargetRefused(failures.problem("dns_error", url)) from None
 
 
 class Pool(Protocol):
@@ -23,20 +58,6 @@ class Pool(Protocol):
     def record_success(self, proxy_id: str, latency_ms: float) -> None: ...
 
     def record_failure(self, proxy_id: str, reason: str, ban: bool) -> Any: ...
-
-
-def browser_proxy(url: str) -> dict[str, str]:
-    """Playwright's proxy option for `url`: Chromium ignores credentials inside the server URL,
-    so they go apart (username, password); without this an authenticating proxy answers 407."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:  # an IPv6 literal
-        host = f"[{host}]"
-    option = {"server": f"{parts.scheme}://{host}:{parts.port}"}
-    if parts.username is not None:
-        option["username"] = unquote(parts.username)
-        option["password"] = unquote(parts.password or "")
-    return option
 
 
 class Rotation:
@@ -103,11 +124,12 @@ class ProxyMiddleware:
         return self.crawler.spider.proxy_rotation
 
     async def process_request(self, request: Any) -> Any:
-        from scrapy.exceptions import IgnoreRequest
         from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
         from twisted.internet.threads import deferToThread
 
         rotation = self.rotation
+        # the target first: a proxy would reach whatever it is asked for
+        await maybe_deferred_to_future(deferToThread(judge_target, request))
         excluded = request.meta.get("proxy_excluded", ())
         if rotation.uses_pool:
             chosen = await maybe_deferred_to_future(deferToThread(rotation.choose, excluded))
@@ -119,6 +141,8 @@ class ProxyMiddleware:
             if engine is not None and engine.running:
                 deferred_from_coro(engine.close_spider_async(reason=NO_PROXIES["type"]))
             raise IgnoreRequest(NO_PROXIES["message"])
+        if rotation.uses_pool:
+            resolver.exempt_proxy(url)  # the admin's proxy: connected whatever its address
         request.meta["proxy"] = url
         request.meta["proxy_id"] = proxy_id
         request.meta["proxy_started"] = time.monotonic()
@@ -156,8 +180,6 @@ class ProxyMiddleware:
         return response
 
     def process_exception(self, request: Any, exception: Exception) -> Any:
-        from scrapy.exceptions import IgnoreRequest
-
         if isinstance(exception, IgnoreRequest) or "proxy_id" not in request.meta:
             return None
         reason = f"{CONNECTION_BAN}: {type(exception).__name__}"
@@ -200,3 +222,11 @@ class MetaOnlyProxyMiddleware(HttpProxyMiddleware):
     def __init__(self, auth_encoding: str | None = "latin-1") -> None:
         super().__init__(auth_encoding)
         self.proxies = {}
+
+    # without Scrapy's deprecated `spider` argument, hence the narrower signature
+    def process_request(self, request: Any) -> Any:  # type: ignore[override]
+        # A pool proxy's (host, port) passes the resolver (scrapers/resolver.py); a direct
+        # request to it is still a target like any other.
+        if not request.meta.get("proxy") and resolver.is_exempt(*_target(request)):
+            judge_target(request)
+        return super().process_request(request)

@@ -64,15 +64,3 @@ def run_in_reactor(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
 
     reactor.callFromThread(call)
     return future
-
-
-def stop_reactor() -> None:
-    """Stop this process's reactor (worker shutdown); it cannot be started again."""
-    with _lock:
-        reactor = _state["reactor"]
-        if reactor is not None and _state["pid"] == os.getpid():
-            reactor.callFromThread(reactor.stop)
-            thread = _state["thread"]
-            if thread is not None:
-                thread.join(5)
-        _state.update(pid=None, reactor=None, thread=None)

@@ -7,14 +7,15 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from scrapers import extract, failures
+from scrapers import charsets, extract, failures
 from scrapers.auto import browser_options, figures, static_verdict
 from scrapers.crawl_rules import MAX_SITEMAPS, LinkRules, Seen, clean_url, read_sitemap
 from scrapers.engine import Sink
 from scrapers.pages import PageProblems, read_page
-from scrapers.proxies import Rotation
+from scrapers.proxies import Rotation, TargetRefused
 from scrapers.resolver import blocked_reason
 from shared.jobspec import JobSpec
+from shared.schemes import is_web_url, skipped
 from shared.targets import BLOCKED_TARGET, redact_url
 
 # how Scrapy words a download cut at DOWNLOAD_MAXSIZE (before or while the body arrives)
@@ -41,10 +42,7 @@ def describe_failure(failure: Any) -> tuple[dict[str, str], str]:
             port = parts.port or (443 if parts.scheme == "https" else 80)
             reason = blocked_reason(parts.hostname or "", port)
             if reason:
-                message = (
-                    f"blocked target {url}: {reason}; private and internal "
-                    "addresses are not crawled (PRIVATE_TARGETS, TARGET_ALLOWLIST)"
-                )
+                message = f"blocked target {url}: {reason}"  # the policy names the cause
                 return {"type": BLOCKED_TARGET, "message": message}, ""
         return failures.problem("dns_error", url), raw
     if failure.check(tx.ConnectionRefusedError, sx.DownloadConnectionRefusedError):
@@ -70,6 +68,8 @@ def describe_failure(failure: Any) -> tuple[dict[str, str], str]:
         return {"type": "page_too_large", "message": message}, raw
     if failure.check(*lost) or wrapped:
         return failures.problem("connection_lost", url), raw
+    if failure.check(TargetRefused):  # judged before it went to the proxy
+        return dict(failure.value.problem), ""
     if failure.check(IgnoreRequest):
         text = str(failure.value) or "request ignored"
         if "robots" in text.lower():
@@ -123,6 +123,9 @@ def spider_class(spec: JobSpec, sink: Sink, state: State, rotation: Rotation) ->
             """A request for `url`, or None (seen, over max_pages, or held while deciding)."""
             if state.scheduled >= max_pages:
                 return None
+            if not is_web_url(url):
+                sink.log("WARNING", skipped(url, "sitemap entry" if depth == 0 else "link"))
+                return None
             url = clean_url(url)
             if not state.seen.add(url):
                 return None
@@ -142,6 +145,9 @@ def spider_class(spec: JobSpec, sink: Sink, state: State, rotation: Rotation) ->
             return request
 
         def sitemap_request(self, url: str) -> Any:
+            if not is_web_url(url):
+                sink.log("WARNING", skipped(url, "sitemap"))
+                return None
             if state.sitemaps >= MAX_SITEMAPS:
                 state.notes.append(f"only the first {MAX_SITEMAPS} sitemaps were read")
                 return None
@@ -156,6 +162,11 @@ def spider_class(spec: JobSpec, sink: Sink, state: State, rotation: Rotation) ->
 
         async def start(self):  # type: ignore[override]
             for url in spec.urls:
+                if not is_web_url(url):  # the API refuses these; a job stored another way fails
+                    problem = {"type": BLOCKED_TARGET, "message": skipped(url, "start URL")}
+                    state.errors.append(problem)
+                    sink.log("ERROR", problem["message"])
+                    continue
                 request = self.sitemap_request(url) if cfg.get("sitemap") else None
                 if not cfg.get("sitemap"):
                     request = self.page_request(url, 0)
@@ -196,7 +207,9 @@ def spider_class(spec: JobSpec, sink: Sink, state: State, rotation: Rotation) ->
                 yield from self.decided_without(response.url)
                 return
             content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
-            outcome = read_page(spec, response.text, url, content_type)
+            # not response.text: both engines read a page's bytes by one rule (scrapers/charsets.py)
+            text = charsets.page_text(response.body, content_type, response.url)
+            outcome = read_page(spec, text, url, content_type)
             if outcome.selector is not None:
                 extract.observe(sink, response.url, outcome.selector)
             for note in outcome.notes:

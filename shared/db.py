@@ -53,8 +53,11 @@ def close_all() -> None:
 
 def ensure_indexes(db: Database) -> None:
     """Create every index the service relies on; idempotent, run at API and worker start."""
-    db.users.create_index("username", unique=True)
-    db.users.create_index("email", unique=True)
+    from shared import accounts
+    from shared.users import ApiKeyRepository
+
+    accounts.migrate(db)  # the users' indexes; usernames unique whatever their case
+    ApiKeyRepository(db).ensure_indexes()
     # every index costs on every write of a job (the embedded store rewrites all of a
     # document's index entries on each update), so only these:
     for obsolete in ("owner_id_1_created_at_-1", "status_1_created_at_-1", "status_1_updated_at_1"):
@@ -68,10 +71,9 @@ def ensure_indexes(db: Database) -> None:
     db.jobs.create_index([("status", 1), ("resend_at", 1)])
     db.jobs.create_index("unsent", sparse=True)
     db.jobs.create_index("unsettled", sparse=True)
+    db.jobs.create_index("outbox_pending", sparse=True)  # events not yet published
     db.results.create_index([("job_id", 1), ("first", 1)])
     db.logs.create_index([("job_id", 1), ("timestamp", 1)])
-    db.api_keys.create_index("key_hash", unique=True)
-    db.api_keys.create_index("user_id")
     db.proxies.create_index("url", unique=True)
     db.deleted_jobs.create_index("deleted_at")
     db.webhooks.create_index([("owner_id", 1), ("created_at", -1)])

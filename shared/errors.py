@@ -56,15 +56,3 @@ class RateLimited(DomainError):
 class Unavailable(DomainError):
     status = 503
     type = "unavailable"
-
-
-class CrawlError(Exception):
-    """A job failed for a reason the user can read; stored on the job as {type, message}."""
-
-    def __init__(self, type_: str, message: str):
-        super().__init__(message)
-        self.type = type_
-        self.message = message
-
-    def as_dict(self) -> dict[str, str]:
-        return {"type": self.type, "message": self.message}

@@ -6,6 +6,11 @@ that reconnects with `Last-Event-ID` reads exactly what it missed. Streams are c
 (`EVENT_RETENTION_EVENTS` per job) and expire (`EVENT_RETENTION_SECONDS`); MongoDB stays the
 source of truth, and a reader rebuilds a finished job's terminal event from the job document
 when its stream is gone. Appending never fails the caller: events are a view, not the record.
+
+The events a user is told about (DURABLE: job.started, the terminal ones, job.changed) are
+written to MongoDB with the job's state first (shared/outbox.py) and published from there with
+`publish`, once per event key: a publish repeated after a crash or an outage returns the id the
+event was given the first time, so its webhooks and its stream entry share one id.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ CANCELLED = "job.cancelled"
 CHANGED = "job.changed"  # a scheduled run's items differ from the previous run's
 TYPES = (STARTED, PROGRESS, LOG, COMPLETED, FAILED, CANCELLED, CHANGED)
 TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
+# told to users (webhooks): written to MongoDB first, never lost to a Redis outage
+DURABLE = frozenset({STARTED, COMPLETED, FAILED, CANCELLED, CHANGED})
 TERMINAL_BY_STATUS = {"completed": COMPLETED, "failed": FAILED, "cancelled": CANCELLED}
 COUNTERS = ("status", "progress", "items_scraped", "pages_crawled", "items_failed", "schedule_id")
 PREFIX = "scrapemaster:events"
@@ -39,6 +46,11 @@ def job_stream(job_id: str) -> str:
 
 def user_stream(owner_id: str) -> str:
     return f"{PREFIX}:user:{owner_id}"
+
+
+def published_key(job_id: str) -> str:
+    """The hash of a job's published outbox events: event key -> the id it was given."""
+    return f"{PREFIX}:published:{job_id}"
 
 
 def stamp(moment: datetime | None = None) -> str:
@@ -67,6 +79,35 @@ return id
 """
 
 
+# Publish one outbox event at most once: KEYS job stream, published hash[, owner's stream];
+# ARGV event key, the id it was given before (or ""), job maxlen, owner maxlen, ttl, fields...
+# A first publish takes a new id from the owner's stream (as _APPEND_BOTH); one whose id a
+# webhook already carries (Redis lost it meanwhile) adds it again under that id where it still
+# fits the stream's order (XADD refuses a smaller id: pcall, and that stream goes without).
+_PUBLISH = """
+local done = redis.call('HGET', KEYS[2], ARGV[1])
+if done then return done end
+local fields = {unpack(ARGV, 6)}
+local id = ARGV[2]
+if id == '' then
+  if #KEYS == 3 then
+    id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', unpack(fields))
+    redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], id, unpack(fields))
+  else
+    id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', unpack(fields))
+  end
+else
+  redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], id, unpack(fields))
+  if #KEYS == 3 then
+    redis.pcall('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], id, unpack(fields))
+  end
+end
+redis.call('HSET', KEYS[2], ARGV[1], id)
+for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
+return id
+"""
+
+
 class EventLog:
     """Appends and reads job events; one per process, over that process's Redis client."""
 
@@ -80,6 +121,7 @@ class EventLog:
         self.retention_events = retention_events
         self.retention_seconds = retention_seconds
         self._both = client.register_script(_APPEND_BOTH)
+        self._publish = client.register_script(_PUBLISH)
 
     @classmethod
     def from_settings(cls, settings: Any) -> EventLog:
@@ -149,6 +191,42 @@ class EventLog:
             )
         return added
 
+    def publish(
+        self,
+        job_id: str,
+        owner_id: str | None,
+        key: str,
+        entry: dict[str, Any],
+    ) -> str | None:
+        """Add an outbox event (`entry`: type, timestamp, data, and the id it was given if it
+        was published before) to the job's and the owner's streams once per `key`; its id, or
+        None when Redis is unreachable (it stays in the outbox)."""
+        fields: dict[str, Any] = {
+            "type": entry["type"],
+            "job_id": job_id,
+            "timestamp": entry["timestamp"],
+            "data": json.dumps(entry.get("data") or {}, default=str),
+        }
+        keys = [job_stream(job_id), published_key(job_id)]
+        if owner_id:
+            keys.append(user_stream(owner_id))
+        args = [
+            key,
+            entry.get("id") or "",
+            self.retention_events,
+            self.retention_events * 10,
+            self.retention_seconds,
+            *(part for pair in fields.items() for part in pair),
+        ]
+        try:
+            raw = self._publish(keys=keys, args=args)
+        except redis.RedisError:
+            logger.warning(
+                "job %s: %s not published yet (Redis unavailable)", job_id, entry["type"]
+            )
+            return None
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
+
     def read(
         self, stream: str, after: str, block_ms: int | None = None, count: int = 200
     ) -> list[dict[str, Any]]:
@@ -171,7 +249,7 @@ class EventLog:
 
     def delete_job(self, job_id: str) -> None:
         try:
-            self.client.delete(job_stream(job_id))
+            self.client.delete(job_stream(job_id), published_key(job_id))
         except redis.RedisError:
             logger.warning("job %s: event stream not deleted (Redis unavailable)", job_id)
 

@@ -93,7 +93,12 @@ def resend_at(moment: datetime, resends: int = 0) -> datetime:
 def apply_update(doc: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     """The document that `update` ($set/$inc of top-level fields) makes of `doc`."""
     after = dict(doc)
-    after.update(update.get("$set", {}))
+    for field, value in update.get("$set", {}).items():
+        if "." in field:  # one level down (an outbox event): shared/outbox.py
+            top, sub = field.split(".", 1)
+            after[top] = {**(after.get(top) or {}), sub: value}
+        else:
+            after[field] = value
     for field, n in update.get("$inc", {}).items():
         after[field] = (after.get(field) or 0) + n
     return after
@@ -212,10 +217,11 @@ class JobRepository:
         run_id: str | None = None,
         started_at: datetime | None = None,
         current: dict[str, Any] | None = None,
+        extra_filter: dict[str, Any] | None = None,
         **fields: Any,
     ) -> dict[str, Any] | None:
         """complete/fail/cancel a job, stamping completed_at and duration_seconds; with
-        `run_id`, only while that run still owns the job."""
+        `run_id`, only while that run still owns the job (and `extra_filter` holds)."""
         end = now()
         fields.setdefault("completed_at", end)
         if current is None:
@@ -226,23 +232,44 @@ class JobRepository:
             if started_at.tzinfo is None:
                 started_at = started_at.replace(tzinfo=UTC)
             fields.setdefault("duration_seconds", round((end - started_at).total_seconds(), 3))
-        extra = {"run_id": run_id} if run_id is not None else None
-        return self.transition(job_id, action, extra_filter=extra, current=current, **fields)
+        extra = {**(extra_filter or {}), **({"run_id": run_id} if run_id is not None else {})}
+        return self.transition(
+            job_id, action, extra_filter=extra or None, current=current, **fields
+        )
 
-    def store_counters(self, job_id: str, run_id: str | None, counters: dict[str, Any]) -> bool:
+    def store_counters(
+        self,
+        job_id: str,
+        run_id: str | None,
+        counters: dict[str, Any],
+        event: dict[str, Any] | None = None,
+    ) -> bool:
         """A run's final figures on the job it still owns but that left `running` under it
-        (a user cancelled meanwhile); with `run_id` None, whoever owns it (the reconciler
-        settling a cancelled job whose run died first). False when the run no longer owns
-        the job."""
+        (a user cancelled meanwhile: `unsettled`); with `run_id` None, whoever owns it (the
+        reconciler settling a cancelled job whose run died first). `event`: outbox fields
+        written with them (shared/outbox.py). False when the run no longer owns the job or
+        the other one settled it first (so only one of them tells the user)."""
         from shared.counters import pins
 
         doc = self.get(job_id)
         for _ in range(CAS_ATTEMPTS):
             if doc is None or (run_id is not None and doc.get("run_id") != run_id):
                 return False
+            if not doc.get("unsettled"):
+                return False
             pinned = pins(doc, doc["status"], counters)
-            query = {"_id": job_id, "run_id": doc.get("run_id"), "status": doc["status"], **pinned}
-            update: dict[str, Any] = {"$set": dict(counters), "$unset": {"unsettled": ""}}
+            query = {
+                "_id": job_id,
+                "run_id": doc.get("run_id"),
+                "status": doc["status"],
+                "unsettled": True,
+                **pinned,
+            }
+            update: dict[str, Any] = {
+                "$set": {**counters, **(event or {})},
+                "$unset": {"unsettled": ""},
+            }
+            _count_events(update)
             if self.jobs.update_one(query, update).matched_count:
                 after = apply_update(doc, update)
                 after.pop("unsettled", None)
@@ -301,7 +328,8 @@ class JobRepository:
 def _update_for(action: str, fields: dict[str, Any]) -> dict[str, Any]:
     """The update document of `action` with the caller's `fields`."""
     for name in fields:
-        assert "." not in name, f"transition fields are top-level: {name}"
+        # top-level, but for outbox events written with the state (shared/outbox.py)
+        assert "." not in name or name.startswith("outbox."), f"top-level fields only: {name}"
     update: dict[str, Any] = {"$set": {"status": target(action), "updated_at": now(), **fields}}
     if action in {"claim", "reclaim"}:
         update["$set"].setdefault("started_at", now())
@@ -317,7 +345,15 @@ def _update_for(action: str, fields: dict[str, Any]) -> dict[str, Any]:
     if action == "reset":
         update["$set"]["run_id"] = None
         update["$inc"] = {"epoch": 1}  # items of earlier runs are purged, never mixed in
+    _count_events(update)
     return update
+
+
+def _count_events(update: dict[str, Any]) -> None:
+    """Outbox events written with a state (shared/outbox.py) count up `outbox_pending`."""
+    written = sum(1 for name in update["$set"] if name.startswith("outbox."))
+    if written:
+        update.setdefault("$inc", {})["outbox_pending"] = written
 
 
 def _same_state(fresh: dict[str, Any], read: dict[str, Any], pinned: dict[str, Any]) -> bool:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from shared.schemes import scheme_problem
+
 WAIT_UNTIL = ("load", "domcontentloaded", "networkidle", "commit")
 
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -59,12 +61,29 @@ def url_problem(url: Any) -> str | None:
         _ = parts.port  # raises ValueError on a malformed port
     except ValueError as exc:
         return f"malformed URL: {exc}"
-    if parts.scheme not in ("http", "https"):
-        return "scheme must be http or https"
+    refused = scheme_problem(url)
+    if refused is not None:
+        return refused
     if not parts.hostname:
         return "URL has no host"
     if any(ch.isspace() for ch in url.strip()):
         return "URL contains whitespace"
+    return None
+
+
+def key_problem(key: Any) -> str | None:
+    """Why `key` cannot name an entry of a user-supplied map (selectors, headers), or None.
+
+    Such keys become field names of stored documents (a selector's name is a field of every
+    item): MongoDB refuses a NUL in them, and `$` or `.` would read as operators and paths."""
+    if not isinstance(key, str):
+        return "must be a string"
+    if "\0" in key:
+        return "must not contain a NUL character"
+    if key.startswith("$"):
+        return "must not start with $"
+    if "." in key:
+        return "must not contain a dot (.)"
     return None
 
 

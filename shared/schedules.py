@@ -32,7 +32,7 @@ from pymongo import DESCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from shared import jobs
+from shared import accounts, jobs
 from shared.run_history import RunCounters, walk
 from shared.windows import aware
 
@@ -230,6 +230,26 @@ class ScheduleRepository:
             {"_id": schedule["_id"], "next_run": schedule["next_run"]},
             {"$set": {"next_run": upcoming}},
         )
+
+    def suspend(self, schedule: dict[str, Any]) -> None:
+        """Its owner is deactivated: no next run until the owner is active again (unless a
+        PATCH or another scheduler moved it meanwhile)."""
+        self.schedules.update_one(
+            {"_id": schedule["_id"], "next_run": schedule["next_run"]},
+            {"$set": {"next_run": None, "suspended": accounts.SUSPENDED}},
+        )
+
+    def resume_owner(self, owner_id: str, now: datetime) -> int:
+        """The owner is active again: its suspended schedules fire from the next slot after
+        `now` (the slots in between are not misfires). How many resumed."""
+        resumed = 0
+        for schedule in self.schedules.find({"owner_id": owner_id, "suspended": {"$ne": None}}):
+            moved = self.schedules.update_one(
+                {"_id": schedule["_id"], "suspended": schedule["suspended"]},
+                {"$set": {"next_run": next_run(schedule, now), "suspended": None}},
+            )
+            resumed += moved.modified_count
+        return resumed
 
     def busy(self, schedule_id: str) -> bool:
         """Whether a job of the schedule is still pending or running."""

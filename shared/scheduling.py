@@ -15,7 +15,7 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from shared import jobs
+from shared import accounts, jobs
 from shared.jobs import JobRepository
 from shared.schedules import (
     CANCELLED,
@@ -34,7 +34,6 @@ logger = logging.getLogger(__name__)
 
 UNSTARTED_GRACE = timedelta(seconds=30)  # a run without its job this long: its creator died
 SETTLE_LEASE = timedelta(minutes=10)  # one scheduler settles a run; another after this
-SETTLE_BATCH = 200
 
 Enqueue = Callable[[dict[str, Any]], None]
 
@@ -78,11 +77,16 @@ class Scheduler:
         decided = plan(schedule, now, self.misfire_seconds, busy)
         if decided is None:
             return []
+        # a deactivated owner's schedule skips this slot, then waits for the owner's return
+        inactive = accounts.is_deactivated(self.db, schedule.get("owner_id"))
         done = []
-        for moment, status in decided.runs:
+        for moment, planned in decided.runs:
+            status = SKIPPED if inactive and planned in (STARTED, SKIPPED) else planned
             error = {
                 MISSED: "the scheduler was not running at this time (misfire window passed)",
-                SKIPPED: "the previous job of this schedule was still running (overlap: skip)",
+                SKIPPED: accounts.DEACTIVATED
+                if inactive
+                else "the previous job of this schedule was still running (overlap: skip)",
             }.get(status)
             run = self.repo.record(schedule, moment, CRON, status, now, error)
             if run is None:  # another scheduler recorded this slot first
@@ -93,7 +97,11 @@ class Scheduler:
             done.append(status)
         if decided.missed_uncounted:
             logger.warning("schedule %s: slots older than 7 days were not run", schedule["_id"])
-        self.repo.advance(schedule, decided.next_run)
+        if inactive:
+            logger.info("schedule %s: skipped, %s", schedule["_id"], accounts.DEACTIVATED)
+            self.repo.suspend(schedule)
+        else:
+            self.repo.advance(schedule, decided.next_run)
         return done
 
     def run_now(self, schedule: dict[str, Any]) -> dict[str, Any]:

@@ -74,7 +74,7 @@ class Settings:
     event_retention_events: int = 1000  # events kept per job stream (10x per user stream)
     event_retention_seconds: int = 604_800  # a job's events expire this long after the last
     sse_heartbeat_seconds: float = 15.0  # comment line on idle event streams
-    ws_max_per_user: int = 10  # open WebSockets per user
+    streams_max_per_user: int = 10  # open event streams per user: SSE and WebSockets together
     webhook_timeout_seconds: float = 10.0
     webhook_retry_base_seconds: float = 10.0  # attempt n waits base * 2^(n-1)
     webhook_max_attempts: int = 8
@@ -94,8 +94,9 @@ class Settings:
     rate_limit_anonymous: str = "100/hour"
     rate_limit_enabled: bool = True
     login_lockout_enabled: bool = True  # independent of RATE_LIMIT_ENABLED
-    login_failure_limit_user: str = "5 per 15 minutes"
-    login_failure_limit_ip: str = "20 per 15 minutes"
+    login_failure_limit_user: str = "5 per 15 minutes"  # wrong passwords per account
+    login_failure_limit_ip: str = "20 per 15 minutes"  # distinct accounts failed from a client
+    registration: str = ""  # open | closed; "": open in local/test/development, else closed
     reconcile_after_seconds: int = 60
     resend_after_seconds: int = 300  # a job pending this long is sent again (then 2x, 4x, ...)
     reconcile_interval_seconds: float = 10.0
@@ -105,6 +106,7 @@ class Settings:
     max_stored_items_per_user: int = 0  # items one user may keep stored; 0: no limit
     beat_lock_timeout_seconds: float = 30.0  # a standby beat takes over this long after a death
     job_stale_seconds: int = 20
+    max_job_attempts: int = 3  # take-overs after its worker died; then failed `worker_lost`
     worker_shutdown_grace_seconds: float = 20.0  # after SIGTERM: finish, else hand back
     proxy_cooldown_seconds: float = 60.0
     proxy_ban_after: int = 3
@@ -114,7 +116,8 @@ class Settings:
     proxy_check_interval_seconds: float = 60.0
     auto_memory_days: float = 7.0  # how long `auto` remembers a site's engine; 0: never
     robots_cache_seconds: float = 300.0  # a worker keeps a site's robots.txt this long; 0: never
-    # target policy (SSRF): "" = allow private targets in local/test/development, block elsewhere
+    # target policy (SSRF): "" = allow private targets in local/test/development while API_HOST
+    # is loopback, block elsewhere; link-local/metadata addresses are blocked in every mode
     private_targets: str = ""
     target_allowlist: str = ""
     allow_job_proxy_urls: bool = False  # non-admin jobs may name their own proxy URL
@@ -156,6 +159,8 @@ class Settings:
             raise SettingsError("MAX_PAGES_CAP must be between 1 and 1000000")
         if not 1 <= self.max_timeout_seconds <= 86_400:
             raise SettingsError("MAX_TIMEOUT_SECONDS must be between 1 and 86400")
+        if self.registration.strip().lower() not in ("", "open", "closed"):
+            raise SettingsError("REGISTRATION must be open or closed")
         if self.private_targets.strip().lower() not in ("", "block", "allow"):
             raise SettingsError("PRIVATE_TARGETS must be block or allow")
         try:
@@ -218,6 +223,12 @@ class Settings:
     @property
     def is_local(self) -> bool:
         return self.env in LOCAL_ENVS
+
+    @property
+    def registration_open(self) -> bool:
+        """Whether POST /auth/register creates accounts (else only an admin does)."""
+        chosen = self.registration.strip().lower()
+        return chosen == "open" if chosen else self.is_local
 
     @property
     def effective_mongo_url(self) -> str:

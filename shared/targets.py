@@ -6,10 +6,11 @@ egress proxy and the webhook sender. Enforcement always judges the address actua
 to, after name resolution, so a name that resolves to a private address (or re-resolves to one:
 DNS rebinding) is caught where the connection is made.
 
-`PRIVATE_TARGETS=block|allow` (default: allow in local/test/development, block elsewhere) and
-`TARGET_ALLOWLIST` (comma-separated CIDRs, IPs, host names, `host:port` or `[v6]:port`).
-Whatever the mode, the service's own loopback ports (Redis, MongoDB, API, Flower) stay blocked
-unless allow-listed by port, so even a local install cannot be pointed at itself.
+`PRIVATE_TARGETS=block|allow` (default: allow in local/test/development while the API listens
+on loopback only, block elsewhere) and `TARGET_ALLOWLIST` (comma-separated CIDRs, IPs, host
+names, `host:port` or `[v6]:port`). Whatever the mode, link-local and cloud-metadata addresses
+and the service's own loopback ports (Redis, MongoDB, API, Flower) stay blocked unless
+allow-listed, so even a local install cannot be pointed at itself or at a cloud's credentials.
 """
 
 from __future__ import annotations
@@ -61,9 +62,30 @@ _BLOCKED_V6 = [
         "ff00::/8",  # multicast
     )
 ]
+# Blocked in every mode, PRIVATE_TARGETS=allow included, unless TARGET_ALLOWLIST names them: a
+# cloud instance's metadata service hands out its credentials to whoever asks.
+_METADATA = [
+    ipaddress.ip_network(n)
+    for n in (
+        "169.254.0.0/16",  # link-local: AWS, GCP, Azure, OpenStack metadata at 169.254.169.254
+        "100.100.100.200/32",  # Alibaba Cloud metadata
+        "192.0.0.192/32",  # Oracle Cloud metadata (older instances)
+        "fe80::/10",  # IPv6 link-local
+        "fd00:ec2::254/128",  # AWS metadata over IPv6
+    )
+]
+METADATA_NAMES = frozenset(
+    {
+        "metadata",
+        "metadata.google.internal",
+        "metadata.goog",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.azure.internal",
+    }
+)
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]", "ip6-localhost"})
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_SIXTOFOUR = ipaddress.ip_network("2002::/16")
-_TEREDO = ipaddress.ip_network("2001::/32")
 _LEGACY_V4 = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}$", re.IGNORECASE)
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 
@@ -110,6 +132,40 @@ def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     if int(ip) >> 32 == 0 and int(ip) > 1:  # deprecated IPv4-compatible ::a.b.c.d
         return ipaddress.IPv4Address(int(ip))
     return None
+
+
+def metadata_range(ip: IPAddress | str) -> Any | None:
+    """The link-local or cloud-metadata network `ip` is in (blocked in every mode), or None."""
+    address = ipaddress.ip_address(ip) if isinstance(ip, str) else ip
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = _embedded_v4(address)
+        if inner is not None:
+            return metadata_range(inner)
+    return next((net for net in _METADATA if address in net), None)
+
+
+def blocked_range(ip: IPAddress | str) -> str:
+    """The blocked range `ip` is in, for messages: `10.0.0.0/8`, or `::ffff:0:0/96 → 10.0.0.0/8`."""
+    address = ipaddress.ip_address(ip) if isinstance(ip, str) else ip
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = _embedded_v4(address)
+        if inner is not None:
+            return blocked_range(inner)
+        nets = _BLOCKED_V6
+    else:
+        nets = _BLOCKED_V4
+    found = next((net for net in nets if address in net), None)
+    return str(found) if found is not None else "not globally routable"
+
+
+def listens_beyond_loopback(api_host: str) -> bool:
+    """Whether an API bound to `api_host` can be reached from other machines (0.0.0.0, a LAN
+    address, a name): then it is exposed, and private targets are blocked by default."""
+    host = (api_host or "").strip().lower()
+    if host in LOOPBACK_HOSTS:
+        return False
+    ip = parse_ip(host)
+    return ip is None or not ip.is_loopback
 
 
 def is_private(ip: IPAddress | str) -> bool:
@@ -173,7 +229,10 @@ class TargetPolicy:
         mode = (getattr(settings, "private_targets", "") or "").strip().lower()
         if mode not in ("", "block", "allow"):
             raise ValueError(f"PRIVATE_TARGETS must be block or allow, not {mode!r}")
-        block = mode == "block" or (mode == "" and not settings.is_local)
+        # the local default (allow) holds only while nobody else can reach the API: a newcomer's
+        # `make run` on a cloud VM with the port opened must not be a proxy into its network
+        exposed = listens_beyond_loopback(getattr(settings, "api_host", "127.0.0.1"))
+        block = mode == "block" or (mode == "" and (not settings.is_local or exposed))
         return cls(
             block_private=block,
             allow=parse_allowlist(getattr(settings, "target_allowlist", "")),
@@ -182,20 +241,40 @@ class TargetPolicy:
 
     def allows(self, ip: IPAddress | str, port: int, host: str | None = None) -> bool:
         """May a connection to `ip`:`port` be opened (for a URL naming `host`)?"""
+        return self.refusal(ip, port, host) is None
+
+    def refusal(self, ip: IPAddress | str, port: int, host: str | None = None) -> str | None:
+        """Why a connection to `ip`:`port` (for a URL naming `host`) is refused, as a sentence
+        naming the real cause (a metadata address, the service's own port, a blocked range);
+        None when it may be opened."""
         address = ipaddress.ip_address(ip) if isinstance(ip, str) else ip
         names = {str(address)}
         if host:
             names.add(host.lower().strip("[]").rstrip("."))
         if any((name, port) in self.allow.host_ports for name in names):
-            return True
+            return None
         if any(address in net for net in self.allow.networks):
-            return True
+            return None
         if host and host.lower().rstrip(".") in self.allow.hosts:
-            return True
+            return None
+        shown = f"[{address}]" if address.version == 6 else str(address)
+        metadata = metadata_range(address)
+        if metadata is not None:
+            return (
+                f"{address} is a link-local or cloud-metadata address ({metadata}), blocked "
+                "whatever PRIVATE_TARGETS says unless TARGET_ALLOWLIST names it"
+            )
         private = is_private(address)
         if private and self._is_own(address, port):
-            return False
-        return not (private and self.block_private)
+            return (
+                f"{shown}:{port} is a port of this ScrapeMaster service itself (its API, Flower, "
+                "Redis or MongoDB), refused whatever PRIVATE_TARGETS says unless "
+                f"TARGET_ALLOWLIST names {shown}:{port}"
+            )
+        if private and self.block_private:
+            kind, network = describe(address), blocked_range(address)
+            return f"{address} is a {kind} address (in {network}); {_HINT}"
+        return None
 
     def _is_own(self, address: IPAddress, port: int) -> bool:
         if port not in self.own_ports:
@@ -216,10 +295,17 @@ class TargetPolicy:
         except ValueError as exc:
             raise BlockedTarget(f"malformed port: {exc}") from None
         ip = parse_ip(host)
-        if ip is None and host.rstrip(".").lower() in _LOOPBACK_NAMES:
+        name = host.rstrip(".").lower()
+        if ip is None and name in _LOOPBACK_NAMES:
             ip = ipaddress.ip_address("127.0.0.1")
-        if ip is not None and not self.allows(ip, port, host):
-            raise BlockedTarget(f"{host} is a {describe(ip)} address; {_HINT}")
+        if ip is None and name in METADATA_NAMES and name not in self.allow.hosts:
+            raise BlockedTarget(
+                f"{host} is a cloud-metadata service name, blocked whatever PRIVATE_TARGETS says "
+                "unless TARGET_ALLOWLIST names it"
+            )
+        reason = self.refusal(ip, port, host) if ip is not None else None
+        if reason is not None:
+            raise BlockedTarget(reason if str(ip) == host.strip("[]") else f"{host}: {reason}")
 
     def resolve(self, host: str, port: int) -> list[str]:
         """The allowed addresses `host` resolves to, in resolver order.
@@ -236,7 +322,8 @@ class TargetPolicy:
         allowed = [a for a in addresses if self.allows(a.split("%", 1)[0], port, host)]
         if addresses and not allowed:
             first = ipaddress.ip_address(addresses[0].split("%", 1)[0])
-            raise BlockedTarget(f"{host} resolves to a {describe(first)} address; {_HINT}")
+            reason = self.refusal(first, port, host)
+            raise BlockedTarget(f"{host} resolves to a {describe(first)} address: {reason}")
         return allowed
 
     def session(self) -> Any:
@@ -246,7 +333,10 @@ class TargetPolicy:
         return guarded_session(self)
 
 
-_HINT = "private and internal targets are blocked (PRIVATE_TARGETS, TARGET_ALLOWLIST)"
+_HINT = (
+    "private and internal targets are blocked (PRIVATE_TARGETS=block, the default outside "
+    "local mode and whenever API_HOST is not loopback; TARGET_ALLOWLIST to allow some)"
+)
 
 # Request headers a job may not set: they route, frame or authenticate the request itself
 # (Host picks the virtual host behind a shared address; the metadata headers are what cloud

@@ -21,9 +21,11 @@ from typing import Any
 
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
-from shared import events
+from shared import accounts, events
 from shared.jobs import now
+from shared.users import UserRepository
 from shared.windows import newest_first
 
 SUBSCRIBABLE = (events.STARTED, events.COMPLETED, events.FAILED, events.CANCELLED, events.CHANGED)
@@ -117,26 +119,56 @@ class WebhookRepository:
 
     def account_secret(self, owner_id: str, rotate: bool = False) -> str:
         """The secret that signs deliveries to jobs' own webhook_url; made when first needed."""
-        user = self.db.users.find_one({"_id": owner_id}, {"webhook_secret": 1}) or {}
+        users = UserRepository(self.db)
+        user = users.get(owner_id, ["webhook_secret"]) or {}
         if user.get("webhook_secret") and not rotate:
             return str(user["webhook_secret"])
         secret = new_secret()
-        self.db.users.update_one({"_id": owner_id}, {"$set": {"webhook_secret": secret}})
+        users.set(owner_id, {"webhook_secret": secret})
         return secret
 
     # -- deliveries --------------------------------------------------------------------------
 
-    def plan(self, job: dict[str, Any], event: dict[str, Any]) -> list[str]:
-        """Create the first attempt of every delivery `event` calls for; their ids."""
-        ids = []
+    def targets(self, job: dict[str, Any], type_: str) -> list[tuple[str, str]]:
+        """(webhook id, url) of every receiver of a `type_` event of `job`."""
         owner = job.get("owner_id")
-        for hook in self.hooks.find({"owner_id": owner, "enabled": True, "events": event["type"]}):
-            ids.append(self.first_attempt(hook["_id"], hook["webhook_url"], owner, event))
-        if job.get("webhook_url") and event["type"] in events.TERMINAL:
-            ids.append(self.first_attempt(JOB_HOOK, job["webhook_url"], owner, event))
+        if accounts.is_deactivated(self.db, owner):
+            return []  # a deactivated account's webhooks stop with it
+        found = [
+            (hook["_id"], hook["webhook_url"])
+            for hook in self.hooks.find({"owner_id": owner, "enabled": True, "events": type_})
+        ]
+        if job.get("webhook_url") and type_ in events.TERMINAL:
+            found.append((JOB_HOOK, job["webhook_url"]))
+        return found
+
+    def plan_once(
+        self, job: dict[str, Any], event: dict[str, Any], key: str, targets: list[tuple[str, str]]
+    ) -> list[str]:
+        """Create the first attempt of every delivery of an outbox event (`key`,
+        shared/outbox.py) to `targets`, idempotently: each delivery's id comes from the event
+        key and the receiver, so planning it again (a publish repeated after a crash) adds
+        nothing. The first attempts still pending, to be sent."""
+        ids: list[str] = []
+        owner = job.get("owner_id")
+        for hook_id, url in targets:
+            delivery_id = hashlib.blake2b(f"{key}:{hook_id}".encode(), digest_size=16).hexdigest()
+            try:
+                ids.append(self.first_attempt(hook_id, url, owner, event, delivery_id))
+            except DuplicateKeyError:
+                first = self.deliveries.find_one({"_id": f"{delivery_id}:1"}, {"state": 1}) or {}
+                if first.get("state") == PENDING:  # planned, perhaps never sent: send again
+                    ids.append(f"{delivery_id}:1")
         return ids
 
-    def first_attempt(self, hook_id: str, url: str, owner: Any, event: dict[str, Any]) -> str:
+    def first_attempt(
+        self,
+        hook_id: str,
+        url: str,
+        owner: Any,
+        event: dict[str, Any],
+        delivery_id: str | None = None,
+    ) -> str:
         """A new delivery of `event` to `url`: its first attempt, pending now."""
         delivery = {
             "webhook_id": hook_id,
@@ -147,7 +179,7 @@ class WebhookRepository:
             "job_id": event.get("job_id"),
             "body": body_of(event).decode(),
         }
-        return self._again(delivery, uuid.uuid4().hex, 1, 0)
+        return self._again(delivery, delivery_id or uuid.uuid4().hex, 1, 0)
 
     def attempt(self, attempt_id: str) -> dict | None:
         return self.deliveries.find_one({"_id": attempt_id})

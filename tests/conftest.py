@@ -11,7 +11,7 @@ import pytest
 
 from shared import embedded
 from shared.settings import Settings
-from tests.helpers import Stack, register_user
+from tests.helpers import Stack, redis_database, register_user
 from tests.sites.server import SiteServer
 
 
@@ -35,6 +35,13 @@ def mongo_url() -> Iterator[str]:
     service = embedded.start_secantus(None)
     yield service.url
     service.stop()
+
+
+@pytest.fixture
+def own_redis(redis_url, tmp_path) -> Iterator[str]:
+    """The URL of a Redis database of this test's own (tests/helpers.py RedisLease)."""
+    with redis_database(redis_url, tmp_path) as url:
+        yield url
 
 
 def _db_name(prefix: str) -> str:
@@ -101,35 +108,25 @@ def stack(redis_url, mongo_url, tmp_path_factory) -> Iterator[Stack]:
 
 
 RACE_MODULE = "test_scheduler_race.py"
-_race = {"wanted": False}
 
 
-def pytest_collection_modifyitems(config, items):
-    """The scheduler race runs alongside the whole session: its test goes last."""
-    race = [item for item in items if item.path.name == RACE_MODULE]
-    if race:
-        _race["wanted"] = True
-        items[:] = [item for item in items if item.path.name != RACE_MODULE] + race
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under `--dist loadfile` (make test), the scheduler race's file goes out first: its test
+    waits minutes on the clock (tests/scheduler_race.py) while the other workers run the rest,
+    rather than starting last and adding those minutes to the run."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
 
+    class RaceFirst(LoadFileScheduling):
+        def _assign_work_unit(self, node):
+            race = [scope for scope in self.workqueue if scope.endswith(RACE_MODULE)]
+            if race:
+                self.workqueue.move_to_end(race[0], last=False)
+            super()._assign_work_unit(node)
 
-@pytest.fixture(scope="session", autouse=True)
-def scheduler_race(request, tmp_path_factory):
-    """Two scheduler processes racing from the first test on (tests/scheduler_race.py)."""
-    if not _race["wanted"]:
-        yield None
-        return
-    from tests.scheduler_race import SchedulerRace
-
-    race = SchedulerRace(
-        request.getfixturevalue("redis_url"),
-        request.getfixturevalue("mongo_url"),
-        tmp_path_factory.mktemp("race"),
-    )
-    race.start()
-    try:
-        yield race
-    finally:
-        race.stop()
+    return RaceFirst(config, log)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,62 @@ import requests
 from shared import embedded
 
 ROOT = Path(__file__).resolve().parent.parent
-_redis_dbs = itertools.count(1)
+
+
+def _database_numbers() -> list[int]:
+    """The numbers a test process may lease: 1-15 of its own redis-server (0 is the integration
+    tests'); of a server all xdist workers share (REDIS_TEST_URL), this worker's part."""
+    numbers = list(range(1, 16))
+    if os.environ.get("REDIS_TEST_URL"):
+        worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+        numbers = numbers[worker :: int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))]
+    return numbers
+
+
+class RedisLease:
+    """A Redis database no other live stack of this process uses: a free number of the tests'
+    server, else (all held, e.g. by the scheduler race and a module's stacks) a redis-server of
+    its own. Numbers are never shared: one reused while its first holder runs would let a
+    `flushdb` or a worker of one stack act on the other's queues."""
+
+    _free: dict[str, list[int]] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, redis_url: str, workdir: Path) -> None:
+        self.base = redis_url.rsplit("/", 1)[0]
+        with self._lock:
+            free = self._free.setdefault(self.base, _database_numbers())
+            self.number: int | None = free.pop(0) if free else None
+        self.service: embedded.Service | None = None
+        if self.number is None:
+            self.service = embedded.start_redis(Path(workdir) / f"redis-{uuid.uuid4().hex[:6]}")
+            self.url = self.service.url
+        else:
+            self.url = f"{self.base}/{self.number}"
+
+    def release(self) -> None:
+        """Empty the database and give its number back (or stop the server of its own)."""
+        if self.service is not None:
+            self.service.stop()
+            self.service = None
+            return
+        if self.number is None:
+            return
+        with contextlib.suppress(redis.RedisError):  # a chaos test may have stopped the server
+            redis.Redis.from_url(self.url, socket_timeout=5).flushdb()
+        with self._lock:
+            self._free[self.base].append(self.number)
+        self.number = None
+
+
+@contextlib.contextmanager
+def redis_database(redis_url: str, workdir: Path) -> Iterator[str]:
+    """The URL of a Redis database of the caller's own for the `with` block (RedisLease)."""
+    lease = RedisLease(redis_url, workdir)
+    try:
+        yield lease.url
+    finally:
+        lease.release()
 
 
 def wait_for(
@@ -105,11 +160,11 @@ class Stack:
     """Real processes: gunicorn serving the API and Celery workers, on one database."""
 
     def __init__(self, redis_url: str, mongo_url: str, db_name: str, workdir: Path):
-        base = redis_url.rsplit("/", 1)[0]
-        self.redis_url = f"{base}/{next(_redis_dbs) % 15 + 1}"
+        self.workdir = Path(workdir)
+        self.redis = RedisLease(redis_url, self.workdir)  # given back by stop()
+        self.redis_url = self.redis.url
         self.mongo_url = mongo_url
         self.db_name = db_name
-        self.workdir = Path(workdir)
         self.port = embedded.free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.procs: dict[str, subprocess.Popen] = {}
@@ -230,6 +285,7 @@ class Stack:
     def stop(self) -> None:
         for name in list(self.procs):
             self.stop_process(name)
+        self.redis.release()  # after its processes: none of them still uses it
         with pymongo.MongoClient(self.mongo_url, serverSelectionTimeoutMS=3000) as c:
             c.drop_database(self.db_name)
         self.assert_no_outbound()

@@ -1,11 +1,11 @@
-"""Two scheduler processes racing over one `* * * * *` schedule for the whole test session.
+"""Two scheduler processes racing over one `* * * * *` schedule (tests/e2e/test_scheduler_race.py).
 
 Schedulers tick at the same wall-clock moments (multiples of SCHEDULER_TICK_SECONDS), so at
 every minute both see the slot due at once and race to record it.
 
-Racing for minutes costs minutes, so the race starts with the session (tests/conftest.py) and
-test_scheduler_race.py, collected last, reads the outcome. Midway one scheduler is killed hard
-(SIGKILL: no handler runs, whatever it was doing is cut off) and started again."""
+Racing for minutes costs minutes of one test process, so `make test` hands that file out first
+(tests/conftest.py). Midway one scheduler is killed hard (SIGKILL: no handler runs, whatever it
+was doing is cut off) and started again."""
 
 from __future__ import annotations
 

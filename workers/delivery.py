@@ -1,4 +1,5 @@
-"""Sending one webhook attempt: signed POST through the target policy, recorded, retried."""
+"""Sending one webhook attempt: signed POST through the target policy, recorded, retried; and
+publishing a job's outbox events (shared/outbox.py) from a worker."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from typing import Any
 
 import requests
 
+from shared import accounts, tasks
 from shared import db as dbmod
-from shared import tasks
 from shared.jobs import now
+from shared.outbox import Outbox
 from shared.settings import get_settings
 from shared.targets import BlockedTarget, TargetPolicy
 from shared.webhooks import DELIVERED, FAILED, PENDING, WebhookRepository, sign
+from workers.engines import event_log
 
 logger = logging.getLogger(__name__)
 _sessions: dict[int, requests.Session] = {}
@@ -44,6 +47,12 @@ def deliver(attempt_id: str) -> str:
     attempt = repo.attempt(attempt_id)
     if attempt is None or attempt["state"] != PENDING:
         return "gone"  # delivered already (a re-delivered message), or deleted
+    if accounts.is_deactivated(repo.db, attempt.get("owner_id")):
+        # a retry due after its owner was deactivated: not sent, and never again
+        refused = f"not sent: {accounts.DEACTIVATED}"
+        repo.record(attempt_id, state=FAILED, error=refused, timestamp=now())
+        logger.info("webhook %s: %s", attempt["delivery_id"], refused)
+        return FAILED
     body = attempt["body"].encode()
     headers = {
         "Content-Type": "application/json",
@@ -91,13 +100,27 @@ def deliver(attempt_id: str) -> str:
     return FAILED
 
 
-def dispatch(job: dict[str, Any], event: dict[str, Any] | None) -> None:
-    """Deliveries of `event` to the owner's webhooks and the job's own webhook_url."""
-    if event is None:
-        return  # Redis is down: no event, and no queue to send through
-    try:
-        repo = WebhookRepository(dbmod.database(get_settings()))
-        for attempt_id in repo.plan(job, event):
-            send(attempt_id)
-    except Exception:  # webhooks must never fail the crawl that triggered them
-        logger.exception("job %s: webhooks for %s not queued", job.get("_id"), event["type"])
+def resend_pending(db: Any) -> int:
+    """After Redis restarted empty: the messages of pending attempts (first ones, and retries
+    waiting for their time) went with it, so send them again, each when it is due. `deliver`
+    skips one that was delivered meanwhile. How many."""
+    repo = WebhookRepository(db)
+    moment, count = now(), 0
+    for attempt in repo.deliveries.find({"state": PENDING}, {"timestamp": 1}):
+        due = attempt.get("timestamp") or moment
+        if due.tzinfo is None:
+            due = due.replace(tzinfo=moment.tzinfo)
+        send(attempt["_id"], max(0.0, (due - moment).total_seconds()))
+        count += 1
+    return count
+
+
+def outbox() -> Outbox:
+    """The outbox of this process: events to the stream, deliveries to the webhooks queue."""
+    return Outbox(dbmod.database(get_settings()), event_log(), send)
+
+
+def publish(job_id: str, job: dict[str, Any] | None = None) -> int:
+    """Publish the job's pending events now (they wait for the reconciler when Redis is
+    down); how many are left. `job`: as its writer has it after writing the event."""
+    return outbox().publish_quietly(job_id, job)

@@ -49,7 +49,7 @@ def stuck_engine() -> str | None:
 
 
 def shutdown_engines() -> None:
-    """Close browsers and stop the reactor of this process (worker child exit)."""
+    """Close this process's engines (worker child exit); the reactor thread dies with it."""
     for engine in list(_engines.values()):
         close = getattr(engine, "close", None)
         if close:

@@ -15,8 +15,8 @@ from typing import Any
 from scrapers.engine import CrawlResult
 from scrapers.failures import INTERNAL
 from scrapers.proxies import Rotation
+from shared import accounts, events, items, jobs, outbox, tasks
 from shared import db as dbmod
-from shared import events, items, jobs, tasks
 from shared.auto_memory import AutoMemory
 from shared.jobs import JobRepository
 from shared.jobspec import JobSpec
@@ -40,6 +40,66 @@ def send(job: dict[str, Any], queue: str, resume: bool = False) -> None:
     celery.send_task(tasks.SCRAPE, **options)
 
 
+def give_up(
+    repo: JobRepository, job: dict[str, Any], stale: Any, limit: int
+) -> dict[str, Any] | None:
+    """A running job whose worker died (its heartbeat is older than `stale`) after it was
+    taken over `limit` times already (MAX_JOB_ATTEMPTS): a poison job, failed `worker_lost`
+    with its stored items counted, and its job.failed in the outbox. The failed job, or None
+    when it moved meanwhile (its worker was alive after all, or a user cancelled it)."""
+    job_id = job["_id"]
+    deaths = int(job.get("takeovers") or 0) + 1
+    error = {
+        "type": "worker_lost",
+        "message": f"its worker died {deaths} times while running it (taken over "
+        f"{deaths - 1} times, MAX_JOB_ATTEMPTS={limit}); retry it to run it again",
+    }
+    stored = items.count(repo.db, job_id)
+    data = {
+        **events.counters_of({**job, "status": jobs.FAILED, "items_scraped": stored}),
+        "error": error,
+        **events.about(job),
+    }
+    done = repo.finish(
+        job_id,
+        "fail",
+        current=job,
+        extra_filter={"heartbeat_at": {"$lt": stale}},
+        error=error,
+        items_scraped=stored,
+        **outbox.fields(events.FAILED, data),
+    )
+    if done is not None:
+        jobs.log(repo.db, job_id, "ERROR", f"failed: {error['message']}")
+    return done
+
+
+def _take_over(
+    repo: JobRepository, current: dict[str, Any], stale: Any, worker: str, fields: dict[str, Any]
+) -> dict[str, Any] | None:
+    """A re-delivered task takes over a running job whose worker died, or gives it up when
+    that has happened MAX_JOB_ATTEMPTS times already (then publishes its job.failed)."""
+    job_id, limit = current["_id"], get_settings().max_job_attempts
+    if int(current.get("takeovers") or 0) >= limit:
+        failed = give_up(repo, current, stale, limit)
+        if failed is not None:
+            delivery.publish(job_id, failed)
+        return None
+    takeovers = int(current.get("takeovers") or 0) + 1
+    job = repo.transition(
+        job_id,
+        "reclaim",
+        extra_filter={"heartbeat_at": {"$lt": stale}},
+        current=current,
+        takeovers=takeovers,
+        **fields,
+    )
+    if job is not None:
+        message = f"taken over from a lost worker by {worker} ({takeovers} of {limit})"
+        jobs.log(repo.db, job_id, "WARNING", message)
+    return job
+
+
 def _claim(
     repo: JobRepository, job_id: str, queue: str, hostname: str, stale_after: int
 ) -> tuple[Any, int]:
@@ -48,6 +108,13 @@ def _claim(
     engine_used = "playwright" if queue == tasks.QUEUE_PLAYWRIGHT else "scrapy"
     fields = {"worker": worker, "queue": queue, "engine_used": engine_used}
     current = repo.get(job_id)
+    if (
+        current is not None
+        and current["status"] == jobs.PENDING
+        and accounts.is_deactivated(repo.db, current.get("owner_id"))
+    ):
+        _cancel_for_inactive_owner(repo, current)  # queued before the account was deactivated
+        return None, 0
     job = repo.transition(job_id, "claim", extra_filter={"queue": queue}, current=current, **fields)
     if job is not None:
         return job, 0
@@ -56,15 +123,40 @@ def _claim(
         return None, 0  # deleted, cancelled, finished, or now someone else's queue
     # A running job whose heartbeat is older than this has lost its worker.
     stale = jobs.now() - timedelta(seconds=stale_after)
-    job = repo.transition(
-        job_id, "reclaim", extra_filter={"heartbeat_at": {"$lt": stale}}, current=current, **fields
-    )
-    if job is not None:
-        jobs.log(repo.db, job_id, "WARNING", f"taken over from a lost worker by {worker}")
-        return job, 0
+    heartbeat = current.get("heartbeat_at")
+    if heartbeat is not None and heartbeat.replace(tzinfo=stale.tzinfo) < stale:
+        job = _take_over(repo, current, stale, worker, fields)
+        if job is not None:
+            return job, 0
+        current = repo.get(job_id)
+        if current is None or current["status"] != jobs.RUNNING:
+            return None, 0  # given up (a poison job), or settled meanwhile
     heartbeat = current.get("heartbeat_at") or jobs.now()
     age = (jobs.now() - heartbeat).total_seconds()
     return None, max(1, int(stale_after - age) + 1)
+
+
+def _cancel_for_inactive_owner(repo: JobRepository, job: dict[str, Any]) -> None:
+    """Cancel, not start, a pending job whose owner's account is deactivated."""
+    error = dict(accounts.DEACTIVATED_ERROR)
+    data = {
+        **events.counters_of({**job, "status": jobs.CANCELLED}),
+        "error": error,
+        **events.about(job),
+    }
+    done = repo.transition(
+        job["_id"],
+        "cancel",
+        extra_filter={"status": jobs.PENDING},
+        current=job,
+        completed_at=jobs.now(),
+        error=error,
+        **outbox.fields(events.CANCELLED, data),
+    )
+    if done is None:
+        return  # claimed or cancelled meanwhile
+    jobs.log(repo.db, job["_id"], "INFO", f"cancelled, not started: {error['message']}")
+    delivery.publish(job["_id"], done)
 
 
 def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
@@ -100,18 +192,24 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         user_agent=settings.user_agent,
     )
     owner = job.get("owner_id")
-    started = event_log().append(
-        job_id,
-        owner,
-        events.STARTED,
-        {
-            "status": jobs.RUNNING,
-            "attempt": job["attempts"],
-            "engine": engine_name,
-            **events.about(job),
-        },
-    )
-    delivery.dispatch(job, started)
+    started = {
+        "status": jobs.RUNNING,
+        "attempt": job["attempts"],
+        "engine": engine_name,
+        **events.about(job),
+    }
+    written = outbox.add(database, job, events.STARTED, started, run_id=job.get("run_id"))
+    # events still in the outbox (Redis down): progress waits behind them, so a job's events
+    # keep their order; the reconciler publishes them once Redis is back
+    left = [delivery.publish(job_id, written) if written is not None else 0]
+
+    def progress(counters: dict[str, Any]) -> None:
+        if left[0]:
+            left[0] = delivery.publish(job_id)
+        if not left[0]:
+            data = {**counters, "status": jobs.RUNNING, **events.about(job)}
+            event_log().append(job_id, owner, events.PROGRESS, data)
+
     sink = ItemSink(
         database,
         job_id,
@@ -122,12 +220,7 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         run_id=job.get("run_id"),
         epoch=int(job.get("epoch") or 0),
         count_existing=_has_earlier_items(job),
-        on_progress=lambda counters: event_log().append(
-            job_id,
-            owner,
-            events.PROGRESS,
-            {**counters, "status": jobs.RUNNING, **events.about(job)},
-        ),
+        on_progress=progress,
         on_log=lambda lines: event_log().append_many(
             job_id,
             owner,
@@ -192,13 +285,12 @@ def _refuse_over_quota(repo: JobRepository, job: dict[str, Any], quota: int) -> 
         "message": f"the account already stores {quota} items (MAX_STORED_ITEMS_PER_USER); "
         "delete or reset jobs to make room",
     }
-    done = repo.finish(job["_id"], "fail", job.get("run_id"), current=job, error=error)
+    data = {**events.counters_of({**job, "status": jobs.FAILED}), "error": error}
+    event = outbox.fields(events.FAILED, {**data, **events.about(job)})
+    done = repo.finish(job["_id"], "fail", job.get("run_id"), current=job, error=error, **event)
     if done is not None:
         jobs.log(repo.db, job["_id"], "ERROR", f"failed: {error['message']}", job.get("run_id"))
-        data = {**events.counters_of(done), "error": error, **events.about(job)}
-        delivery.dispatch(
-            job, event_log().append(job["_id"], job.get("owner_id"), events.FAILED, data)
-        )
+        delivery.publish(job["_id"], done)
     return 0
 
 
@@ -230,13 +322,16 @@ def _has_earlier_items(job: dict[str, Any]) -> bool:
 
 
 def _final_counters(repo: JobRepository, job: dict[str, Any], counters: dict[str, Any]) -> None:
-    """After a retry, take-over or reset, count what the job really holds: a run that lost
-    the job may have stored items after this run counted."""
+    """The job's final item count is what it stores, counted as it ends (not this run's
+    tally: a write that timed out may have landed, and after a retry, take-over or reset a
+    run that lost the job may have stored items after this run counted)."""
     epoch = int(job.get("epoch") or 0)
     if epoch:
         repo.db.results.delete_many({"job_id": job["_id"], "epoch": {"$ne": epoch}})
     if epoch or _has_earlier_items(job):
         counters["items_scraped"] = items.renumber(repo.db, job["_id"])
+    else:
+        counters["items_scraped"] = items.count(repo.db, job["_id"])
 
 
 def _record(
@@ -261,17 +356,21 @@ def _record(
     _final_counters(repo, job, counters)
 
     def cancelled() -> None:
-        # a user cancelled while this run went on: its final counters, then the last event
-        if run_id is not None and repo.store_counters(job_id, run_id, {**counters, **extra}):
-            terminal(events.CANCELLED, {**counters, "status": jobs.CANCELLED})
+        # a user cancelled while this run went on: its final counters with the last event
+        # (unless the reconciler settled the job first, having found this run silent)
+        data = {**counters, "status": jobs.CANCELLED, **events.about(job)}
+        if run_id is not None and repo.store_counters(
+            job_id, run_id, {**counters, **extra}, outbox.fields(events.CANCELLED, data)
+        ):
+            delivery.publish(job_id)
+        # once the figures are final: whoever waits for this line reads the final counters
+        log("INFO", "stopped: cancelled while running")
 
-    def terminal(type_: str, data: dict[str, Any]) -> None:
-        # after the final counters are stored, so it is the job's last event and carries them
-        data = {**data, **events.about(job)}
-        delivery.dispatch(job, event_log().append(job_id, job.get("owner_id"), type_, data))
+    def terminal(type_: str, data: dict[str, Any]) -> dict[str, Any]:
+        # written with the final counters, so it is the job's last event and carries them
+        return outbox.fields(type_, {**data, **events.about(job)})
 
     if sink.cancelled.is_set():
-        log("INFO", "stopped: cancelled while running")
         cancelled()
         return
     if result.finish_reason == "item_limit":
@@ -280,22 +379,43 @@ def _record(
             f"stopped at {sink.max_items} items (MAX_ITEMS_PER_JOB, MAX_STORED_ITEMS_PER_USER)",
         )
     started = job.get("started_at")
+    figures = {**job, **counters}
     if result.error:
+        data = {**events.counters_of({**figures, "status": jobs.FAILED}), "error": result.error}
+        event = terminal(events.FAILED, data)
         done = repo.finish(
-            job_id, "fail", run_id, started, current=job, error=result.error, **counters, **extra
+            job_id,
+            "fail",
+            run_id,
+            started,
+            current=job,
+            error=result.error,
+            **counters,
+            **extra,
+            **event,
         )
         if done is not None:
             log("ERROR", f"failed: {result.error['message']}")
-            terminal(events.FAILED, {**events.counters_of(done), "error": result.error})
+            delivery.publish(job_id, done)
         else:
             cancelled()  # cancelled at the last moment: still ours, so its counters are these
     else:
+        data = events.counters_of({**figures, "status": jobs.COMPLETED, "progress": 100})
+        event = terminal(events.COMPLETED, data)
         done = repo.finish(
-            job_id, "complete", run_id, started, current=job, progress=100, **counters, **extra
+            job_id,
+            "complete",
+            run_id,
+            started,
+            current=job,
+            progress=100,
+            **counters,
+            **extra,
+            **event,
         )
         if done is not None:
             pages, items = counters["pages_crawled"], counters["items_scraped"]
             log("INFO", f"completed: {pages} pages, {items} items")
-            terminal(events.COMPLETED, events.counters_of(done))
+            delivery.publish(job_id, done)
         else:
             cancelled()

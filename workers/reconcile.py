@@ -1,5 +1,7 @@
-"""Maintenance: re-queue jobs whose worker died, re-send pending jobs whose message was lost,
-purge what deleted jobs' workers wrote late, and probe proxies. Runs on the `maintenance` queue."""
+"""Maintenance: re-queue jobs whose worker died (or fail the poison ones), re-send pending jobs
+whose message was lost, settle and tell about jobs cancelled under a dead run, publish events left
+in the outbox, purge what deleted jobs' workers wrote late, and probe proxies. Runs on the
+`maintenance` queue."""
 
 from __future__ import annotations
 
@@ -8,15 +10,19 @@ from datetime import timedelta
 import redis
 
 from shared import db as dbmod
-from shared import items, jobs, tasks
+from shared import events, items, jobs, outbox, tasks
 from shared.counters import JobCounters
 from shared.jobs import JobRepository
 from shared.proxies import ProxyRepository
 from shared.run_history import RunCounters
 from shared.settings import get_settings
 from shared.webhooks import WebhookRepository
+from workers import delivery
 from workers.engines import event_log
-from workers.execution import send
+from workers.execution import give_up, send
+
+# an outbox event younger than this is being published by the process that wrote it
+OUTBOX_GRACE_SECONDS = 5.0
 
 _broker: dict[str, str] = {}
 
@@ -63,13 +69,26 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
     restarted = _broker_restarted(client, database)
     # a running job's heartbeat comes every PROGRESS_INTERVAL_SECONDS: past this, it is orphaned
     stale = jobs.now() - timedelta(seconds=settings.job_stale_seconds)
-    requeued = resent = 0
+    requeued = resent = given_up = 0
+    limit = settings.max_job_attempts
     for job in repo.jobs.find({"status": jobs.RUNNING, "heartbeat_at": {"$lt": stale}}):
+        takeovers = int(job.get("takeovers") or 0)
+        if takeovers >= limit:  # its worker died every time: a poison job
+            failed = give_up(repo, job, stale, limit)
+            if failed is not None:
+                delivery.publish(job["_id"], failed)
+                given_up += 1
+            continue
         moved = repo.transition(
-            job["_id"], "requeue", extra_filter={"heartbeat_at": {"$lt": stale}}, current=job
+            job["_id"],
+            "requeue",
+            extra_filter={"heartbeat_at": {"$lt": stale}},
+            current=job,
+            takeovers=takeovers + 1,
         )
         if moved is not None:
-            jobs.log(repo.db, job["_id"], "WARNING", "worker lost: job re-queued")
+            message = f"worker lost: job re-queued ({takeovers + 1} of {limit} take-overs)"
+            jobs.log(repo.db, job["_id"], "WARNING", message)
             send(moved, moved.get("queue") or tasks.QUEUE_SCRAPY, resume=True)
             requeued += 1
 
@@ -115,15 +134,31 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
             ).sort("resend_at", 1)
             stale_ones = [j for j in waiting if (j.get("updated_at") or cutoff) < cutoff]
             resent += resend(stale_ones[:missing])
-    # a job cancelled while running whose run died before storing its final figures
-    for job in repo.jobs.find({"unsettled": True}, {"status": 1, "updated_at": 1}):
+    # a job cancelled while running whose run died before storing its final figures: its
+    # stored items counted, and its job.cancelled, which that run never wrote
+    for job in repo.jobs.find({"unsettled": True}):
         if job.get("status") == jobs.CANCELLED and (job.get("updated_at") or stale) < stale:
-            repo.store_counters(
-                job["_id"], None, {"items_scraped": items.count(database, job["_id"])}
-            )
+            stored = items.count(database, job["_id"])
+            data = {**events.counters_of({**job, "items_scraped": stored}), **events.about(job)}
+            if job.get("error"):  # why it was cancelled, when not by its owner
+                data["error"] = job["error"]
+            event = outbox.fields(events.CANCELLED, data)
+            if repo.store_counters(job["_id"], None, {"items_scraped": stored}, event):
+                delivery.publish(job["_id"])
+    # events their writer could not publish (Redis was down, or it died): in order, once
+    published = delivery.outbox().drain(OUTBOX_GRACE_SECONDS)
+    # webhook attempts whose message an emptied Redis lost (a scan, after a restart only)
+    redelivered = delivery.resend_pending(database) if restarted else 0
     # a worker that lost its job to a delete may have flushed items after it: purge them
     purged = repo.purge_deleted(settings.max_timeout_seconds + settings.job_stale_seconds * 3)
-    return {"requeued": requeued, "resent": resent, "purged": purged}
+    return {
+        "requeued": requeued,
+        "resent": resent,
+        "purged": purged,
+        "failed_worker_lost": given_up,
+        "events_published": published,
+        "deliveries_resent": redelivered,
+    }
 
 
 def check_counters() -> dict[str, int]:

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any
 
-from shared import changes, events, tasks
+from shared import changes, events, outbox, tasks
 from shared import db as dbmod
 from shared.scheduling import Scheduler
 from shared.settings import get_settings
@@ -32,7 +32,6 @@ def enqueue(job: dict[str, Any]) -> None:
 def on_settled(run: dict[str, Any], job: dict[str, Any]) -> dict[str, Any] | None:
     """A scheduled job completed: compare its items with the previous run's; job.changed."""
     from workers import delivery
-    from workers.engines import event_log
 
     database = dbmod.database()
     schedule = database.schedules.find_one({"_id": run["schedule_id"]}, {"key": 1}) or {}
@@ -44,8 +43,10 @@ def on_settled(run: dict[str, Any], job: dict[str, Any]) -> dict[str, Any] | Non
             "changes": counts,
             **events.about(job),
         }
-        event = event_log().append(job["_id"], job.get("owner_id"), events.CHANGED, data)
-        delivery.dispatch(job, event)
+        # into the job's outbox first: a Redis outage delays it, never loses it
+        written = outbox.add(database, job, events.CHANGED, data)
+        if written is not None:
+            delivery.publish(job["_id"], written)
     return counts
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import schemas, schemas_webhooks
+from api.json_guard import Blueprint
 from api.security import auth_required, current_user
 from api.services import auth
 
@@ -21,10 +21,11 @@ blp.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
 class Register(MethodView):
     @blp.arguments(schemas.Register)
     @blp.response(201, schemas.UserOut)
+    @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(409, response="CONFLICT")
     def post(self, body):
-        """Create an account."""
-        return auth.register(body["username"], body["email"], body["password"])
+        """Create an account (403 while REGISTRATION is closed: an admin creates them)."""
+        return auth.self_register(body["username"], body["email"], body["password"])
 
 
 @blp.route("/login")

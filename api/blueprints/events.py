@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from flask import Response, request, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from api.security import authenticate_stream
+from api import stream_slots
+from api.json_guard import Blueprint
+from api.security import STREAM_RECHECK_SECONDS, StreamUser, authenticate_stream
 from api.services import db, event_log, settings
 from api.services import jobs as job_service
 from shared import events
@@ -64,31 +66,45 @@ def _message(event: dict[str, Any]) -> str:
     return f"id: {event['id']}\nevent: {event['type']}\ndata: {data}\n\n"
 
 
-def _response(stream: Iterator[str]) -> Response:
-    return Response(
-        stream_with_context(stream),
+def _response(stream: Iterator[str], user: dict[str, Any]) -> Response:
+    """The stream as SSE, holding one of the user's stream slots until it closes (also when
+    the client goes away: the server closes the response at its next write)."""
+    slot = stream_slots.take(user["_id"])
+    response = Response(
+        stream_with_context(slot.held(stream)),
         content_type="text/event-stream; charset=utf-8",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+    response.call_on_close(slot.release)
+    return response
 
 
-def _job_events(job: dict[str, Any], after: str) -> Iterator[str]:
+def _block_ms() -> int:
+    """How long one read waits for events: short enough to re-check the user in time."""
+    return int(min(settings().sse_heartbeat_seconds, STREAM_RECHECK_SECONDS) * 1000)
+
+
+def _job_events(job: dict[str, Any], after: str, user: StreamUser) -> Iterator[str]:
     log, stream = event_log(), events.job_stream(job["_id"])
-    block_ms = int(settings().sse_heartbeat_seconds * 1000)
+    block_ms, heartbeat = _block_ms(), settings().sse_heartbeat_seconds
+    quiet_since = time.monotonic()
     yield "retry: 2000\n\n"
     if after == "0" and log.last_id(stream) == "0-0":
         rebuilt = events.terminal_from_job(job)  # finished before its events expired
         if rebuilt is not None:
             yield _message(rebuilt)
             return
-    while True:
+    while user.still_allowed():  # a deactivated or demoted user's stream ends
         batch = log.read(stream, after, block_ms=block_ms)
         for event in batch:
             after = event["id"]
             yield _message(event)
             if event["type"] in events.TERMINAL:
                 return  # the terminal event is the job's last
-        if not batch:
+        if batch:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= heartbeat:
+            quiet_since = time.monotonic()
             current = db().jobs.find_one({"_id": job["_id"]}, {"status": 1})
             if current is None:
                 return  # deleted
@@ -105,19 +121,23 @@ def _not_before(last: str, after: str) -> bool:
     return a >= b
 
 
-def _user_events(user: dict[str, Any], after: str) -> Iterator[str]:
+def _user_events(user: dict[str, Any], after: str, checked: StreamUser) -> Iterator[str]:
     log, stream = event_log(), events.user_stream(user["_id"])
-    block_ms = int(settings().sse_heartbeat_seconds * 1000)
+    block_ms, heartbeat = _block_ms(), settings().sse_heartbeat_seconds
+    quiet_since = time.monotonic()
     if after == "$":
         after = log.last_id(stream)  # from now on, and no event lost between two reads
     # the position as an id: a client cut off before the first event resumes from here too
     yield f"retry: 2000\nid: {after}\n\n"
-    while True:
+    while checked.still_allowed():  # a deactivated or demoted user's stream ends
         batch = log.read(stream, after, block_ms=block_ms)
         for event in batch:
             after = event["id"]
             yield _message(event)
-        if not batch:
+        if batch:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= heartbeat:
+            quiet_since = time.monotonic()
             yield ": keep-alive\n\n"
 
 
@@ -128,7 +148,7 @@ class JobEvents(MethodView):
         """This job's events as SSE: the retained ones, then live; ends after the last one."""
         user = authenticate_stream()
         job = job_service.get(job_id, user)  # another user's job: 404
-        return _response(_job_events(job, _after("0")))
+        return _response(_job_events(job, _after("0"), StreamUser(user)), user)
 
 
 @blp.route("/events")
@@ -137,4 +157,4 @@ class UserEvents(MethodView):
     def get(self):
         """Events of all the caller's jobs as SSE, from now (or Last-Event-ID) on."""
         user = authenticate_stream()
-        return _response(_user_events(user, _after("$")))
+        return _response(_user_events(user, _after("$"), StreamUser(user)), user)

@@ -6,9 +6,9 @@ from urllib.parse import urlencode
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import schemas
+from api.json_guard import Blueprint
 from api.security import auth_required, current_user
 from api.services import jobs
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api import errors, schemas
+from api.json_guard import Blueprint
 from api.schemas_ops import METRICS_DOC, doc_json
 from api.security import admin_required, auth_required, current_user
 from api.services import monitoring, proxies

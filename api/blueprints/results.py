@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Response, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import schemas
+from api.json_guard import Blueprint
 from api.schemas_ops import EXPORT_DOC
 from api.security import auth_required, current_user, stream_auth_required
 from api.services import results
@@ -35,7 +35,8 @@ class Export(MethodView):
     def get(self, args, job_id):
         """Download every item as JSON, CSV or JSONL, streamed."""
         fmt = args["format"]
-        chunks, content_type = results.export(job_id, current_user(), fmt)
+        raw = args["csv_formulas"] == "raw"
+        chunks, content_type = results.export(job_id, current_user(), fmt, raw_formulas=raw)
         return Response(
             stream_with_context(chunks),
             content_type=content_type,

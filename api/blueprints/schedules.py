@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api import schemas_schedules as schemas
+from api.json_guard import Blueprint
 from api.security import auth_required, current_user
 from api.services import schedules
 

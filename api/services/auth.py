@@ -13,18 +13,31 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from api import security
 from api.services import db, settings
-from shared.errors import Conflict, NotFound, Unauthorized
+from shared import accounts
+from shared.errors import Conflict, Forbidden, NotFound, Unauthorized
 from shared.jobs import now
+from shared.users import ApiKeyRepository, UserRepository
 
 # A hash to compare against when the user does not exist, so timing does not reveal usernames.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
 
+def self_register(username: str, email: str, password: str) -> dict[str, Any]:
+    """POST /auth/register: only while REGISTRATION is open (else an admin creates accounts)."""
+    if not settings().registration_open:
+        raise Forbidden(
+            "Self-registration is closed on this service; ask an administrator for an account"
+        )
+    return register(username, email, password)
+
+
 def register(username: str, email: str, password: str, role: str = "user") -> dict[str, Any]:
+    """Store a new account; 409 when its username (in any case) or e-mail is taken."""
     user = {
         "_id": uuid.uuid4().hex,
         "username": username,
-        "email": email.lower(),
+        "username_key": accounts.key_of(username),
+        "email": accounts.key_of(email),
         "password_hash": generate_password_hash(password),
         "role": role,
         "active": True,
@@ -32,9 +45,10 @@ def register(username: str, email: str, password: str, role: str = "user") -> di
         "last_login": None,
     }
     try:
-        db().users.insert_one(user)
+        UserRepository(db()).insert(user)
     except DuplicateKeyError as exc:
-        field = "email" if "email" in str(exc) else "username"
+        taken = (exc.details or {}).get("keyPattern") or {}
+        field = "email" if "email" in taken else "username"
         raise Conflict(f"That {field} is already registered", {field: ["already taken"]}) from None
     return user
 
@@ -60,17 +74,20 @@ def _tokens(user: dict[str, Any], refresh: bool = True) -> dict[str, Any]:
 def login(username: str, password: str) -> dict[str, Any]:
     from api.login_guard import guard
 
-    guard().check(username)  # 429 while this username or client is locked out
-    user = db().users.find_one({"$or": [{"username": username}, {"email": username.lower()}]})
+    user = accounts.find_by_login(db(), username)
+    # failures count against the account, whichever of its names was typed; an unknown name
+    # is counted as itself
+    account = f"id:{user['_id']}" if user is not None else f"name:{accounts.key_of(username)}"
+    guard().check(account)  # 429 while this account, or this client, is locked out
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
-        guard().failed(username)
+        guard().failed(account)
         raise Unauthorized("Incorrect username or password")
     if not check_password_hash(user["password_hash"], password) or not user.get("active", True):
-        guard().failed(username)
+        guard().failed(account)
         raise Unauthorized("Incorrect username or password")
     user["last_login"] = now()
-    db().users.update_one({"_id": user["_id"]}, {"$set": {"last_login": user["last_login"]}})
+    UserRepository(db()).set(user["_id"], {"last_login": user["last_login"]})
     return _tokens(user)
 
 
@@ -81,7 +98,7 @@ def refresh(refresh_token: str) -> dict[str, Any]:
         raise Unauthorized("Invalid or expired refresh token") from None
     if claims.get("type") != "refresh":
         raise Unauthorized("A refresh token is required")
-    user = db().users.find_one({"_id": claims["sub"]})
+    user = UserRepository(db()).get(claims["sub"])
     if user is None or not user.get("active", True):
         raise Unauthorized("User no longer exists")
     return _tokens(user, refresh=False)
@@ -99,45 +116,36 @@ def create_api_key(user: dict[str, Any], name: str) -> dict[str, Any]:
         "last_used_at": None,
         "revoked": False,
     }
-    db().api_keys.insert_one(record)
+    ApiKeyRepository(db()).insert(record)
     return {**record, "key": key}
 
 
 def list_api_keys(user: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(
-        db().api_keys.find({"user_id": user["_id"], "revoked": False}).sort("created_at", -1)
-    )
+    return ApiKeyRepository(db()).of_user(user["_id"])
 
 
 def fresh(user: dict[str, Any]) -> dict[str, Any]:
     """The user's document as stored now (authentication may use one up to USER_CACHE_TTL
     seconds old)."""
-    return db().users.find_one({"_id": user["_id"]}) or user
+    return UserRepository(db()).get(user["_id"]) or user
 
 
 def revoke_api_key(user: dict[str, Any], key_id: str) -> None:
-    result = db().api_keys.delete_one({"_id": key_id, "user_id": user["_id"]})
-    if result.deleted_count == 0:
+    if not ApiKeyRepository(db()).delete(key_id, user["_id"]):
         raise NotFound("API key not found")
 
 
 def ensure_admin(database: Database, username: str, password: str, email: str = "") -> None:
     """Create (or promote and reset) the admin account named in the settings."""
-    email = (email or f"{username}@admin.local").lower()
-    database.users.update_one(
-        {"username": username},
+    email = accounts.key_of(email or f"{username}@admin.local")
+    UserRepository(database).upsert_admin(
+        accounts.key_of(username),
+        {"role": "admin", "password_hash": generate_password_hash(password), "active": True},
         {
-            "$set": {
-                "role": "admin",
-                "password_hash": generate_password_hash(password),
-                "active": True,
-            },
-            "$setOnInsert": {
-                "_id": uuid.uuid4().hex,
-                "email": email,
-                "created_at": now(),
-                "last_login": None,
-            },
+            "_id": uuid.uuid4().hex,
+            "username": username,
+            "email": email,
+            "created_at": now(),
+            "last_login": None,
         },
-        upsert=True,
     )

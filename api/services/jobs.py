@@ -8,10 +8,10 @@ from typing import Any
 from flask import current_app
 from pymongo import ASCENDING, DESCENDING
 
-from api.schemas import config_conflicts
+from api.schemas import check_job
 from api.security import is_admin
 from api.services import db, event_log, settings, webhooks
-from shared import events, jobs, tasks
+from shared import events, items, jobs, outbox, tasks
 from shared.auto_memory import AutoMemory, learned_decision
 from shared.counters import JobCounters
 from shared.errors import Conflict, NotFound, ValidationFailed
@@ -125,29 +125,55 @@ def _change(job_id: str, user: dict[str, Any], action: str, **fields: Any) -> di
     return changed
 
 
-def cancel(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
+def publish(job: dict[str, Any]) -> None:
+    """Publish the job's outbox events now (shared/outbox.py; `job` as just written); when
+    Redis is down they wait for the reconciler."""
+    outbox.Outbox(db(), event_log(), webhooks.send).publish_quietly(job["_id"], job)
+
+
+def cancel(
+    job_id: str, user: dict[str, Any], error: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Cancel a pending or running job; `error` ({type, message}) says why, when not asked for
+    by its owner (the owner's account was deactivated)."""
     job = get(job_id, user)
+    why = {"error": error} if error else {}
+    said = f"cancelled by {user['username']}" + (f": {error['message']}" if error else "")
     if job["status"] == jobs.PENDING:
-        # no worker has it: this is its last event. (A running job's worker writes it,
-        # after its final counters.)
+        # no worker has it: this is its last event, written with the state. (A running
+        # job's run writes it with its final counters; the reconciler, should it die first.)
+        data = {
+            **events.counters_of({**job, "status": jobs.CANCELLED}),
+            **why,
+            **events.about(job),
+        }
         changed = repo().transition(
             job_id,
             "cancel",
             extra_filter={"status": jobs.PENDING},
             current=job,
             completed_at=jobs.now(),
+            **why,
+            **outbox.fields(events.CANCELLED, data),
         )
         if changed is not None:
-            jobs.log(db(), job_id, "INFO", f"cancelled by {user['username']}")
-            event = event_log().append(
-                job_id, changed.get("owner_id"), events.CANCELLED, events.counters_of(changed)
-            )
-            webhooks.dispatch(changed, event)
+            jobs.log(db(), job_id, "INFO", said)
+            publish(changed)
             return changed
-    # a running job: its run stores the final figures as it stops; should it die first,
-    # the reconciler counts what it stored (`unsettled`)
-    job = _change(job_id, user, "cancel", completed_at=jobs.now(), unsettled=True)
-    jobs.log(db(), job_id, "INFO", f"cancelled by {user['username']}")
+    # a running job: the figures of what it stored so far (its run stores the final ones as
+    # it stops, the items of its page in flight included; should it die first, the
+    # reconciler counts what it stored: `unsettled`)
+    stored = items.count(db(), job_id)
+    job = _change(
+        job_id,
+        user,
+        "cancel",
+        completed_at=jobs.now(),
+        unsettled=True,
+        items_scraped=stored,
+        **why,
+    )
+    jobs.log(db(), job_id, "INFO", said)
     job.pop("unsettled", None)
     return job
 
@@ -164,6 +190,7 @@ def retry(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
         duration_seconds=None,
         progress=0,
         queue=jobs.queue_for(job["engine"]),
+        takeovers=0,  # by hand: MAX_JOB_ATTEMPTS counts afresh
     )
     jobs.log(db(), job_id, "INFO", f"retried by {user['username']} (attempt {job['attempts']})")
     _follow(job)
@@ -196,6 +223,7 @@ def reset(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
         auto_decision=None,
         warnings=[],
         queue=jobs.queue_for(job["engine"]),
+        takeovers=0,
     )
     db().results.delete_many({"job_id": job_id})
     jobs.log(db(), job_id, "INFO", f"reset by {user['username']}: results cleared")
@@ -204,25 +232,27 @@ def reset(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
     return job
 
 
+BODY_FIELDS = ("url", "urls", "engine", "priority", "selectors", "config", "webhook_url")
+
+
 def update(job_id: str, user: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     job = get(job_id, user)
     if job["status"] != jobs.PENDING:
         raise Conflict(f"Only a pending job can be changed; this one is {job['status']}")
-    fields: dict[str, Any] = {}
+    body = {key: job[key] for key in BODY_FIELDS if job.get(key) is not None}
     if "url" in changes:
-        fields["url"] = changes["url"]
-        fields["urls"] = changes.get("urls") or [changes["url"]]
+        body["url"] = changes["url"]
+        body["urls"] = changes.get("urls") or [changes["url"]]
     elif "urls" in changes:
-        fields["urls"], fields["url"] = changes["urls"], changes["urls"][0]
-    if "selectors" in changes:
-        fields["selectors"] = changes["selectors"]
+        body["urls"], body["url"] = changes["urls"], changes["urls"][0]
     if "config" in changes:
-        fields["config"] = {**job.get("config", {}), **changes["config"]}
-        conflicts = {f"config.{k}": v for k, v in config_conflicts(fields["config"]).items()}
-        if conflicts:
-            raise ValidationFailed(f"Invalid input: {', '.join(conflicts)}", conflicts)
-    if "priority" in changes:
-        fields["priority"] = changes["priority"]
+        body["config"] = {**job.get("config", {}), **changes["config"]}
+    body.update({key: changes[key] for key in ("selectors", "priority") if key in changes})
+    # the job the change makes must pass exactly what POST /jobs would accept
+    checked = check_job(body)
+    changed = {"url", "urls"} if {"url", "urls"} & set(changes) else set()
+    changed |= {key for key in ("selectors", "config", "priority") if key in changes}
+    fields: dict[str, Any] = {key: checked[key] for key in changed}
     if not fields:
         return job
     fields["updated_at"] = jobs.now()

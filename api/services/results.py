@@ -50,6 +50,18 @@ def _jsonl(job_id: str) -> Iterator[str]:
         yield json.dumps(_plain(row, job_id), ensure_ascii=False) + "\n"
 
 
+# OWASP's CSV injection rule: a spreadsheet runs a cell that starts with one of these as a
+# formula (=HYPERLINK, DDE `-2+3+cmd|...`), so such a cell gets a leading ' to stay text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def defuse(value: Any) -> Any:
+    """`value` as a spreadsheet shows it and never runs it; numbers and other text unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _cell(value: Any) -> Any:
     if value is None:
         return ""
@@ -58,15 +70,17 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _csv(job_id: str, fields: list[str]) -> Iterator[str]:
+def _csv(job_id: str, fields: list[str], raw: bool) -> Iterator[str]:
     meta = [name for name in ("url", "scraped_at") if name not in fields]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(fields + meta)
+    safe = (lambda v: v) if raw else defuse
+    writer.writerow([safe(name) for name in fields + meta])  # selector names are the user's
     for count, row in enumerate(_rows(job_id), start=1):
         data = row.get("data") or {}
         plain = _plain(row, job_id)
-        writer.writerow([_cell(data.get(name)) for name in fields] + [plain[m] for m in meta])
+        cells = [_cell(data.get(name)) for name in fields] + [plain[m] for m in meta]
+        writer.writerow([safe(cell) for cell in cells])
         if count % 200 == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -81,15 +95,18 @@ CONTENT_TYPES = {
 }
 
 
-def export(job_id: str, user: dict[str, Any], fmt: str) -> tuple[Iterator[str], str]:
-    """(chunks, content type) of the export; the job must be visible to `user`."""
+def export(
+    job_id: str, user: dict[str, Any], fmt: str, raw_formulas: bool = False
+) -> tuple[Iterator[str], str]:
+    """(chunks, content type) of the export; the job must be visible to `user`. A CSV's cells
+    are defused (`defuse`) unless `raw_formulas`; JSON and JSONL are always as scraped."""
     job = get_job(job_id, user)
     if fmt == "csv":
         fields = list(job.get("selectors") or {}) or ["title"]
         output = (job.get("config") or {}).get("output")
         if output:  # page content: one row per page, its formats as columns
             fields = list(dict.fromkeys(["title", *output, *fields]))
-        return _csv(job_id, fields), CONTENT_TYPES[fmt]
+        return _csv(job_id, fields, raw_formulas), CONTENT_TYPES[fmt]
     if fmt == "jsonl":
         return _jsonl(job_id), CONTENT_TYPES[fmt]
     return _json(job_id), CONTENT_TYPES[fmt]

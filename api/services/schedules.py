@@ -7,7 +7,7 @@ from typing import Any
 from api.security import is_admin
 from api.services import db, settings
 from api.services.jobs import enqueue
-from shared import changes, jobs
+from shared import accounts, changes, jobs
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.schedules import ScheduleError, ScheduleRepository, check
 from shared.scheduling import Scheduler
@@ -73,6 +73,8 @@ def delete(schedule_id: str, user: dict[str, Any]) -> None:
 
 def run_now(schedule_id: str, user: dict[str, Any]) -> dict[str, Any]:
     schedule = _own(schedule_id, user)
+    if accounts.is_deactivated(db(), schedule["owner_id"]):  # an admin, for a deactivated owner
+        raise Conflict(f"Not run: {accounts.DEACTIVATED}")
     run = Scheduler(db(), enqueue).run_now(schedule)
     return {"job_id": run["job_id"], "run_id": run["_id"], "status": "queued"}
 

@@ -23,13 +23,6 @@ def send(attempt_id: str) -> None:
     )
 
 
-def dispatch(job: dict[str, Any], event: dict[str, Any] | None) -> None:
-    """Deliveries of an event the API itself produced (a pending job cancelled)."""
-    if event is not None:
-        for attempt_id in repo().plan(job, event):
-            send(attempt_id)
-
-
 def _own(hook_id: str, user: dict[str, Any]) -> dict[str, Any]:
     hook = repo().get(hook_id, user["_id"])
     if hook is None:

@@ -89,6 +89,7 @@ class Stack:
             TARGET_ALLOWLIST=f"{self.net.address('site')}:{SITE_PORT}",
             LOG_LEVEL="INFO",
             VAR_DIR=str(self.workdir / host / "var"),
+            REGISTRATION="open",  # the workload registers its own users (closed in production)
         )
         env.update(self.knobs)
         env.update(extra)

@@ -57,12 +57,21 @@ def _table(items: list[Item], total: int | None, skip: int) -> None:
     show_default=True,
 )
 @click.option("-o", "--output", "dest", help="File to write (default JOB.FORMAT; - for stdout).")
+@click.option(
+    "--raw-formulas",
+    is_flag=True,
+    help="CSV: write cells that start with = + - @ as scraped (by default they get a leading ' "
+    "so a spreadsheet does not run them).",
+)
 @json_option
 @pass_state
-def export(state: State, job_id: str, fmt: str, dest: str | None, as_json: bool):
+def export(
+    state: State, job_id: str, fmt: str, dest: str | None, raw_formulas: bool, as_json: bool
+):
     """Download every item of a job as CSV, JSON or JSONL, streamed, with progress."""
+    formulas = "raw" if raw_formulas else "escape"
     if dest == "-":
-        state.client.results.export(job_id, sys.stdout.buffer, format=fmt)
+        state.client.results.export(job_id, sys.stdout.buffer, format=fmt, csv_formulas=formulas)
         sys.stdout.flush()
         return
     path = Path(dest or f"{job_id}.{fmt}")
@@ -81,7 +90,9 @@ def export(state: State, job_id: str, fmt: str, dest: str | None, as_json: bool)
         def progress(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total)
 
-        written = state.client.results.export(job_id, path, format=fmt, progress=progress)
+        written = state.client.results.export(
+            job_id, path, format=fmt, progress=progress, csv_formulas=formulas
+        )
     if as_json:
         output.emit_json({"job_id": job_id, "format": fmt, "path": str(path), "bytes": written})
     else:

@@ -12,7 +12,7 @@ import requests
 
 from shared import embedded
 from tests.helpers import Stack
-from tests.sites.kinds import ARTICLES, QUOTES_PER_PAGE, expected_quotes
+from tests.sites.kinds import ARTICLES, CHARSET_TITLE, PRICE, QUOTES_PER_PAGE, expected_quotes
 from tests.sites.server import SiteServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.browser]
@@ -366,3 +366,25 @@ def test_a_json_api_is_crawled_with_jmespath_selectors_keeping_the_values_types(
     assert [i["sku"] for i in found] == [e["sku"] for e in expected]
     assert [i["raw"] for i in found] == expected  # a whole object, as the API gave it
     assert [i["stock"] for i in found] == [e["stock"] for e in expected]  # null stays null
+
+
+def test_a_page_without_a_charset_gives_one_text_whichever_engine_reads_it(stack):
+    # UTF-8 bytes, and no charset in the header or the page: Chromium alone would read â‚¬
+    with SiteServer() as site:
+        url = f"{site.url}/kinds/charset/unlabelled"
+        fields = {"price": "span.price::text", "title": "title::text"}
+        jobs = {
+            (engine, kind): stack.submit(stack.headers, url=url, engine=engine, **spec)["id"]
+            for engine in ("scrapy", "playwright", "auto")
+            for kind, spec in (
+                ("fields", {"selectors": fields}),
+                ("content", {"config": {"output": ["markdown", "text"]}}),
+            )
+        }
+        done = {key: stack.wait_job(job, stack.headers, timeout=90) for key, job in jobs.items()}
+    found = {key: items(stack, job) for key, job in done.items()}
+    assert found[("scrapy", "fields")] == [{"price": PRICE, "title": CHARSET_TITLE}]
+    assert found[("scrapy", "content")][0]["markdown"].startswith("# Crème brûlée at the café")
+    for engine in ("playwright", "auto"):
+        for kind in ("fields", "content"):
+            assert found[(engine, kind)] == found[("scrapy", kind)], (engine, kind)

@@ -13,18 +13,18 @@ from pathlib import Path
 import pytest
 
 from shared import embedded
-from tests.helpers import ROOT, processes_of, wait_for
+from tests.helpers import ROOT, processes_of, redis_database, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 class Run:
-    """One `make run` (deploy/local.py) on its own var dir, ports and Redis database."""
+    """One `make run` (deploy/local.py) on its own var dir, ports and Redis database
+    (`redis_url`, leased by the caller)."""
 
     def __init__(self, tmp: Path, redis_url: str, **env: str) -> None:
         self.var = tmp / f"var-{uuid.uuid4().hex[:6]}"
         self.log = tmp / f"{self.var.name}.log"
-        base = redis_url.rsplit("/", 1)[0]
         self.env = dict(
             os.environ,
             ENV="local",
@@ -32,7 +32,7 @@ class Run:
             API_PORT=str(embedded.free_port()),
             FLOWER_PORT=str(embedded.free_port()),
             EMBEDDED_MONGO_PORT=str(embedded.free_port()),
-            REDIS_URL=f"{base}/{14 - len(os.environ.get('PYTEST_XDIST_WORKER', ''))}",
+            REDIS_URL=redis_url,
         )
         self.env.pop("MONGO_URL", None)
         self.env.update(env)
@@ -76,15 +76,16 @@ class Run:
 @pytest.fixture
 def runs(tmp_path, redis_url):
     made: list[Run] = []
+    with contextlib.ExitStack() as databases:
 
-    def make(**env: str) -> Run:
-        run = Run(tmp_path, redis_url, **env)
-        made.append(run)
-        return run
+        def make(**env: str) -> Run:
+            run = Run(tmp_path, databases.enter_context(redis_database(redis_url, tmp_path)), **env)
+            made.append(run)
+            return run
 
-    yield make
-    for run in made:
-        run.cleanup()
+        yield make
+        for run in made:
+            run.cleanup()
 
 
 def test_a_dead_worker_is_restarted_and_a_killed_supervisor_leaves_nothing(runs):
@@ -139,3 +140,12 @@ def test_a_second_instance_refuses_instead_of_sharing(runs):
     code, text = same_broker.start(wait=False).run_to_end()
     assert code == 2 and "REDIS_URL" in text and "another ScrapeMaster instance" in text
     assert not processes_of(same_broker.var)
+
+
+def test_the_flower_password_is_shown_by_where_it_is_under_the_real_var_dir(runs):
+    run = runs().start(only="api,flower")
+    wait_for(lambda: "Flower:" in run.text(), 30, message="the Flower line")
+    line = next(x for x in run.text().splitlines() if "Flower:" in x)
+    password = (run.var / "flower-password").read_text().strip()
+    assert f"password in {run.var.resolve()}/flower-password" in line
+    assert password not in run.text() and "var/flower-password" not in run.text()

@@ -334,6 +334,28 @@ def test_hostile_json_bodies_answer_400_in_the_error_shape(client, auth, raw, wo
     assert body["type"] == "validation_error" and words in body["detail"] and body["request_id"]
 
 
+def test_a_json_body_is_decoded_once(client, auth, monkeypatch):
+    # the guard's parse (with its limits) is the one the endpoint's arguments come from
+    import json
+
+    body = '{"url": "http://127.0.0.1:9/", "selectors": {"title": "h1::text"}}'
+    real_loads = json.loads
+    decoded: list[str] = []
+
+    def counting_loads(text, *args, **kwargs):
+        if text == body:
+            decoded.append(text)
+        return real_loads(text, *args, **kwargs)
+
+    monkeypatch.setattr(json, "loads", counting_loads)
+    answer = client.post(
+        "/api/v1/jobs", data=body, headers={**auth, "Content-Type": "application/json"}
+    )
+    assert answer.status_code == 201, answer.get_json()
+    assert answer.get_json()["selectors"] == {"title": "h1::text"}
+    assert len(decoded) == 1
+
+
 def test_nesting_within_the_limit_and_strings_with_brackets_are_fine(client, auth):
     from api.json_guard import MAX_DEPTH, nesting_depth
 

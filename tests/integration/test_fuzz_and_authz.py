@@ -83,7 +83,7 @@ def test_fuzzing_every_operation_gives_no_server_error(fuzz_app):
     assert nonconforming == {}
 
 
-ADMIN_PATHS = ("/api/v1/proxies", "/api/v1/monitoring", "/api/v1/metrics")
+ADMIN_PATHS = ("/api/v1/proxies", "/api/v1/monitoring", "/api/v1/metrics", "/api/v1/admin")
 
 
 def fuzz(
@@ -163,6 +163,7 @@ def test_another_users_resources_answer_404_or_403_on_every_operation(fuzz_app):
         "job_id": job.get_json()["id"],
         "key_id": key.get_json()["id"],
         "proxy_id": proxy.get_json()["id"],
+        "user_id": client.get("/api/v1/auth/me", headers=owner).get_json()["id"],
     }
     document = client.get("/api/openapi.json").get_json()
     bodies = {"put": {"priority": 5}, "patch": {"priority": 5}, "post": {}}

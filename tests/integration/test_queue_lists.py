@@ -8,16 +8,15 @@ import redis
 
 from shared import tasks
 from shared.settings import Settings
-from tests.helpers import Stack
 from tests.unit.test_k8s import WORKER_QUEUES, by_kind
 
 pytestmark = pytest.mark.integration
 
 
-def test_every_priority_of_a_queue_lands_in_a_list_the_scaler_counts(redis_url, tmp_path):
+def test_every_priority_of_a_queue_lands_in_a_list_the_scaler_counts(own_redis):
     from workers.app import create_celery
 
-    url = Stack(redis_url, "", "unused", tmp_path).redis_url  # a database of its own
+    url = own_redis
     client = redis.Redis.from_url(url)
     client.flushdb()
     app = create_celery(Settings.from_env({}, env="test", redis_url=url))

@@ -3,6 +3,8 @@ retention of finished jobs, the stored-items quota at submit."""
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import replace
 from datetime import timedelta
 
@@ -154,3 +156,90 @@ def test_a_job_pending_past_its_deadline_is_sent_again_then_less_often(db, setti
     gap = (again["resend_at"] - again["updated_at"]).total_seconds()
     assert gap == pytest.approx(2 * settings.resend_after_seconds, abs=1)
     assert upkeep.reconcile(grace_seconds=3600)["resent"] == 0
+
+
+def _stream(settings, job_id: str) -> list[dict]:
+    from shared import events
+
+    client = redis.Redis.from_url(settings.redis_url)
+    return [events.decode(i, f) for i, f in client.xrange(events.job_stream(job_id))]
+
+
+def _orphan(db, repo: JobRepository, owner: str, **fields) -> dict:
+    """A running job whose worker stopped beating a minute ago, with 20 items stored."""
+    job = repo.transition(repo.create(owner, SPEC)["_id"], "claim")
+    items.write(db, job["_id"], [{"n": i} for i in range(20)])
+    old = jobs.now() - timedelta(minutes=1)
+    db.jobs.update_one(
+        {"_id": job["_id"]}, {"$set": {"heartbeat_at": old, "items_scraped": 10, **fields}}
+    )
+    return repo.get(job["_id"])
+
+
+def test_a_job_whose_worker_died_past_max_job_attempts_fails_worker_lost(db, settings, upkeep):
+    from shared import events
+
+    set_settings(replace(settings, max_job_attempts=2))
+    repo = JobRepository(db)
+    again = _orphan(db, repo, "u-poison", takeovers=1)
+    poison = _orphan(db, repo, "u-poison", takeovers=2)
+    result = upkeep.reconcile(grace_seconds=3600)
+    assert result["requeued"] == 1 and result["failed_worker_lost"] == 1
+    requeued = repo.get(again["_id"])
+    assert requeued["status"] == "pending" and requeued["takeovers"] == 2
+    failed = repo.get(poison["_id"])
+    assert failed["status"] == "failed" and failed["error"]["type"] == "worker_lost"
+    assert "died 3 times" in failed["error"]["message"]
+    assert failed["items_scraped"] == 20  # what it stored, not its last progress write
+    assert [e["type"] for e in _stream(settings, poison["_id"])] == [events.FAILED]
+    assert _stream(settings, poison["_id"])[0]["data"]["error"]["type"] == "worker_lost"
+    assert not failed["outbox"] and failed["outbox_pending"] == 0
+    totals = JobCounters.by_status(JobCounters.cells(JobCounters(db).of("u-poison")))
+    assert totals["failed"] == 1 and totals["pending"] == 1 and totals["running"] == 0
+    assert JobCounters(db).stored_items("u-poison") == 20 + 10
+
+
+def test_a_cancel_whose_run_died_is_settled_once_with_its_job_cancelled(db, settings, upkeep):
+    from shared import events
+
+    set_settings(replace(settings, job_stale_seconds=1))
+    repo = JobRepository(db)
+    job = _orphan(db, repo, "u-settle")
+    repo.transition(job["_id"], "cancel", completed_at=jobs.now(), unsettled=True)
+    db.jobs.update_one(
+        {"_id": job["_id"]}, {"$set": {"updated_at": jobs.now() - timedelta(minutes=1)}}
+    )
+    upkeep.reconcile(grace_seconds=3600)
+    settled = repo.get(job["_id"])
+    assert settled["status"] == "cancelled" and settled["items_scraped"] == 20
+    assert "unsettled" not in settled and not settled["outbox_pending"]
+    cancelled = _stream(settings, job["_id"])
+    assert [(e["type"], e["data"]["items_scraped"]) for e in cancelled] == [(events.CANCELLED, 20)]
+    # its run, should it wake up now, finds it settled: no second job.cancelled
+    assert not repo.store_counters(job["_id"], job["run_id"], {"items_scraped": 20})
+    upkeep.reconcile(grace_seconds=3600)
+    assert len(_stream(settings, job["_id"])) == 1
+
+
+def test_after_redis_restarted_pending_webhook_attempts_are_sent_again(db, settings, upkeep):
+    from shared.webhooks import WebhookRepository
+
+    hooks = WebhookRepository(db)
+    hook = hooks.create("u-hook", "http://127.0.0.1:9/hook", ["job.completed"], None)
+    event = {"id": "1-0", "type": "job.completed", "job_id": "j1", "timestamp": "t", "data": {}}
+    waiting = hooks.first_attempt(hook["_id"], hook["webhook_url"], "u-hook", event)
+    done = hooks.first_attempt(hook["_id"], hook["webhook_url"], "u-hook", event)
+    hooks.record(done, state="delivered")
+    client = redis.Redis.from_url(settings.redis_url)
+
+    def queued() -> int:
+        return tasks.queue_depths(client, (tasks.QUEUE_WEBHOOKS,))[tasks.QUEUE_WEBHOOKS]
+
+    assert upkeep.reconcile(grace_seconds=3600)["deliveries_resent"] == 0  # same broker
+    assert queued() == 0
+    # a new Redis (its run id changed): the pending attempt's message went with the old one
+    db.meta.update_one({"_id": "broker"}, {"$set": {"run_id": "an-earlier-redis"}})
+    assert upkeep.reconcile(grace_seconds=3600)["deliveries_resent"] == 1
+    assert queued() == 1
+    message = json.loads(client.lrange(tasks.QUEUE_WEBHOOKS, 0, -1)[0])
+    assert json.loads(base64.b64decode(message["body"]))[0] == [waiting]  # not the delivered one

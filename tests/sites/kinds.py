@@ -1,6 +1,7 @@
 """Pages of the demo site under /kinds/: quotes built in several ways (static, written by an
 inline script while loading, delayed innerHTML, fetch + template, a framework-style empty
-root), JSON, a too-deep DOM, a dropped connection, sitemaps and articles (content output)."""
+root), JSON, a too-deep DOM, a dropped connection, sitemaps, articles (content output) and
+the same article in several encodings, declared or not (/kinds/charset/<case>)."""
 
 from __future__ import annotations
 
@@ -141,6 +142,46 @@ def _sitemap(base: str, locs: list[str], index: bool = False) -> bytes:
     ).encode()
 
 
+# One article, written with characters outside ASCII, as the bytes of each /kinds/charset/ case.
+PRICE = "€1.25"
+CHARSET_TITLE = "Café price list — €1.25"
+
+
+def _charset_article(meta: str = "") -> str:
+    return (
+        f"<!DOCTYPE html><html><head>{meta}<title>{CHARSET_TITLE}</title></head><body>"
+        f"<main><article><h1>Crème brûlée at the café</h1>"
+        f'<p>The crème brûlée costs <span class="price">{PRICE}</span> today, and the naïve '
+        "visitor pays it gladly; the œuvre of the chef is praised in every guide.</p>"
+        "<p>A second paragraph with “quotes”, a dash — and an ellipsis… so that the article has "
+        "enough words to be the main content of the page.</p></article></main></body></html>"
+    )
+
+
+def _charset_text() -> str:
+    return f"{CHARSET_TITLE}\nThe crème brûlée costs {PRICE} today.\n<b>not markup</b>\n"
+
+
+# case -> (Content-Type, body): what /kinds/charset/<case> serves
+CHARSET_CASES: dict[str, tuple[str, bytes]] = {
+    # no charset anywhere, UTF-8 bytes: the HTML standard leaves it to the browser's default
+    "unlabelled": ("text/html", _charset_article().encode()),
+    # a UTF-8 byte order mark, no charset in the header or the page
+    "bom": ("text/html", b"\xef\xbb\xbf" + _charset_article().encode()),
+    # the header says UTF-8 (and is right), the page's <meta> says windows-1252
+    "contradicting-meta": (
+        "text/html; charset=utf-8",
+        _charset_article('<meta charset="windows-1252">').encode(),
+    ),
+    # windows-1252 bytes with a proper header
+    "windows-1252": ("text/html; charset=windows-1252", _charset_article().encode("cp1252")),
+    # windows-1252 bytes declared nowhere: not UTF-8, so read as what the bytes look like
+    "unlabelled-windows-1252": ("text/html", _charset_article().encode("cp1252")),
+    # plain text, UTF-8 bytes, no charset
+    "plain": ("text/plain", _charset_text().encode()),
+}
+
+
 def route(handler: Any, rest: list[str]) -> None:
     """Serve /kinds/<rest> on `handler` (tests.sites.server._Handler)."""
     base = f"http://{handler.headers.get('Host', '127.0.0.1')}"
@@ -159,6 +200,10 @@ def route(handler: Any, rest: list[str]) -> None:
         return
     elif rest == ["json"]:
         handler._send(200, b'{"quotes": [{"text": "a"}]}', "application/json")
+        return
+    elif len(rest) == 2 and rest[0] == "charset" and rest[1] in CHARSET_CASES:
+        content_type, body = CHARSET_CASES[rest[1]]
+        handler._send(200, body, content_type)
         return
     elif rest == ["deep"]:
         deep = "<div>" * 5000 + _quote_html(quote(1, 0)) + "</div>" * 5000

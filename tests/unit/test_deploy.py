@@ -155,3 +155,34 @@ def test_workers_stop_grace_leaves_time_to_hand_a_job_back():
     for name in ("worker-scrapy", "worker-playwright"):
         stop = int(services[name]["stop_grace_period"].rstrip("s"))
         assert stop >= default + 30, name
+
+
+def test_make_run_says_where_the_flower_password_is_never_the_password(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(DEPLOY))
+    from local import flower_line
+
+    from shared.settings import Settings
+
+    var = tmp_path / "elsewhere"
+    generated = Settings.from_env({}, env="local", var_dir=str(var))
+    line = flower_line(generated, "admin:s3cr3t-generated")
+    assert f"password in {var.resolve()}/flower-password" in line
+    assert "s3cr3t" not in line and "var/flower-password" not in line
+    chosen = Settings.from_env({}, env="local", flower_password="mine-own-password")
+    line = flower_line(chosen, "admin:mine-own-password")
+    assert "FLOWER_PASSWORD" in line and "mine-own" not in line
+
+
+def test_make_run_warns_when_the_api_listens_beyond_loopback():
+    import sys
+
+    sys.path.insert(0, str(DEPLOY))
+    from local import exposure_note
+
+    from shared.settings import Settings
+
+    assert exposure_note(Settings.from_env({}, env="local")) is None
+    note = exposure_note(Settings.from_env({}, env="local", api_host="0.0.0.0"))
+    assert note is not None and "PRIVATE_TARGETS=block" in note

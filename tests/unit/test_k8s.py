@@ -43,10 +43,6 @@ def container(deployment: dict) -> dict:
     return only
 
 
-def env_names(deployment: dict) -> set[str]:
-    return {e["name"] for e in container(deployment).get("env", [])}
-
-
 def secret_keys(deployment: dict) -> set[str]:
     return {
         e["valueFrom"]["secretKeyRef"]["key"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from shared.proxies import is_ban, looks_like_captcha, proxy_url_problem
@@ -19,16 +21,15 @@ def test_socks_proxies_are_refused_with_the_reason(url):
     assert "SOCKS proxies are not supported" in proxy_url_problem(url)
 
 
-def test_the_browser_gets_proxy_credentials_apart_from_the_server():
-    # Chromium ignores credentials inside the proxy server URL: Playwright takes them apart
-    from scrapers.proxies import browser_proxy
+def test_the_browsers_guard_sends_the_pool_proxys_credentials_as_proxy_authorization():
+    # the egress guard speaks to the pool proxy for Chromium: the URL's credentials, decoded
+    from scrapers.egress import Upstream
 
-    assert browser_proxy("http://al%40ice:p%3Ass@10.0.0.1:8080") == {
-        "server": "http://10.0.0.1:8080",
-        "username": "al@ice",
-        "password": "p:ss",
-    }
-    assert browser_proxy("https://proxy.example:443") == {"server": "https://proxy.example:443"}
+    upstream = Upstream.parse("http://al%40ice:p%3Ass@10.0.0.1:8080")
+    assert (upstream.host, upstream.port, upstream.tls) == ("10.0.0.1", 8080, False)
+    assert upstream.authorization == "Basic " + base64.b64encode(b"al@ice:p:ss").decode()
+    assert Upstream.parse("https://proxy.example").port == 443
+    assert Upstream.parse("https://proxy.example").authorization is None
 
 
 @pytest.mark.parametrize(

@@ -51,3 +51,24 @@ def test_bad_priorities_are_refused(bad):
 
 def test_auto_and_scrapy_start_on_the_scrapy_queue():
     assert [jobs.queue_for(e) for e in jobs.ENGINES] == ["scrapy", "scrapy", "playwright"]
+
+
+def test_an_event_written_with_a_transition_is_counted_into_the_outbox():
+    from shared import events, outbox
+
+    event = outbox.fields(events.COMPLETED, {"status": COMPLETED})
+    update = jobs._update_for("retry", {"error": None, **event})
+    assert update["$inc"] == {"attempts": 1, "outbox_pending": 1}
+    (key,) = (name.split(".", 1)[1] for name in event)
+    after = jobs.apply_update({"_id": "j", "outbox": {"older": {}}, "attempts": 1}, update)
+    assert set(after["outbox"]) == {"older", key} and after["outbox_pending"] == 1
+    assert after["outbox"][key]["type"] == events.COMPLETED and after["attempts"] == 2
+    assert "$inc" not in jobs._update_for("complete", {"progress": 100})
+
+
+def test_outbox_events_keep_the_order_they_were_written_in():
+    from shared import events, outbox
+
+    first, second = (outbox.fields(events.STARTED, {}), outbox.fields(events.COMPLETED, {}))
+    (a,), (b,) = first.values(), second.values()
+    assert a["seq"] < b["seq"] and a["timestamp"] <= b["timestamp"]
