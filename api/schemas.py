@@ -275,6 +275,10 @@ class JobOut(ma.Schema):
     items_failed = fields.Integer()
     pages_crawled = fields.Integer()
     attempts = fields.Integer()
+    run = fields.Integer(
+        dump_default=1,
+        metadata={"description": "1, then +1 on each retry or reset; events carry it as data.run"},
+    )
     error = fields.Nested(JobError, allow_none=True)
     selectors = fields.Dict()
     config = fields.Dict()

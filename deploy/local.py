@@ -5,8 +5,11 @@ started when missing. A process that dies is restarted with back-off instead of 
 service down. Ctrl-C, SIGTERM or SIGHUP stop everything once; if this supervisor itself is
 killed, a reaper process (in a session of its own, holding the other end of a pipe) kills every
 process group it started, and each direct child also gets SIGTERM from the kernel
-(PR_SET_PDEATHSIG). A second instance refuses to start when its var/ directory, its ports or its
-Redis database are taken, naming the setting to change: it never shares another's store or beat.
+(PR_SET_PDEATHSIG); the reaper gives them the same grace as a normal stop. A worker, beat or
+scheduler that stops touching its liveness file (shared/liveness.py) for LIVENESS_TIMEOUT_SECONDS
+is hung (stopped, stuck): its process group is killed and it is restarted. A second instance
+refuses to start when its var/ directory, its ports or its Redis database are taken, naming
+the setting to change: it never shares another's store or beat.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared import embedded  # noqa: E402
+from shared import embedded, liveness  # noqa: E402
 from shared.db import ping  # noqa: E402
 from shared.settings import FLOWER_PASSWORD_FILE, Settings  # noqa: E402
 from shared.targets import listens_beyond_loopback  # noqa: E402
@@ -46,6 +49,9 @@ LOCK_TTL = 15
 BACKOFF_MAX = 10.0
 CRASH_LOOP_SECONDS = 5.0  # dying sooner than this after a start counts as a crash loop
 STOP_GRACE = 15.0  # beyond WORKER_SHUTDOWN_GRACE_SECONDS: a running job is handed back first
+# Until its first heartbeat a process is starting (imports; a beat waiting up to
+# BEAT_LOCK_TIMEOUT_SECONDS for the lock a killed beat held): it gets at least this long.
+STARTUP_ALLOWANCE = 120.0
 # Secrets only the API (or Flower) uses: never in a worker's environment, where a job's page
 # could get at them.
 API_SECRETS = ("JWT_SECRET_KEY", "ADMIN_USERNAME", "ADMIN_PASSWORD", "ADMIN_EMAIL")
@@ -91,9 +97,11 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def reaper_main() -> None:
+def reaper_main(grace: float) -> None:
     """`local.py --reaper`: read process groups from stdin; at EOF (the supervisor is gone,
-    however it died) SIGTERM them, then SIGKILL what is left. `clear` forgets them all."""
+    however it died) SIGTERM them, then SIGKILL what is left after `grace` seconds (a normal
+    stop's: WORKER_SHUTDOWN_GRACE_SECONDS to hand running jobs back, and a margin). `clear`
+    forgets them all."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole terminal group
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     groups: set[int] = set()
@@ -105,7 +113,7 @@ def reaper_main() -> None:
             groups.discard(int(word[1:]))
         elif word.isdigit():
             groups.add(int(word))
-    for sig, pause in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 0.0)):
+    for sig, pause in ((signal.SIGTERM, grace), (signal.SIGKILL, 0.0)):
         for group in groups:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(group, sig)
@@ -125,9 +133,9 @@ def _group_alive(group: int) -> bool:
 class Reaper:
     """The supervisor's end of the reaper's pipe."""
 
-    def __init__(self) -> None:
+    def __init__(self, grace: float) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--reaper"],
+            [sys.executable, __file__, "--reaper", "--grace", f"{grace:g}"],
             stdin=subprocess.PIPE,
             start_new_session=True,
             text=True,
@@ -264,8 +272,13 @@ class Child:
     backoff: float = 1.0
     restart_at: float | None = None
     restarts: int = 0
+    liveness: Path | None = None  # the file it touches from its main loop (LIVENESS_FILE)
+    liveness_timeout: float = 0.0  # 0: never judged hung
 
     def start(self, reaper: Reaper) -> None:
+        if self.liveness is not None:
+            # a new start proves nothing yet: the last run's file must not vouch for it
+            self.liveness.unlink(missing_ok=True)
         self.proc = subprocess.Popen(
             ["bash", "-c", f"exec {self.command}"],
             cwd=ROOT,
@@ -287,6 +300,16 @@ class Child:
         if self.proc is None:
             return
         if self.proc.poll() is None:
+            stale = self.hung(now)
+            if stale is not None:
+                say(
+                    f"{self.name} is hung: no liveness heartbeat for {stale:.0f} s "
+                    f"(LIVENESS_TIMEOUT_SECONDS={self.liveness_timeout:g}); killing it"
+                )
+                # SIGKILL: a stopped process would hold SIGTERM until continued; its jobs
+                # are taken over as a dead worker's (stale heartbeat, unacknowledged message)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
             return
         if self.restart_at is None:
             code = self.proc.returncode
@@ -301,6 +324,21 @@ class Child:
         elif now >= self.restart_at:
             self.restarts += 1
             self.start(reaper)
+
+    def hung(self, now: float) -> float | None:
+        """Seconds since this running process last proved alive, once past its allowance."""
+        if self.liveness is None or self.liveness_timeout <= 0:
+            return None
+        seconds = liveness.age(self.liveness)
+        if seconds is None:  # not in its main loop yet: still starting
+            seconds = now - self.started
+            return seconds if seconds > max(self.liveness_timeout, STARTUP_ALLOWANCE) else None
+        return seconds if seconds > self.liveness_timeout else None
+
+
+def watched(name: str) -> bool:
+    """Whether Procfile entry `name` touches a liveness file: workers, beat and scheduler."""
+    return name.startswith("worker") or name in ("beat", "scheduler")
 
 
 def _pump(name: str, color: str, proc: subprocess.Popen) -> None:
@@ -366,10 +404,11 @@ class Services:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reaper", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--grace", type=float, default=5.0, help=argparse.SUPPRESS)
     parser.add_argument("--only", help="comma-separated Procfile entries to run (default: all)")
     args = parser.parse_args(argv)
     if args.reaper:
-        reaper_main()
+        reaper_main(args.grace)
         return 0
 
     settings = Settings.from_env()
@@ -401,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     instance = uuid.uuid4().hex
-    reaper = Reaper()
+    grace = settings.worker_shutdown_grace_seconds + STOP_GRACE  # a stop's, however it comes
+    reaper = Reaper(grace)
     services = Services(settings, var, reaper)
     children: list[Child] = []
     lock: InstanceLock | None = None
@@ -431,9 +471,12 @@ def main(argv: list[str] | None = None) -> int:
         base_env["MONGO_URL"] = settings.effective_mongo_url
         flower_auth = settings.flower_basic_auth()
         for index, (name, command) in enumerate(entries.items()):
-            child = Child(
-                name, command, env_for(name, base_env, flower_auth), COLORS[index % len(COLORS)]
-            )
+            env = env_for(name, base_env, flower_auth)
+            child = Child(name, command, env, COLORS[index % len(COLORS)])
+            if watched(name) and settings.liveness_timeout_seconds > 0:
+                child.liveness = var / "liveness" / name
+                child.liveness_timeout = settings.liveness_timeout_seconds
+                env["LIVENESS_FILE"] = str(child.liveness)
             child.start(reaper)
             children.append(child)
         _announce(settings, children, flower_auth, stopping)
@@ -451,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"refusing to start: {exc}")
         return 2
     finally:
-        stop_all(children, settings.worker_shutdown_grace_seconds + STOP_GRACE)
+        stop_all(children, grace)
         services.stop()
         if lock is not None:
             lock.release()

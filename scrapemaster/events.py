@@ -28,7 +28,9 @@ class EventStream:
     reconnects after the server's `retry:` delay (doubling on each failure in a row, at most
     30 s) with `Last-Event-ID` set to the last event it yielded, so the server sends exactly
     what came after: nothing lost, nothing repeated. After `max_retries` failures in a row it
-    raises ConnectionFailed. A job's stream ends after the job's terminal event.
+    raises ConnectionFailed. A job's stream ends after the job's terminal event; given the
+    job's `run` (1, then +1 on each retry or reset), after that run's terminal event: an
+    earlier run's events are skipped, whatever the server replays.
 
     The first connection is made at once, so `/events` ("from now on") misses nothing that
     happens after the stream was created, and a bad job id or token raises right here.
@@ -40,6 +42,7 @@ class EventStream:
         path: str,
         *,
         job_id: str | None = None,
+        run: int | None = None,
         last_event_id: str | None = None,
         read_timeout: float = 60.0,
         max_retries: int = 10,
@@ -48,6 +51,7 @@ class EventStream:
         self._t = transport
         self._path = path
         self._job_id = job_id
+        self._follow_run = run
         self.last_event_id = last_event_id
         self.reconnects = 0  # how often the stream was resumed
         self._timeout = httpx.Timeout(10.0, read=read_timeout)
@@ -91,15 +95,22 @@ class EventStream:
             received = 0
             problem: str
             connection = None
+            earlier_end = False  # the server ended at an earlier run's terminal event
             try:
                 answer, self._answer = self._answer or self._open(), None
                 connection = self._connection(answer)
                 for event in connection:
                     received += 1
                     failures = 0
+                    if self._earlier_run(event):
+                        earlier_end = event.get("type") in TERMINAL_EVENTS
+                        continue
                     yield event
                     if self._job_id and event.get("type") in TERMINAL_EVENTS:
                         return  # a job's last event
+                if earlier_end:
+                    self.reconnects += 1
+                    continue  # what came after it: this run's events
                 if self._job_id and self._job_ended():
                     return  # resumed after the end: nothing more will come
                 problem = "the server ended the stream"
@@ -144,6 +155,17 @@ class EventStream:
         finally:
             answer.close()
 
+    def _earlier_run(self, event: Event) -> bool:
+        """Whether `event` belongs to a run before the one this stream follows."""
+        if self._follow_run is None or not self._job_id:
+            return False
+        run = (event.get("data") or {}).get("run")
+        if isinstance(run, int):
+            return run < self._follow_run
+        # a server whose events do not say their run: a terminal event is this run's only
+        # if the job has ended
+        return event.get("type") in TERMINAL_EVENTS and not self._job_ended()
+
     def _job_ended(self) -> bool:
         job = self._t.call("GET", f"/jobs/{seg(self._job_id or '')}")  # deleted: NotFound
         return job.get("status") in TERMINAL_STATUSES
@@ -166,12 +188,16 @@ class Events:
         self._t = transport
         self._options = options
 
-    def job(self, job_id: str, *, last_event_id: str | None = None) -> EventStream:
-        """The job's events from its first (or after `last_event_id`) to its terminal one."""
+    def job(
+        self, job_id: str, *, last_event_id: str | None = None, run: int | None = None
+    ) -> EventStream:
+        """The job's events from its current run's first (or after `last_event_id`) to its
+        terminal one; with `run` (the job's `run` field), never an earlier run's."""
         return EventStream(
             self._t,
             f"/jobs/{seg(job_id)}/events",
             job_id=job_id,
+            run=run,
             last_event_id=last_event_id,
             **self._options,
         )

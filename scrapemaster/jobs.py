@@ -106,8 +106,10 @@ class Jobs:
         return self._t.call("GET", f"/jobs/{seg(job_id)}/logs", params=query)["logs"]
 
     def wait(self, job_id: str, on_event: Callable[[Event], None] | None = None) -> Job:
-        """Follow the job's events until it ends; the finished job."""
-        with self._events.job(job_id) as stream:
+        """Follow the job's events until it ends; the finished job. After a retry or reset,
+        until the run current now ends (an earlier run's terminal event is not its end)."""
+        run = self.get(job_id).get("run")
+        with self._events.job(job_id, run=run if isinstance(run, int) else None) as stream:
             for event in stream:
                 if on_event:
                     on_event(event)

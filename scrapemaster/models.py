@@ -73,6 +73,7 @@ class Job(TypedDict, total=False):
     items_failed: int
     pages_crawled: int
     attempts: int
+    run: int  # 1, then +1 on each retry or reset (events carry it as data.run)
     error: JobError | None
     selectors: dict[str, str]
     config: dict[str, Any]

@@ -66,8 +66,18 @@ def counters_of(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def about(job: dict[str, Any]) -> dict[str, Any]:
-    """What every event of `job` says besides its figures: the schedule that started it."""
-    return {"schedule_id": job["schedule_id"]} if job.get("schedule_id") else {}
+    """What every event of `job` says besides its figures: the run it belongs to (1, then +1
+    on each retry or reset), and the schedule that started it."""
+    found: dict[str, Any] = {"run": job["run"]} if job.get("run") else {}
+    if job.get("schedule_id"):
+        found["schedule_id"] = job["schedule_id"]
+    return found
+
+
+def run_of(event: dict[str, Any]) -> int | None:
+    """The run an event belongs to (None: an event written before events carried it)."""
+    run = (event.get("data") or {}).get("run")
+    return run if isinstance(run, int) else None
 
 
 # XADD to the owner's stream with a new id, then to the job's stream with that same id (always
@@ -274,7 +284,7 @@ def terminal_from_job(job: dict[str, Any]) -> dict[str, Any] | None:
     type_ = TERMINAL_BY_STATUS.get(job.get("status", ""))
     if type_ is None:
         return None
-    data = counters_of(job)
+    data = {**counters_of(job), **about(job)}
     if job.get("error"):
         data["error"] = job["error"]
     finished = job.get("completed_at")

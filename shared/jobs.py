@@ -155,6 +155,7 @@ class JobRepository:
             "items_failed": 0,
             "pages_crawled": 0,
             "attempts": 1,
+            "run": 1,  # +1 on each retry or reset: events carry it, `wait` follows the newest
             "epoch": 0,
             "run_id": None,
             "error": None,
@@ -345,6 +346,8 @@ def _update_for(action: str, fields: dict[str, Any]) -> dict[str, Any]:
     if action == "reset":
         update["$set"]["run_id"] = None
         update["$inc"] = {"epoch": 1}  # items of earlier runs are purged, never mixed in
+    if action in {"retry", "reset"}:
+        update["$inc"]["run"] = 1  # the user started it again: a new run of events
     _count_events(update)
     return update
 

@@ -159,6 +159,20 @@ def plan(
     return result
 
 
+def missed_reason(moment: datetime, now: datetime, misfire_seconds: float) -> str:
+    """Why `plan` marked the slot at `moment` `missed` at `now`: too late to fire, or within
+    the window but passed over because a later slot was due too (only the latest fires)."""
+    if (now - moment).total_seconds() > misfire_seconds:
+        return (
+            "the scheduler was not running at this time "
+            f"(misfire window of {misfire_seconds:g} s passed)"
+        )
+    return (
+        "the scheduler was not running at this time; a later slot was due by the time it "
+        "ran, and only the latest slot runs (no burst)"
+    )
+
+
 def slot_key(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -27,6 +27,7 @@ from shared.schedules import (
     STARTED,
     ScheduleRepository,
     aware,
+    missed_reason,
     plan,
 )
 
@@ -83,7 +84,7 @@ class Scheduler:
         for moment, planned in decided.runs:
             status = SKIPPED if inactive and planned in (STARTED, SKIPPED) else planned
             error = {
-                MISSED: "the scheduler was not running at this time (misfire window passed)",
+                MISSED: missed_reason(moment, now, self.misfire_seconds),
                 SKIPPED: accounts.DEACTIVATED
                 if inactive
                 else "the previous job of this schedule was still running (overlap: skip)",

@@ -108,6 +108,9 @@ class Settings:
     job_stale_seconds: int = 20
     max_job_attempts: int = 3  # take-overs after its worker died; then failed `worker_lost`
     worker_shutdown_grace_seconds: float = 20.0  # after SIGTERM: finish, else hand back
+    # a worker, beat or scheduler whose liveness file is older than this is hung: replaced
+    liveness_timeout_seconds: float = 60.0
+    liveness_file: str = ""  # the file this process touches from its main loop; "": none
     proxy_cooldown_seconds: float = 60.0
     proxy_ban_after: int = 3
     proxy_max_attempts: int = 3
@@ -178,6 +181,14 @@ class Settings:
                 raise SettingsError(
                     f"{name.upper()}: not a limit like '5 per 15 minutes'"
                 ) from None
+        if self.liveness_timeout_seconds and not (
+            self.liveness_timeout_seconds >= max(10.0, 3 * self.scheduler_tick_seconds)
+        ):
+            # beat ticks at least every 5 s, the scheduler every SCHEDULER_TICK_SECONDS
+            raise SettingsError(
+                "LIVENESS_TIMEOUT_SECONDS must be 0 (off) or at least 10 and "
+                "3 x SCHEDULER_TICK_SECONDS"
+            )
         if self.item_batch_size < 1:
             raise SettingsError("ITEM_BATCH_SIZE must be positive")
         if not 1 <= self.preview_timeout_seconds <= 300:

@@ -41,7 +41,8 @@ def create_celery(settings: Settings | None = None) -> Celery:
         worker_redirect_stdouts=False,
         # One active beat per deployment: RedBeat keeps the schedule in Redis behind a lock;
         # a second beat waits for the lock and takes over when the first dies.
-        beat_scheduler="redbeat.RedBeatScheduler",
+        beat_scheduler="workers.liveness:LivenessRedBeatScheduler",
+        worker_consumer="workers.liveness:LivenessConsumer",  # LIVENESS_FILE while reconnecting
         redbeat_redis_url=settings.redis_url,
         redbeat_key_prefix="scrapemaster:beat",
         redbeat_lock_timeout=settings.beat_lock_timeout_seconds,
@@ -83,6 +84,9 @@ def create_celery(settings: Settings | None = None) -> Celery:
         },
         timezone="UTC",
     )
+    from workers.liveness import LivenessStep
+
+    app.steps["worker"].add(LivenessStep)  # LIVENESS_FILE, touched from the event loop
     # No settings object in app.conf: Celery's `conf` inspect command (and so Flower's worker
     # page) shows the whole configuration to whoever can reach them.
     return app

@@ -4,7 +4,9 @@ The readiness and liveness check of a worker container (compose healthcheck, Kub
 probe): the worker started as `-n QUEUE@%h` (deploy/Procfile) answers a Celery ping sent to it
 alone over the broker, so the check proves both that its main process is alive and that it is
 connected to Redis. It exits 1 with the reason when the worker does not answer in time or the
-broker is unreachable, never hanging longer than the timeout.
+broker is unreachable, never hanging longer than the timeout. When LIVENESS_FILE is set and
+older than LIVENESS_TIMEOUT_SECONDS (shared/liveness.py), the worker is hung: not ready, and
+with `--kill-hung` (compose, which restarts a container only when it exits) it is killed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import socket
 import sys
 
+from shared import liveness
 from shared.settings import get_settings
 
 
@@ -46,7 +49,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("queue", help="the worker's queue: scrapy, playwright, webhooks, …")
     parser.add_argument("--node", help="the node name to ping (default: QUEUE@this host)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
+    parser.add_argument(
+        "--kill-hung", action="store_true", help="SIGKILL the worker if LIVENESS_FILE is stale"
+    )
     args = parser.parse_args(argv)
+    settings = get_settings()
+    if settings.liveness_file and liveness.age(settings.liveness_file) is not None:
+        alive, message = liveness.check(settings.liveness_file, settings.liveness_timeout_seconds)
+        if not alive:
+            print(message, flush=True)
+            if args.kill_hung:
+                liveness.kill_hung(settings.liveness_file)
+            return 1
     ready, message = check(args.node or node_name(args.queue), args.timeout)
     print(message, flush=True)
     return 0 if ready else 1

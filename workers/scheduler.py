@@ -17,6 +17,7 @@ from typing import Any
 
 from shared import changes, events, outbox, tasks
 from shared import db as dbmod
+from shared.liveness import Heartbeat
 from shared.scheduling import Scheduler
 from shared.settings import get_settings
 
@@ -60,10 +61,15 @@ def build() -> Scheduler:
     )
 
 
-def _loop(name: str, step: Any, interval: float, stop: threading.Event) -> None:
+def _loop(
+    name: str, step: Any, interval: float, stop: threading.Event, heart: Heartbeat | None = None
+) -> None:
     """Run `step` at every multiple of `interval` on the wall clock: a slot on the minute is
-    seen at once (not up to a tick late), and every scheduler looks at the same moments."""
+    seen at once (not up to a tick late), and every scheduler looks at the same moments.
+    `heart` (the main loop's) touches the liveness file on every turn, failed or not."""
     while not stop.is_set():
+        if heart is not None:
+            heart.beat()
         try:
             step()
         except Exception:  # the store or the broker is down: try again next time
@@ -93,7 +99,7 @@ def main() -> None:
     )
     settler.start()
     logger.info("scheduler ready: ticking every %.1f s", interval)
-    _loop("tick", scheduler.tick, interval, stop)
+    _loop("tick", scheduler.tick, interval, stop, Heartbeat.from_settings(settings))
     settler.join(timeout=30)
     dbmod.close_all()
     logger.info("scheduler stopped")

@@ -47,7 +47,7 @@ _SSE_DOC = {
 }
 
 
-def _after(default: str) -> str:
+def _after(default: str | None) -> str | None:
     """Where to resume: the Last-Event-ID header or ?last_event_id=, else `default`."""
     value = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or ""
     value = value.strip()
@@ -84,20 +84,37 @@ def _block_ms() -> int:
     return int(min(settings().sse_heartbeat_seconds, STREAM_RECHECK_SECONDS) * 1000)
 
 
-def _job_events(job: dict[str, Any], after: str, user: StreamUser) -> Iterator[str]:
+def _run_start(job: dict[str, Any]) -> str:
+    """The id after which the job's current run's events are: after a retry or reset, the
+    stream's newest event at that moment; else the start."""
+    return str(job.get("events_from") or "0-0")
+
+
+def _job_events(job: dict[str, Any], after: str | None, user: StreamUser) -> Iterator[str]:
+    """The job's events as SSE messages. Without a resume id: the current run's, from its
+    first to its terminal event (an earlier run's are skipped, so a `wait` after a retry or
+    reset waits for this run's end). With one: exactly what came after it."""
     log, stream = event_log(), events.job_stream(job["_id"])
     block_ms, heartbeat = _block_ms(), settings().sse_heartbeat_seconds
     quiet_since = time.monotonic()
     yield "retry: 2000\n\n"
-    if after == "0" and log.last_id(stream) == "0-0":
-        rebuilt = events.terminal_from_job(job)  # finished before its events expired
-        if rebuilt is not None:
-            yield _message(rebuilt)
-            return
+    run = int(job.get("run") or 1) if after is None else 0  # resuming: skip nothing
+    if after is None:
+        after = _run_start(job)
+        if _not_before(log.last_id(stream), after):
+            # nothing of this run in the stream (expired, or Redis was down): its end is the
+            # job document's
+            rebuilt = events.terminal_from_job(job)
+            if rebuilt is not None:
+                yield _message(rebuilt)
+                return
     while user.still_allowed():  # a deactivated or demoted user's stream ends
         batch = log.read(stream, after, block_ms=block_ms)
         for event in batch:
             after = event["id"]
+            of = events.run_of(event)
+            if of is not None and of < run:
+                continue  # a late event of an earlier run
             yield _message(event)
             if event["type"] in events.TERMINAL:
                 return  # the terminal event is the job's last
@@ -116,8 +133,8 @@ def _job_events(job: dict[str, Any], after: str, user: StreamUser) -> Iterator[s
 
 
 def _not_before(last: str, after: str) -> bool:
-    """Whether event id `after` is at or past `last`."""
-    a, b = (tuple(int(p) for p in x.split("-")) for x in (after, last))
+    """Whether event id `after` is at or past `last` ("0" is "0-0")."""
+    a, b = (tuple(int(p) for p in f"{x}-0".split("-")[:2]) for x in (after, last))
     return a >= b
 
 
@@ -145,10 +162,11 @@ def _user_events(user: dict[str, Any], after: str, checked: StreamUser) -> Itera
 class JobEvents(MethodView):
     @blp.doc(**_SSE_DOC)
     def get(self, job_id):
-        """This job's events as SSE: the retained ones, then live; ends after the last one."""
+        """This job's events as SSE: its current run's (after a retry or reset, that run's),
+        then live; ends after the run's terminal event. Last-Event-ID resumes after that id."""
         user = authenticate_stream()
         job = job_service.get(job_id, user)  # another user's job: 404
-        return _response(_job_events(job, _after("0"), StreamUser(user)), user)
+        return _response(_job_events(job, _after(None), StreamUser(user)), user)
 
 
 @blp.route("/events")
@@ -157,4 +175,4 @@ class UserEvents(MethodView):
     def get(self):
         """Events of all the caller's jobs as SSE, from now (or Last-Event-ID) on."""
         user = authenticate_stream()
-        return _response(_user_events(user, _after("$"), StreamUser(user)), user)
+        return _response(_user_events(user, _after("$") or "$", StreamUser(user)), user)

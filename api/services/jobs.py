@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from flask import current_app
 from pymongo import ASCENDING, DESCENDING
 
@@ -178,12 +179,23 @@ def cancel(
     return job
 
 
+def _events_from(job_id: str) -> str:
+    """Where the job's next run starts in its event stream: after its newest event, so
+    GET /jobs/{id}/events (and so `wait`) replays the new run, not an old run's end. Redis
+    down: from the start (events name their run, and the stream skips older runs')."""
+    try:
+        return event_log().last_id(events.job_stream(job_id))
+    except redis.RedisError:
+        return "0-0"
+
+
 def retry(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
     job = get(job_id, user)
     job = _change(
         job_id,
         user,
         "retry",
+        events_from=_events_from(job_id),
         error=None,
         completed_at=None,
         started_at=None,
@@ -210,6 +222,7 @@ def reset(job_id: str, user: dict[str, Any]) -> dict[str, Any]:
         job_id,
         user,
         "reset",
+        events_from=_events_from(job_id),
         error=None,
         completed_at=None,
         started_at=None,

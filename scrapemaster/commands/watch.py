@@ -41,14 +41,16 @@ def _plain(state: dict[str, Any]) -> str:
 def follow(client: Client, job: Job) -> Job:
     """Show the job's progress until it ends; the finished job (re-read from the API)."""
     job_id = job["id"]
-    # the job's stream replays its events from the first, so the figures start from nothing
+    # the stream replays the current run's events from its first: the figures start from
+    # nothing, and an earlier run's end (before a retry or reset) is not this run's
     state: dict[str, Any] = {
         "status": "pending",
         "progress": 0,
         "pages_crawled": 0,
         "items_scraped": 0,
     }
-    stream = client.events.job(job_id)
+    run = job.get("run")
+    stream = client.events.job(job_id, run=run if isinstance(run, int) else None)
     try:
         if output.err.is_terminal:
             _bar(stream, state, job_id)

@@ -155,6 +155,38 @@ def test_a_failed_job_exits_1_with_its_error(user):
     assert done.stderr.splitlines()[-1].startswith("failed: connection_refused")
 
 
+def test_wait_after_reset_and_after_retry_follows_the_new_run(user, site):
+    env = user["env"]
+    job_id = cli("submit", "--url", site.url_for("/catalog/"), "--engine", "scrapy",
+                 "--link-selector", "li.next a", env=env).stdout.strip()  # fmt: skip
+    first = cli("wait", job_id, env=env)
+    assert first.returncode == 0, first.stderr
+    reset = cli("reset", job_id, "--json", env=env)
+    assert reset.returncode == 0 and json.loads(reset.stdout)["run"] == 2, reset.stderr
+    again = cli("wait", job_id, "--json", env=env)  # not the first run's end, at once
+    assert again.returncode == 0, again.stderr
+    after_reset = json.loads(again.stdout)
+    assert after_reset["status"] == "completed" and after_reset["run"] == 2
+    assert after_reset["completed_at"] > json.loads(reset.stdout)["created_at"]
+    assert after_reset["pages_crawled"] == 5
+    progress = [line for line in again.stderr.splitlines() if line.startswith("running")]
+    assert progress  # it followed the new run live
+
+
+def test_wait_after_retry_reports_the_retried_runs_end_not_pending(user):
+    env = user["env"]
+    dead = f"http://127.0.0.1:{free_port()}/"
+    job_id = cli("submit", "--url", dead, "--engine", "scrapy", env=env).stdout.strip()
+    assert cli("wait", job_id, env=env).returncode == 1
+    retried = cli("retry", job_id, "--json", env=env)
+    assert retried.returncode == 0 and json.loads(retried.stdout)["status"] == "pending"
+    done = cli("wait", job_id, "--json", env=env)
+    assert done.returncode == 1
+    final = json.loads(done.stdout)
+    assert final["status"] == "failed" and final["run"] == 2 and final["attempts"] == 2, final
+    assert final["error"]["type"] == "connection_refused"
+
+
 def test_a_stored_login_with_an_expired_access_token_renews_itself(user):
     path = Path(user["env"]["XDG_CONFIG_HOME"]) / "scrapemaster" / "credentials.json"
     stored = json.loads(path.read_text())

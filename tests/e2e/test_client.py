@@ -166,3 +166,22 @@ def test_errors_carry_the_apis_detail_type_fields_and_request_id(stack, account)
     assert missing.value.detail and len(missing.value.request_id or "") >= 16
     assert invalid.value.status == 422 and "config.max_pages" in invalid.value.errors
     assert "config.max_pages" in invalid.value.describe()
+
+
+def test_wait_after_retry_and_after_reset_waits_for_the_new_run(stack, account):
+    """A "retry (or reset), wait, export" script exports the new run's data, not a part of it."""
+    with SiteServer(pages=6, delay=0.3) as site, Client(stack.base, token=account[1]) as client:
+        job = client.jobs.submit(catalog_crawl(site))
+        for event in client.events.job(job["id"]):
+            if event["type"] == "job.progress" and event["data"].get("pages_crawled", 0) >= 1:
+                client.jobs.cancel(job["id"])  # the worker writes job.cancelled as it stops
+                break
+        assert client.jobs.wait(job["id"])["status"] == "cancelled"
+        retried = client.jobs.retry(job["id"])
+        assert retried["status"] == "pending" and retried["run"] == 2
+        done = client.jobs.wait(job["id"])
+        assert done["status"] == "completed" and done["items_scraped"] == 60, done
+        assert client.jobs.reset(job["id"])["run"] == 3
+        again = client.jobs.wait(job["id"])
+    assert again["status"] == "completed" and again["items_scraped"] == 60, again
+    assert again["completed_at"] > done["completed_at"]

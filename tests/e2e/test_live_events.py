@@ -148,3 +148,48 @@ def test_an_eleventh_websocket_of_one_user_is_refused(live):
     finally:
         for ws in open_ones:
             ws.close()
+
+
+def wait_running(stack: Stack, job_id: str, headers: dict) -> None:
+    wait_for(lambda: stack.job(job_id, headers)["status"] == "running", 30, message="job running")
+
+
+def test_after_reset_the_stream_is_the_new_runs_and_resuming_still_reads_everything(live):
+    headers = live.register()
+    with SiteServer(pages=5, delay=0.2) as site:
+        job = live.submit(headers, **crawl(site))
+        first = read_events(live, job["id"], headers)
+        assert first[-1]["type"] == "job.completed" and first[-1]["data"]["run"] == 1
+        answer = requests.post(live.url(f"/jobs/{job['id']}/reset"), headers=headers, timeout=10)
+        assert answer.status_code == 200 and answer.json()["run"] == 2, answer.text
+        # opened while the new run is pending: it waits for that run's end, not the old one's
+        second = read_events(live, job["id"], headers)
+    assert second[0]["type"] == "job.started" and second[-1]["type"] == "job.completed"
+    assert {e["data"].get("run") for e in second if e["type"] != "job.log"} == {2}
+    assert second[-1]["data"]["items_scraped"] == 50
+    assert not {e["id"] for e in first} & {e["id"] for e in second}
+    # Last-Event-ID keeps its meaning: exactly what came after, across runs (to the next end)
+    resumed = read_events(live, job["id"], headers, last_id=first[1]["id"])
+    assert [e["id"] for e in resumed] == [e["id"] for e in first[2:]]
+    after_end = read_events(live, job["id"], headers, last_id=first[-1]["id"])
+    assert [e["id"] for e in after_end][-len(second) :] == [e["id"] for e in second]
+    assert "job.completed" not in [e["type"] for e in after_end[: -len(second)]]
+
+
+def test_after_retry_the_stream_waits_for_the_retried_runs_end(live):
+    headers = live.register()
+    with SiteServer(pages=6, delay=0.4) as site:
+        job = live.submit(headers, **crawl(site))
+        wait_running(live, job["id"], headers)
+        cancel = requests.post(live.url(f"/jobs/{job['id']}/cancel"), headers=headers, timeout=10)
+        assert cancel.status_code == 200, cancel.text
+        first = read_events(live, job["id"], headers)
+        assert first[-1]["type"] == "job.cancelled"
+        retry = requests.post(live.url(f"/jobs/{job['id']}/retry"), headers=headers, timeout=10)
+        assert retry.status_code == 200 and retry.json()["run"] == 2, retry.text
+        second = read_events(live, job["id"], headers)
+    assert [e["type"] for e in second if e["type"] in ("job.cancelled", "job.completed")] == [
+        "job.completed"
+    ]
+    assert second[-1]["data"]["run"] == 2 and second[-1]["data"]["items_scraped"] == 60
+    assert live.job(job["id"], headers)["status"] == "completed"

@@ -145,7 +145,23 @@ def test_worker_healthchecks_are_the_readiness_check_of_their_own_queue():
         assert service["command"][service["command"].index("-n") + 1] == f"{queue}@%h"
         test = service["healthcheck"]["test"]
         assert test[:5] == ["CMD", "python", "-m", "workers.ready", queue], name
+        assert "--kill-hung" in test, name  # compose restarts only what exits
     assert "/api/v1/health/ready" in " ".join(services["api"]["healthcheck"]["test"])
+
+
+def test_beat_and_scheduler_are_killed_when_hung_and_restarted():
+    services = compose()["services"]
+    assert services["worker-scrapy"]["environment"]["LIVENESS_FILE"].startswith("/tmp/")
+    for name in ("beat", "scheduler"):
+        service = services[name]
+        assert service["healthcheck"]["test"] == [
+            "CMD",
+            "python",
+            "-m",
+            "shared.liveness",
+            "--kill",
+        ], name
+        assert service["restart"] == "unless-stopped"
 
 
 def test_workers_stop_grace_leaves_time_to_hand_a_job_back():

@@ -139,14 +139,36 @@ def test_worker_probes_are_the_readiness_check_and_shutdown_fits_the_grace(queue
     deployment = by_kind("Deployment")[f"worker-{queue}"]
     worker = container(deployment)
     ready = ["python", "-m", "workers.ready", queue]
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    for probe in ("startupProbe", "readinessProbe"):
         assert worker[probe]["exec"]["command"][:4] == ready, probe
+    # alive: the file its event loop touches, not the broker (a Redis outage is not a hang)
+    assert worker["livenessProbe"]["exec"]["command"] == ["python", "-m", "shared.liveness"]
     grace = float(
         by_kind("ConfigMap")["scrapemaster-config"]["data"]["WORKER_SHUTDOWN_GRACE_SECONDS"]
     )
     assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= grace + 30
     rollout = deployment["spec"]["strategy"]["rollingUpdate"]
     assert rollout["maxUnavailable"] == 0  # the new pod is up before the old one hands back
+
+
+@pytest.mark.parametrize("name", ["worker-scrapy", "beat", "scheduler"])
+def test_a_hung_process_fails_its_liveness_probe_within_the_timeout(name):
+    config = by_kind("ConfigMap")["scrapemaster-config"]["data"]
+    assert config["LIVENESS_FILE"].startswith("/tmp/")  # each pod's own, writable /tmp
+    timeout = float(config["LIVENESS_TIMEOUT_SECONDS"])
+    Settings.from_env(dict(config, MONGO_URL="mongodb://m")).validate()
+    deployment = by_kind("Deployment")[name]
+    process = container(deployment)
+    probe = process["livenessProbe"]
+    assert probe["exec"]["command"] == ["python", "-m", "shared.liveness"]
+    # noticed within the timeout plus two probe periods, not ten minutes later
+    assert probe["periodSeconds"] * probe["failureThreshold"] <= timeout / 2
+    mounts = {m["mountPath"] for m in process.get("volumeMounts", [])}
+    assert "/tmp" in mounts, name
+    if name != "worker-scrapy":  # until the first tick (a standby beat waits for its lock)
+        start = process["startupProbe"]
+        assert start["exec"]["command"] == probe["exec"]["command"]
+        assert start["periodSeconds"] * start["failureThreshold"] >= 120
 
 
 def test_api_scales_on_cpu_and_its_probes_use_the_health_endpoints():

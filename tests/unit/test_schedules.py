@@ -15,6 +15,7 @@ from shared.schedules import (
     STARTED,
     ScheduleError,
     check,
+    missed_reason,
     next_run,
     plan,
 )
@@ -83,6 +84,24 @@ def test_after_downtime_the_latest_slot_within_the_window_fires_and_older_ones_a
     assert missed == [datetime(2026, 11, 24, 12, m, tzinfo=UTC) for m in range(10)]
     assert [s for s in decided.runs if s[1] == STARTED] == [decided.runs[-1]]  # no burst
     assert decided.next_run == datetime(2026, 11, 24, 12, 11, tzinfo=UTC)
+
+
+def test_a_missed_slot_says_truthfully_why_it_did_not_run():
+    doc = schedule("* * * * *")
+    doc["next_run"] = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    now = datetime(2026, 11, 24, 12, 10, 30, tzinfo=UTC)
+    decided = plan(doc, now, misfire_seconds=300, busy=False)
+    assert decided is not None
+    reasons = {
+        slot.minute: missed_reason(slot, now, 300)
+        for slot, status in decided.runs
+        if status == MISSED
+    }
+    for minute in range(6):  # 5.5 minutes old and more: past the window
+        assert "misfire window of 300 s passed" in reasons[minute], minute
+    for minute in range(6, 10):  # 30 s to 4.5 minutes old: within it, passed over for 12:10
+        assert "misfire window" not in reasons[minute], minute
+        assert "only the latest slot runs" in reasons[minute], minute
 
 
 def test_a_slot_older_than_the_misfire_window_is_missed_not_run():

@@ -58,7 +58,7 @@ def test_an_event_written_with_a_transition_is_counted_into_the_outbox():
 
     event = outbox.fields(events.COMPLETED, {"status": COMPLETED})
     update = jobs._update_for("retry", {"error": None, **event})
-    assert update["$inc"] == {"attempts": 1, "outbox_pending": 1}
+    assert update["$inc"] == {"attempts": 1, "run": 1, "outbox_pending": 1}
     (key,) = (name.split(".", 1)[1] for name in event)
     after = jobs.apply_update({"_id": "j", "outbox": {"older": {}}, "attempts": 1}, update)
     assert set(after["outbox"]) == {"older", key} and after["outbox_pending"] == 1
