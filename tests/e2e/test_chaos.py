@@ -27,18 +27,22 @@ def test_short_chaos_run_loses_doubles_and_leaves_nothing(tmp_path):
         text=True,
         timeout=600,
     )
-    table = run.stdout[-6000:] + run.stderr[-2000:]
+    out = run.stdout
+    table = out[-6000:] + run.stderr[-2000:]
     assert run.returncode == 0, table
-    assert _row(run.stdout, "jobs lost") == "0"
-    assert _row(run.stdout, "items duplicated") == "0"
-    assert _row(run.stdout, "service processes left") == "0"
-    # every fault kind was injected, not skipped
+    assert "not available" not in out, table  # every check ran
+    assert _row(out, "jobs lost") == "0"
+    assert _row(out, "items duplicated") == "0"
+    assert _row(out, "service processes left") == "0"
+    # every kind of fault was injected, not skipped
     for label in ("Chromium SIGKILLs", "Redis outages at a job's last page"):
-        assert int(_row(run.stdout, label)) >= 1, table
+        assert int(_row(out, label)) >= 1, table
     supervisor = "supervisor SIGKILL: processes left / reaped in / new supervisor ready in"
-    assert _row(run.stdout, supervisor).startswith("0 / "), table
-    assert _row(run.stdout, "Flower answering at the end") == "True"
-    poison = _row(run.stdout, "poison job: status, error.type, attempts, times killed")
-    assert poison.startswith("failed, worker_lost") or "not available" in poison, table
-    lost = _row(run.stdout, "terminal webhooks expected / received (unique event ids) / lost")
-    assert lost.endswith("/ 0") or "not available" in lost, table
+    assert _row(out, supervisor).startswith("0 / "), table
+    assert float(_row(out, "SIGSTOPped worker replaced in (s)")) > 0, table
+    poison = _row(out, "poison job: status, error.type, attempts, times killed")
+    assert poison.startswith("failed, worker_lost, "), table
+    webhooks = _row(out, "terminal webhooks expected / received (unique event ids) / lost")
+    expected, received, lost = (int(n) for n in webhooks.split(" / "))
+    assert lost == 0 and received >= expected > 0, table
+    assert _row(out, "Flower answering at the end") == "True"
