@@ -52,6 +52,7 @@ for _p in (str(ROOT), str(BENCH)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
+import psutil  # noqa: E402
 import requests  # noqa: E402
 from common import Api, PoisonSite, ProcessTracker, parent_of  # noqa: E402
 
@@ -406,12 +407,10 @@ class Stack:
     def sigstop_worker(self) -> None:
         """SIGSTOP a scrapy worker's main process: a hang, not a death. The supervisor must
         notice (its liveness check) and replace it."""
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         target = None
         while target is None and time.monotonic() < deadline:
-            pids = self.tracker.alive(WORKERS[0])
-            mains = [p for p in pids if parent_of(p) not in pids]
-            target = mains[0] if mains else None
+            target = self._established_scrapy_worker()
             if target is None:
                 time.sleep(0.3)
         if target is None or not self.tracker.kill(target, signal.SIGSTOP):
@@ -432,6 +431,25 @@ class Stack:
             self.tracker.kill(target, signal.SIGCONT)  # the harness ends the hang itself
         self.figures.setdefault("sigstops", []).append(replaced_in if available else NOT_AVAILABLE)
         log(f"SIGSTOP of {target}: replaced in {replaced_in} s (liveness built: {available})")
+
+    def _established_scrapy_worker(self) -> int | None:
+        """The main process of a scrapy worker that is up (has its pool) and, with liveness
+        built, has touched its liveness file (var/liveness/worker-scrapy) since it started: one
+        still starting is given a longer allowance before it counts as hung."""
+        pids = self.tracker.alive(WORKERS[0])
+        # started by the supervisor itself, not a pool child orphaned by a kill
+        mains = [p for p in pids if b"deploy/local.py" in _cmdline_of(parent_of(p))]
+        mains = [p for p in mains if any(parent_of(c) == p for c in pids)]
+        beat = self.service.var / "liveness" / "worker-scrapy"
+        for pid in mains:
+            if not feature("liveness_timeout_seconds"):
+                return pid
+            try:
+                if beat.stat().st_mtime > psutil.Process(pid).create_time() + 1:
+                    return pid
+            except (OSError, psutil.Error):
+                continue
+        return None
 
     def outages(self, stop: threading.Event) -> None:
         """Keep Redis down for `outage_seconds` each time a scrapy job fetches the last catalog
