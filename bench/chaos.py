@@ -582,6 +582,7 @@ def audit_jobs(stack: Stack, schedule_id: str | None, deadline: float) -> dict[s
     lost: list[Any] = []
     stuck: list[Any] = []
     wrong: list[Any] = []
+    missing_detail: list[Any] = []
     duplicated = missing = items_total = 0
     for job in stack.jobs.values():
         doc = docs.get(job.id)
@@ -607,8 +608,12 @@ def audit_jobs(stack: Stack, schedule_id: str | None, deadline: float) -> dict[s
         items_total += len(items)
         skus = [item.get("data", {}).get("sku") for item in items]
         duplicated += len(skus) - len(set(skus))
-        if doc["status"] == "completed":
-            missing += len(job.expected - set(skus))
+        if doc["status"] == "completed" and job.expected - set(skus):
+            gone = sorted(job.expected - set(skus))
+            missing += len(gone)
+            missing_detail.append(
+                (job.id, doc["engine"], doc.get("attempts"), f"{gone[0]}..{gone[-1]}", len(gone))
+            )
         if not doc["items_scraped"] == total == len(items):
             wrong.append((job.id, doc["items_scraped"], total, len(items)))
     unknown = sorted(set(docs) - set(stack.jobs))
@@ -633,6 +638,7 @@ def audit_jobs(stack: Stack, schedule_id: str | None, deadline: float) -> dict[s
         items_stored=items_total,
         items_duplicated=duplicated,
         items_missing=missing,
+        items_missing_detail=missing_detail[:5],
         counters_wrong=len(wrong),
         counters_wrong_detail=wrong[:5],
     )
@@ -982,6 +988,7 @@ def report(figures: dict[str, Any]) -> bool:
         "failed_error_types",
         "jobs_lost_detail",
         "jobs_stuck_detail",
+        "items_missing_detail",
         "counters_wrong_detail",
         "stats_wrong_detail",
         "webhooks_lost_detail",
