@@ -693,7 +693,8 @@ def audit_webhooks(stack: Stack, docs: dict[str, dict[str, Any]], patience: floa
             stack.expected_events.add((job.id, f"job.{doc['status']}"))
     expected = {e for e in stack.expected_events if e[0] not in stack.deleted}
 
-    def received() -> dict[str, tuple[str, str]]:
+    # an event id is a stream id of its job's stream: unique per job, not across jobs
+    def received() -> dict[tuple[str, str], tuple[str, str]]:
         events = {}
         for headers, body in list(stack.receiver.calls):
             event_id = {k.lower(): v for k, v in headers.items()}.get("x-scrapemaster-event-id")
@@ -701,7 +702,8 @@ def audit_webhooks(stack: Stack, docs: dict[str, dict[str, Any]], patience: floa
                 payload = json.loads(body)
             except ValueError:
                 continue
-            events[event_id or payload.get("id")] = (payload.get("job_id"), payload.get("event"))
+            job_id = payload.get("job_id")
+            events[(job_id, event_id or payload.get("id"))] = (job_id, payload.get("event"))
         return events
 
     deadline = time.monotonic() + patience
@@ -711,7 +713,7 @@ def audit_webhooks(stack: Stack, docs: dict[str, dict[str, Any]], patience: floa
         if not missing or time.monotonic() > deadline:
             break
         time.sleep(1)
-    logged: dict[str, tuple[str, str]] = {}
+    logged: dict[tuple[str, str], tuple[str, str]] = {}
     states: Counter[str] = Counter()
     truncated = 0
     for user in stack.users:
@@ -720,7 +722,7 @@ def audit_webhooks(stack: Stack, docs: dict[str, dict[str, Any]], patience: floa
         truncated += len(rows) >= 100
         for row in rows:
             if row.get("event") in TERMINAL_EVENTS:
-                logged[row["event_id"]] = (row["job_id"], row["event"])
+                logged[(row["job_id"], row["event_id"])] = (row["job_id"], row["event"])
                 states[row["state"]] += 1
     calls = len(stack.receiver.calls)
     stack.figures.update(
