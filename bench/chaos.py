@@ -197,7 +197,7 @@ class Stack:
             "RESEND_AFTER_SECONDS": str(args.reconcile),
             "WEBHOOK_RETRY_BASE_SECONDS": "2",  # a delivery cut by a kill is tried again soon
             # a process killed between a job's write and its counter's leaves the counter one
-            # off until beat's recount (README § Listing jobs): the audit waits for one
+            # off until beat's recount (docs/guide/jobs.md § Listing jobs): the audit waits for one
             "COUNTER_CHECK_SECONDS": str(args.counter_check),
         }
         if feature("max_job_attempts"):
