@@ -1,7 +1,7 @@
 """The cost of reading pages alike in both engines (scrapers/charsets.py) on the browser path:
 one-page Playwright jobs in this process, warm Chromium, the demo site in threads.
 
-    .venv/bin/python bench/charset_cost.py [--jobs 30] [--navigations 100]
+    .venv/bin/python bench/run.py --only charset [--jobs 30] [--navigations 100]
 
 Times `PlaywrightEngine.run` for a page whose Content-Type names its charset (every document
 still pauses once at its response headers) and one that names none (its body is read and handed

@@ -1,6 +1,6 @@
 """A hung worker under `make run`: how soon it is replaced and the job it held completes.
 
-    .venv/bin/python bench/hang.py [--timeout 60] [--pages 20]
+    .venv/bin/python bench/run.py --only hang [--timeout 60] [--pages 20]
 
 Runs the real supervisor (deploy/local.py: api, scrapy and maintenance workers, beat,
 scheduler; its own var dir, ports and Redis), starts a crawl of the demo catalog, SIGSTOPs the

@@ -21,9 +21,11 @@ Both crawls use the same shape (bench/common.py): 100 start URLs, each followed 
 `li.next a`, so every page is fetched once and concurrency has work to do.
 Logs and data of a run go to bench/results/<timestamp>/ (data directories are removed).
 
-The one entry point of bench/: `--only chaos|events|changes|soak|profile [options]` runs the
-chaos suite, the event and webhook figures, change detection, the soak as history grows, or a
-one-page job's phases and MongoDB round trips (each module's docstring lists its options).
+The one entry point of bench/: `--only chaos|events|changes|auto|soak|profile|charset|hang
+[options]` runs the chaos suite, the event and webhook figures, change detection, auto's probe,
+the soak as history grows, a one-page job's phases and MongoDB round trips, the browser's cost of
+reading pages alike in both engines, or a hung worker's replacement (PARTS below; each module's
+docstring lists its options).
 """
 
 from __future__ import annotations
@@ -603,32 +605,28 @@ def report(figures: dict) -> None:
 # --------------------------------------------------------------------------- main
 
 
+# the parts with options of their own: `--only NAME [options]` runs bench/MODULE.py's main
+# (True: main takes its argv; False: it reads sys.argv itself)
+PARTS: dict[str, tuple[str, bool]] = {
+    "chaos": ("chaos", True),  # the chaos suite
+    "events": ("events", True),  # live events and webhooks
+    "changes": ("changes", True),  # schedules' change detection
+    "auto": ("auto_cost", True),  # the cost of auto's probe
+    "soak": ("soak", True),  # cost as the history grows
+    "profile": ("profile_onepage", True),  # a one-page job's phases and round trips
+    "charset": ("charset_cost", False),  # reading pages alike in both engines, browser cost
+    "hang": ("hang", False),  # a SIGSTOPped worker replaced by the supervisor
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:2] == ["--only", "chaos"]:  # the chaos suite has options of its own
-        import chaos
+    if argv[:1] == ["--only"] and argv[1:2] and argv[1] in PARTS:  # a part with its own options
+        import importlib
 
-        return chaos.main(argv[2:])
-    if argv[:2] == ["--only", "events"]:  # live events and webhooks (bench/events.py)
-        import events
-
-        return events.main(argv[2:])
-    if argv[:2] == ["--only", "changes"]:  # schedules' change detection (bench/changes.py)
-        import changes
-
-        return changes.main(argv[2:])
-    if argv[:2] == ["--only", "auto"]:  # the cost of auto's probe (bench/auto_cost.py)
-        import auto_cost
-
-        return auto_cost.main(argv[2:])
-    if argv[:2] == ["--only", "soak"]:  # cost as the history grows (bench/soak.py)
-        import soak
-
-        return soak.main(argv[2:])
-    if argv[:2] == ["--only", "profile"]:  # a one-page job's phases and round trips
-        import profile_onepage
-
-        return profile_onepage.main(argv[2:])
+        part = importlib.import_module(PARTS[argv[1]][0])
+        sys.argv = [f"bench/{PARTS[argv[1]][0]}.py", *argv[2:]]
+        return int(part.main(argv[2:]) if PARTS[argv[1]][1] else part.main() or 0)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--latency-jobs", type=int, default=40)
@@ -637,8 +635,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         choices=("scrapy", "latency", "playwright"),
-        help="run one part; `--only chaos|events|changes|soak|profile|auto [their options]` "
-        "run bench/chaos.py, events.py, changes.py, soak.py, profile_onepage.py or auto_cost.py",
+        help="run one part; `--only " + "|".join(PARTS) + " [their options]` run the "
+        "bench module of that name (PARTS)",
     )
     parser.add_argument(
         "--pw-pages", type=int, default=60, help="playwright: JS catalog pages per crawl"
