@@ -12,7 +12,7 @@ import pytest
 from shared import embedded, items
 from shared.results import ItemSink
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROUNDS = 3  # a write only in the store's memory was lost in the first round already
 
