@@ -611,8 +611,20 @@ def audit_jobs(stack: Stack, schedule_id: str | None, deadline: float) -> dict[s
         if doc["status"] == "completed" and job.expected - set(skus):
             gone = sorted(job.expected - set(skus))
             missing += len(gone)
+            # what tells the cause apart: a write that failed (items_failed, an ERROR line)
+            # or one the store acknowledged and then lost (neither)
+            logs = stack.api.call("GET", f"/jobs/{job.id}/logs?limit=8", job.user.token)
+            lines = [x["message"] for x in (logs.json()["logs"] if logs and logs.ok else [])]
             missing_detail.append(
-                (job.id, doc["engine"], doc.get("attempts"), f"{gone[0]}..{gone[-1]}", len(gone))
+                (
+                    job.id,
+                    doc["engine"],
+                    doc.get("attempts"),
+                    f"{gone[0]}..{gone[-1]}",
+                    len(gone),
+                    f"pages {doc.get('pages_crawled')}, items_failed {doc.get('items_failed')}",
+                    lines,
+                )
             )
         if not doc["items_scraped"] == total == len(items):
             wrong.append((job.id, doc["items_scraped"], total, len(items)))

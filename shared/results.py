@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pymongo import UpdateOne
+from pymongo import UpdateOne, WriteConcern
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, PyMongoError
 
@@ -52,6 +52,10 @@ class ItemSink:
         count_existing: bool = True,
     ):
         self.db = db
+        # acknowledged only once in the store's journal: the job's final count is read back
+        # from the store, so a write acknowledged from memory and lost when the store dies
+        # (SIGKILL, crash) would leave a page missing with counters that agree (issue 21)
+        self.results = db.results.with_options(write_concern=WriteConcern(j=True))
         self.job_id = job_id
         self.run_id = run_id
         self.epoch = epoch
@@ -208,7 +212,7 @@ class ItemSink:
             self._next += chunk["n"]
         rejected: set[int] = set()
         try:
-            self.db.results.insert_many(batch, ordered=False)
+            self.results.insert_many(batch, ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             rejected = {int(e["index"]) for e in errors}
@@ -234,7 +238,7 @@ class ItemSink:
                     moves.append(UpdateOne({"_id": chunk["_id"]}, {"$set": {"first": self._next}}))
                 self._next += chunk["n"]
             if moves:
-                self.db.results.bulk_write(moves, ordered=False)
+                self.results.bulk_write(moves, ordered=False)
         self.inserted += sum(c["n"] for i, c in enumerate(batch) if i not in rejected)
 
     def _flush_logs(self) -> None:
