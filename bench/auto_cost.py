@@ -28,7 +28,7 @@ for _p in (str(ROOT), str(BENCH)):
 
 from common import service_job  # noqa: E402
 
-from shared import embedded  # noqa: E402
+from deploy import embedded  # noqa: E402
 from shared.auto_memory import COLLECTION  # noqa: E402
 from tests.helpers import Stack  # noqa: E402
 from tests.sites.server import SiteServer  # noqa: E402

@@ -27,7 +27,8 @@ if str(ROOT) not in sys.path:
 
 import pymongo  # noqa: E402
 
-from shared import changes, embedded, items  # noqa: E402
+from deploy import embedded  # noqa: E402
+from shared import changes, items  # noqa: E402
 from shared.db import ensure_indexes  # noqa: E402
 
 

@@ -56,7 +56,7 @@ import psutil  # noqa: E402
 import requests  # noqa: E402
 from common import Api, PoisonSite, ProcessTracker, parent_of  # noqa: E402
 
-from shared import embedded  # noqa: E402
+from deploy import embedded  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from tests.receiver import Receiver  # noqa: E402
 from tests.sites.server import SiteServer  # noqa: E402

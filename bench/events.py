@@ -30,7 +30,7 @@ for _p in (str(ROOT), str(BENCH)):
 import requests  # noqa: E402
 from common import one_page_job  # noqa: E402
 
-from shared import embedded  # noqa: E402
+from deploy import embedded  # noqa: E402
 from tests.helpers import Stack  # noqa: E402
 from tests.sites.server import SiteServer  # noqa: E402
 

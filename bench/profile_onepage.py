@@ -29,7 +29,7 @@ for _p in (str(ROOT), str(BENCH)):
 
 from common import one_page_job  # noqa: E402
 
-from shared import embedded  # noqa: E402
+from deploy import embedded  # noqa: E402
 
 CURRENT: dict[str, float] = {}
 T0 = [0.0]

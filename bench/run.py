@@ -58,7 +58,8 @@ import spy  # noqa: E402
 from common import one_page_job, service_job  # noqa: E402
 from procstats import Sampler, snapshot, tree  # noqa: E402
 
-from shared import embedded, items  # noqa: E402
+from deploy import embedded  # noqa: E402
+from shared import items  # noqa: E402
 from tests.helpers import Stack  # noqa: E402
 
 TERMINAL = ("completed", "failed", "cancelled")

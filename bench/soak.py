@@ -35,7 +35,7 @@ for _p in (str(BENCH.parent), str(BENCH)):
 
 from common import one_page_job  # noqa: E402
 
-from shared import embedded  # noqa: E402
+from deploy import embedded  # noqa: E402
 from shared.jobs import now  # noqa: E402
 from tests.helpers import Stack, wait_for  # noqa: E402
 

@@ -36,7 +36,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared import embedded, liveness  # noqa: E402
+from deploy import embedded  # noqa: E402
+from shared import liveness  # noqa: E402
 from shared.db import ping  # noqa: E402
 from shared.settings import FLOWER_PASSWORD_FILE, Settings  # noqa: E402
 from shared.targets import listens_beyond_loopback  # noqa: E402

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pymongo
 import pytest
 
-from shared import embedded
+from deploy import embedded
 from shared.settings import Settings
 from tests.helpers import Stack, redis_database, register_user
 from tests.sites.server import SiteServer

@@ -18,7 +18,7 @@ import pymongo
 import redis
 import requests
 
-from shared import embedded
+from deploy import embedded
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -156,6 +156,37 @@ def register_user(client: Any, username: str | None = None, password: str = "s3c
     return {"Authorization": f"Bearer {token['access_token']}"}
 
 
+class OwnRedis:
+    """A redis-server of one test module, which its tests may SIGKILL and bring back, empty (a
+    fresh directory: nothing of the killed one comes back) or on its files."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = embedded.free_port()
+        self.runs = 0
+        self.service = self._start(fresh=True)
+
+    def _start(self, fresh: bool) -> embedded.Service:
+        if fresh:
+            self.runs += 1
+        return embedded.start_redis(self.workdir / f"run{self.runs}", self.port)
+
+    @property
+    def url(self) -> str:
+        return self.service.url
+
+    def kill(self) -> None:
+        if self.service.proc.poll() is None:
+            self.service.proc.send_signal(signal.SIGKILL)
+        self.service.proc.wait(10)
+
+    def start(self, fresh: bool = True) -> None:
+        self.service = self._start(fresh)
+
+    def stop(self) -> None:
+        self.service.stop()
+
+
 class Stack:
     """Real processes: gunicorn serving the API and Celery workers, on one database."""
 
@@ -234,6 +265,16 @@ class Stack:
             **env,
         )
         wait_for(lambda: self._ready(name, proc), 60, message=f"{name} ready")
+        return proc
+
+    def start_scheduler(self, **env: str) -> subprocess.Popen:
+        """The cron scheduler process (workers/scheduler.py), once it says it is ready."""
+        proc = self.spawn("scheduler", [sys.executable, "-m", "workers.scheduler"], **env)
+        wait_for(
+            lambda: "scheduler ready" in self.logs["scheduler"].read_text(),
+            30,
+            message="scheduler ready",
+        )
         return proc
 
     def _ready(self, name: str, proc: subprocess.Popen) -> bool:

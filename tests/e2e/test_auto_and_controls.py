@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from shared import embedded
+from deploy import embedded
 from tests.helpers import Stack
 from tests.sites.kinds import ARTICLES, CHARSET_TITLE, PRICE, QUOTES_PER_PAGE, expected_quotes
 from tests.sites.server import SiteServer

@@ -140,7 +140,7 @@ def test_another_users_job_and_results_answer_404(stack):
 
 def test_unreachable_site_fails_with_a_readable_error(stack):
     headers = stack.register()
-    from shared.embedded import free_port
+    from deploy.embedded import free_port
 
     job = stack.submit(headers, url=f"http://127.0.0.1:{free_port()}/", engine="scrapy")
     done = stack.wait_job(job["id"], headers)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.embedded import free_port
+from deploy.embedded import free_port
 from tests.helpers import catalog_crawl
 from tests.sites.server import SiteServer
 

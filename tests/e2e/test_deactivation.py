@@ -40,12 +40,7 @@ def cut(redis_url, mongo_url, tmp_path_factory):
             WEBHOOK_TIMEOUT_SECONDS="2",
         )
         stack.start_worker("webhooks", concurrency=2)
-        stack.spawn("scheduler", [sys.executable, "-m", "workers.scheduler"])
-        wait_for(
-            lambda: "scheduler ready" in stack.logs["scheduler"].read_text(),
-            30,
-            message="scheduler ready",
-        )
+        stack.start_scheduler()
         yield stack
     finally:
         stack.stop()

@@ -16,8 +16,8 @@ import pytest
 import redis
 import requests
 
-from shared import embedded, events, items
-from tests.helpers import Stack, wait_for
+from shared import events, items
+from tests.helpers import OwnRedis, Stack, wait_for
 from tests.receiver import Receiver
 from tests.sites.server import SiteServer
 
@@ -32,34 +32,6 @@ CATALOG = {
         "link_selector": "li.next a::attr(href)",
     },
 }
-
-
-class OwnRedis:
-    """A redis-server of this module only, which a test may kill and bring back empty."""
-
-    def __init__(self, workdir) -> None:
-        self.workdir = workdir
-        self.port = embedded.free_port()
-        self.runs = 0
-        self.service = self._start()
-
-    def _start(self) -> embedded.Service:
-        self.runs += 1  # a fresh directory: nothing of the killed one comes back
-        return embedded.start_redis(self.workdir / f"run{self.runs}", self.port)
-
-    @property
-    def url(self) -> str:
-        return self.service.url
-
-    def kill(self) -> None:
-        self.service.proc.kill()
-        self.service.proc.wait(10)
-
-    def restart_empty(self) -> None:
-        self.service = self._start()
-
-    def stop(self) -> None:
-        self.service.stop()
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +187,7 @@ def test_a_terminal_event_written_while_redis_is_down_arrives_once_it_is_back(ow
             )
             assert done.get("outbox_pending")  # its job.completed waits in MongoDB
             assert not receiver.calls
-            broker.restart_empty()
+            broker.start(fresh=True)
             if stack.procs["beat"].poll() is not None:
                 start_beat(stack)  # what the supervisor does for a beat that exited
             got = wait_for(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shared import embedded
+from deploy import embedded
 from tests.helpers import ROOT, processes_of, redis_database, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -8,7 +8,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared import embedded
+from deploy import embedded
 from tests.helpers import Stack, wait_for
 from tests.sites.server import SiteServer
 

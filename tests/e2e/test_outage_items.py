@@ -5,7 +5,6 @@ one page short)."""
 
 from __future__ import annotations
 
-import signal
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,8 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
-from shared import embedded
-from tests.helpers import Stack, wait_for
+from tests.helpers import OwnRedis, Stack, wait_for
 from tests.sites.server import SiteServer, sku_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -31,36 +29,6 @@ CATALOG = {
         "max_pages": PAGES,
     },
 }
-
-
-class OwnRedis:
-    """A redis-server of this module only: killed with SIGKILL, back empty or on its files."""
-
-    def __init__(self, workdir) -> None:
-        self.workdir = workdir
-        self.port = embedded.free_port()
-        self.runs = 0
-        self.service = self._start(fresh=True)
-
-    def _start(self, fresh: bool) -> embedded.Service:
-        if fresh:
-            self.runs += 1  # a fresh directory: nothing of the killed one comes back
-        return embedded.start_redis(self.workdir / f"run{self.runs}", self.port)
-
-    @property
-    def url(self) -> str:
-        return self.service.url
-
-    def kill(self) -> None:
-        if self.service.proc.poll() is None:
-            self.service.proc.send_signal(signal.SIGKILL)
-        self.service.proc.wait(10)
-
-    def start(self, fresh: bool = True) -> None:
-        self.service = self._start(fresh)
-
-    def stop(self) -> None:
-        self.service.stop()
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared import embedded
+from deploy import embedded
 from shared.proxies import ProxyRepository
 from tests.helpers import Stack
 from tests.proxy_server import ForwardProxy

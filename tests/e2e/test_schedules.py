@@ -4,7 +4,6 @@ local page whose content the test changes between runs."""
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,12 +57,7 @@ def sched_stack(redis_url, mongo_url, tmp_path_factory):
     try:
         stack.start(api=True, queues=("scrapy",), SCHEDULER_TICK_SECONDS="0.2")
         stack.start_worker("webhooks", concurrency=2)
-        stack.spawn("scheduler", [sys.executable, "-m", "workers.scheduler"])
-        wait_for(
-            lambda: "scheduler ready" in stack.logs["scheduler"].read_text(),
-            30,
-            message="scheduler ready",
-        )
+        stack.start_scheduler()
         yield stack
     finally:
         stack.stop()

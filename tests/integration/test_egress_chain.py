@@ -9,8 +9,8 @@ import base64
 
 import pytest
 
+from deploy import embedded
 from scrapers.egress import BLOCKED_HEADER, PROXY_ERROR_HEADER, EgressProxy
-from shared import embedded
 from shared.targets import TargetPolicy, parse_allowlist
 
 pytestmark = [pytest.mark.integration]

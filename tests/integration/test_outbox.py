@@ -11,7 +11,8 @@ from dataclasses import replace
 import pytest
 import redis
 
-from shared import embedded, events, jobs, outbox
+from deploy import embedded
+from shared import events, jobs, outbox
 from shared.events import EventLog
 from shared.jobs import JobRepository
 from shared.webhooks import PENDING, WebhookRepository

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 
 from api.app import create_app
-from shared import embedded, jobs
+from deploy import embedded
+from shared import jobs
 from shared.proxies import ProxyRepository
 from tests.proxy_server import ForwardProxy
 from tests.sites.server import SiteServer

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shared import embedded
+from deploy import embedded
 from tests.helpers import ROOT, Stack, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -9,7 +9,8 @@ import signal
 import pymongo
 import pytest
 
-from shared import embedded, items
+from deploy import embedded
+from shared import items
 from shared.results import ItemSink
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from shared import embedded
+from deploy import embedded
 from shared.settings import Settings
 from tests.helpers import register_user
 

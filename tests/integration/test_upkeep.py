@@ -123,7 +123,7 @@ def test_a_full_account_cannot_submit(settings):
 
 
 def test_a_restarted_broker_is_noticed_even_by_a_restarted_reconciler(db, tmp_path):
-    from shared import embedded
+    from deploy import embedded
     from workers import reconcile
 
     port = embedded.free_port()

@@ -186,7 +186,7 @@ def test_a_job_survives_its_worker_process_being_killed(stack):
 def test_the_reconciler_notices_a_restarted_broker(tmp_path):
     import redis as redis_lib
 
-    from shared import embedded
+    from deploy import embedded
     from workers import reconcile
 
     port = embedded.free_port()
