@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -77,6 +78,19 @@ def redis_database(redis_url: str, workdir: Path) -> Iterator[str]:
         yield lease.url
     finally:
         lease.release()
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses every connection while the block runs: bound, never
+    listening, so no other process (a parallel test run, say) can start answering on it, as it
+    could on a port that was merely free when it was picked."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
 
 
 def wait_for(

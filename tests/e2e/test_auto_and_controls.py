@@ -10,8 +10,7 @@ import uuid
 import pytest
 import requests
 
-from deploy import embedded
-from tests.helpers import Stack
+from tests.helpers import Stack, closed_port
 from tests.sites.kinds import ARTICLES, CHARSET_TITLE, PRICE, QUOTES_PER_PAGE, expected_quotes
 from tests.sites.server import SiteServer
 
@@ -327,9 +326,8 @@ def sentence(message: str) -> bool:
 
 @pytest.mark.parametrize("engine", ["scrapy", "playwright"])
 def test_failures_read_as_sentences_with_the_detail_in_the_log(stack, engine):
-    closed = f"http://127.0.0.1:{embedded.free_port()}/"
-    with SiteServer(slow_seconds=20) as site:
-        refused = run(stack, url=closed, engine=engine)
+    with SiteServer(slow_seconds=20) as site, closed_port() as refusing:
+        refused = run(stack, url=f"http://127.0.0.1:{refusing}/", engine=engine)
         dropped = run(stack, url=f"{site.url}/kinds/drop", engine=engine)
         slow = run(stack, url=f"{site.url}/slow", engine=engine, config={"timeout_seconds": 2})
     assert refused["error"]["type"] == "connection_refused"

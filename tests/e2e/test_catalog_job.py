@@ -9,7 +9,7 @@ import json
 import pytest
 import requests
 
-from tests.helpers import wait_for
+from tests.helpers import closed_port, wait_for
 from tests.sites.server import SiteServer, price_for, sku_for, stock_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -140,10 +140,9 @@ def test_another_users_job_and_results_answer_404(stack):
 
 def test_unreachable_site_fails_with_a_readable_error(stack):
     headers = stack.register()
-    from deploy.embedded import free_port
-
-    job = stack.submit(headers, url=f"http://127.0.0.1:{free_port()}/", engine="scrapy")
-    done = stack.wait_job(job["id"], headers)
+    with closed_port() as refusing:
+        job = stack.submit(headers, url=f"http://127.0.0.1:{refusing}/", engine="scrapy")
+        done = stack.wait_job(job["id"], headers)
     assert done["status"] == "failed"
     assert done["error"]["type"] == "connection_refused"
     assert "refused" in done["error"]["message"]

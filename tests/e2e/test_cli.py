@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.embedded import free_port
-from tests.helpers import catalog_crawl
+from tests.helpers import catalog_crawl, closed_port
 from tests.sites.server import SiteServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -144,13 +143,15 @@ def test_usage_errors_and_an_unreachable_api_have_their_own_exit_codes(user, tmp
     assert cli("submit", "--frob", env=user["env"]).returncode == 2
     missing = cli("submit", str(tmp_path / "nope.json"), env=user["env"])
     assert missing.returncode == 2 and "cannot read" in one_line_error(missing)
-    down = cli("list", env={**user["env"], "SCRAPEMASTER_API": f"http://127.0.0.1:{free_port()}"})
+    with closed_port() as refusing:
+        down = cli("list", env={**user["env"], "SCRAPEMASTER_API": f"http://127.0.0.1:{refusing}"})
     assert down.returncode == 5 and "cannot reach" in one_line_error(down)
 
 
 def test_a_failed_job_exits_1_with_its_error(user):
-    dead = f"http://127.0.0.1:{free_port()}/"
-    done = cli("submit", "--url", dead, "--engine", "scrapy", "--wait", env=user["env"])
+    with closed_port() as refusing:
+        dead = f"http://127.0.0.1:{refusing}/"
+        done = cli("submit", "--url", dead, "--engine", "scrapy", "--wait", env=user["env"])
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1].startswith("failed: connection_refused")
 
@@ -175,12 +176,13 @@ def test_wait_after_reset_and_after_retry_follows_the_new_run(user, site):
 
 def test_wait_after_retry_reports_the_retried_runs_end_not_pending(user):
     env = user["env"]
-    dead = f"http://127.0.0.1:{free_port()}/"
-    job_id = cli("submit", "--url", dead, "--engine", "scrapy", env=env).stdout.strip()
-    assert cli("wait", job_id, env=env).returncode == 1
-    retried = cli("retry", job_id, "--json", env=env)
-    assert retried.returncode == 0 and json.loads(retried.stdout)["status"] == "pending"
-    done = cli("wait", job_id, "--json", env=env)
+    with closed_port() as refusing:
+        dead = f"http://127.0.0.1:{refusing}/"
+        job_id = cli("submit", "--url", dead, "--engine", "scrapy", env=env).stdout.strip()
+        assert cli("wait", job_id, env=env).returncode == 1
+        retried = cli("retry", job_id, "--json", env=env)
+        assert retried.returncode == 0 and json.loads(retried.stdout)["status"] == "pending"
+        done = cli("wait", job_id, "--json", env=env)
     assert done.returncode == 1
     final = json.loads(done.stdout)
     assert final["status"] == "failed" and final["run"] == 2 and final["attempts"] == 2, final

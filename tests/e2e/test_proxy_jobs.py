@@ -6,7 +6,7 @@ import pytest
 
 from deploy import embedded
 from shared.proxies import ProxyRepository
-from tests.helpers import Stack
+from tests.helpers import Stack, closed_port
 from tests.proxy_server import ForwardProxy
 from tests.sites.server import SiteServer
 
@@ -81,8 +81,9 @@ def test_dead_and_banning_proxies_are_cooled_down_and_the_job_completes(
         SiteServer(pages=4, items_per_page=5) as site,
         ForwardProxy() as good,
         ForwardProxy(ban_signal) as forbidding,
+        closed_port() as refusing,
     ):
-        dead = pool.add(f"http://127.0.0.1:{embedded.free_port()}")["_id"]
+        dead = pool.add(f"http://127.0.0.1:{refusing}")["_id"]
         banning = pool.add(forbidding.url)["_id"]
         healthy = pool.add(good.url)["_id"]
         job = proxy_stack.submit(headers, **catalog(site, "pool"))
@@ -109,9 +110,9 @@ def test_explicit_proxy_url_routes_every_request_through_it(proxy_stack, pool):
 
 def test_job_fails_with_no_proxies_when_every_proxy_is_banned(proxy_stack, pool):
     headers = proxy_stack.register()
-    with SiteServer(pages=2) as site:
-        for _ in range(2):
-            pool.add(f"http://127.0.0.1:{embedded.free_port()}")
+    with SiteServer(pages=2) as site, closed_port() as one, closed_port() as two:
+        for port in (one, two):
+            pool.add(f"http://127.0.0.1:{port}")
         job = proxy_stack.submit(headers, **catalog(site, "pool"))
         done = proxy_stack.wait_job(job["id"], headers)
         assert site.requests == []

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 
 from api.app import create_app
-from deploy import embedded
 from shared import jobs
 from shared.proxies import ProxyRepository
+from tests.helpers import closed_port
 from tests.proxy_server import ForwardProxy
 from tests.sites.server import SiteServer
 
@@ -30,10 +30,6 @@ def admin_client(settings):
 @pytest.fixture
 def repo(db):
     return ProxyRepository(db, cooldown_seconds=60, ban_after=3)
-
-
-def closed_port_url() -> str:
-    return f"http://127.0.0.1:{embedded.free_port()}"
 
 
 def test_admin_adds_lists_changes_and_removes_proxies(admin_client):
@@ -148,9 +144,9 @@ def test_success_updates_counts_latency_and_ends_the_ban_streak(repo):
 
 
 def test_check_brings_back_a_recovered_proxy_and_keeps_a_dead_one_down(repo):
-    with ForwardProxy() as alive:
+    with ForwardProxy() as alive, closed_port() as refusing:
         back = repo.add(alive.url)["_id"]
-        dead = repo.add(closed_port_url())["_id"]
+        dead = repo.add(f"http://127.0.0.1:{refusing}")["_id"]
         for proxy in (back, dead):
             repo.update(proxy, status="banned")
         assert repo.check() == {"recovered": 1, "still_down": 1}

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy import embedded
-from tests.helpers import ROOT, Stack, wait_for
+from tests.helpers import ROOT, Stack, closed_port, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -62,7 +61,7 @@ def test_a_host_without_that_worker_is_not_ready(procfile_worker):
 
 
 def test_an_unreachable_broker_is_not_ready_and_does_not_hang(procfile_worker):
-    closed = f"redis://127.0.0.1:{embedded.free_port()}/0"
-    answer = ready(procfile_worker, "scrapy", REDIS_URL=closed)
+    with closed_port() as refusing:
+        answer = ready(procfile_worker, "scrapy", REDIS_URL=f"redis://127.0.0.1:{refusing}/0")
     assert answer.returncode == 1
     assert "broker unreachable" in answer.stdout
