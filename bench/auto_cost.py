@@ -30,8 +30,8 @@ from common import service_job  # noqa: E402
 
 from deploy import embedded  # noqa: E402
 from shared.auto_memory import COLLECTION  # noqa: E402
-from tests.helpers import Stack  # noqa: E402
-from tests.sites.server import SiteServer  # noqa: E402
+from testing.helpers import Stack  # noqa: E402
+from testing.sites.server import SiteServer  # noqa: E402
 
 TARGETS = {"static": 1.10, "js_first": 1.30, "js_learned": 1.05}
 

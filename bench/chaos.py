@@ -58,8 +58,8 @@ from common import Api, PoisonSite, ProcessTracker, parent_of  # noqa: E402
 
 from deploy import embedded  # noqa: E402
 from shared.settings import Settings  # noqa: E402
-from tests.receiver import Receiver  # noqa: E402
-from tests.sites.server import SiteServer  # noqa: E402
+from testing.receiver import Receiver  # noqa: E402
+from testing.sites.server import SiteServer  # noqa: E402
 
 TERMINAL = ("completed", "failed", "cancelled")
 TERMINAL_EVENTS = ["job.completed", "job.failed", "job.cancelled"]

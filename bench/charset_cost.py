@@ -29,7 +29,7 @@ from scrapers import charsets  # noqa: E402
 from scrapers.playwright_engine import PlaywrightEngine  # noqa: E402
 from shared.jobspec import JobSpec, resolve_config  # noqa: E402
 from shared.settings import Settings  # noqa: E402
-from tests.sites.server import SiteServer  # noqa: E402
+from testing.sites.server import SiteServer  # noqa: E402
 
 PAGES = {"labelled": "/catalog/page/1", "unlabelled": "/kinds/charset/unlabelled"}
 WATCH = charsets.watch

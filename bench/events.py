@@ -31,8 +31,8 @@ import requests  # noqa: E402
 from common import one_page_job  # noqa: E402
 
 from deploy import embedded  # noqa: E402
-from tests.helpers import Stack  # noqa: E402
-from tests.sites.server import SiteServer  # noqa: E402
+from testing.helpers import Stack  # noqa: E402
+from testing.sites.server import SiteServer  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:

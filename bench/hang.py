@@ -26,10 +26,9 @@ if str(ROOT) not in sys.path:
 import requests  # noqa: E402
 
 from deploy import embedded  # noqa: E402
-from tests.e2e.test_liveness import api, job, main_process, register  # noqa: E402
-from tests.e2e.test_make_run import Run  # noqa: E402
-from tests.helpers import catalog_crawl, processes_of, wait_for  # noqa: E402
-from tests.sites.server import SiteServer  # noqa: E402
+from testing.helpers import catalog_crawl, processes_of, wait_for  # noqa: E402
+from testing.make_run import Run, api, job, main_process, register  # noqa: E402
+from testing.sites.server import SiteServer  # noqa: E402
 
 
 def measure(timeout: float, pages: int) -> dict[str, float | int | str]:

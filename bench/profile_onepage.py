@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-onepage-"))
     site_proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.sites.server", "--pages", "10"],
+        [sys.executable, "-m", "testing.sites.server", "--pages", "10"],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,

@@ -6,10 +6,10 @@ bare Playwright vs. the service on the local JavaScript catalog (with the worker
                                   [--pw-pages 60] [--pw-concurrency 1,2] [--pw-repeat 2]
                                   [--soak-jobs 100] [--soak-pages 2]
 
-1. The demo site runs in its own process (`python -m tests.sites.server`).
+1. The demo site runs in its own process (`python -m testing.sites.server`).
 2. Bare Scrapy crawls it in a fresh interpreter (bench/bare_scrapy.py).
 3. redis-server and SecantusDB (on disk) start, then gunicorn (API) and one Celery worker on
-   queue `scrapy` with concurrency 1 (tests.helpers.Stack). One warm-up one-page job runs (the
+   queue `scrapy` with concurrency 1 (testing.helpers.Stack). One warm-up one-page job runs (the
    worker imports Scrapy and starts its reactor on its first job), then one job crawls the whole
    site; timed from POST /jobs to status completed (polled every 50 ms).
 4. One-page jobs, one after another, each timed POST -> completed (polled every 10 ms).
@@ -60,7 +60,7 @@ from procstats import Sampler, snapshot, tree  # noqa: E402
 
 from deploy import embedded  # noqa: E402
 from shared import items  # noqa: E402
-from tests.helpers import Stack  # noqa: E402
+from testing.helpers import Stack  # noqa: E402
 
 TERMINAL = ("completed", "failed", "cancelled")
 PRODUCTION_PROGRESS_INTERVAL = "0.5"  # Settings.progress_interval_seconds default (Stack: 0.2)
@@ -116,7 +116,7 @@ def start_site(pages: int, cleanup: Cleanup) -> tuple[str, subprocess.Popen]:
         [
             sys.executable,
             "-m",
-            "tests.sites.server",
+            "testing.sites.server",
             "--pages",
             str(pages),
             "--items-per-page",

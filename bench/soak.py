@@ -12,7 +12,7 @@
    for the same user; then the same bursts and reads run again.
    The jobs/s ratio (at scale / the first `--every` on an empty store) is the figure.
 
-The stack is the real one (tests.helpers.Stack): gunicorn (API), a scrapy worker with 2
+The stack is the real one (testing.helpers.Stack): gunicorn (API), a scrapy worker with 2
 processes, redis-server, SecantusDB on disk, the demo site in its own process.
 """
 
@@ -37,7 +37,7 @@ from common import one_page_job  # noqa: E402
 
 from deploy import embedded  # noqa: E402
 from shared.jobs import now  # noqa: E402
-from tests.helpers import Stack, wait_for  # noqa: E402
+from testing.helpers import Stack, wait_for  # noqa: E402
 
 READS = {
     "GET /jobs?limit=50": "/jobs?limit=50",

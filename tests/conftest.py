@@ -11,8 +11,8 @@ import pytest
 
 from deploy import embedded
 from shared.settings import Settings
-from tests.helpers import Stack, redis_database, register_user
-from tests.sites.server import SiteServer
+from testing.helpers import Stack, redis_database, register_user
+from testing.sites.server import SiteServer
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +39,7 @@ def mongo_url() -> Iterator[str]:
 
 @pytest.fixture
 def own_redis(redis_url, tmp_path) -> Iterator[str]:
-    """The URL of a Redis database of this test's own (tests/helpers.py RedisLease)."""
+    """The URL of a Redis database of this test's own (testing/helpers.py RedisLease)."""
     with redis_database(redis_url, tmp_path) as url:
         yield url
 
@@ -113,7 +113,7 @@ RACE_MODULE = "test_scheduler_race.py"
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """Under `--dist loadfile` (make test), the scheduler race's file goes out first: its test
-    waits minutes on the clock (tests/scheduler_race.py) while the other workers run the rest,
+    waits minutes on the clock (testing/scheduler_race.py) while the other workers run the rest,
     rather than starting last and adding those minutes to the run."""
     if config.getvalue("dist") != "loadfile":
         return None

@@ -4,7 +4,7 @@
     api       `python -m api` (gunicorn)
     ops       beat, scheduler, worker-maintenance, worker-webhooks
     worker-K  worker-scrapy
-    site      the demo catalog (tests/sites/server.py), the crawls' target
+    site      the demo catalog (testing/sites/server.py), the crawls' target
     client    this harness: submits jobs over HTTP, audits the store
 
 Every app process runs its deploy/Procfile command line with the compose environment: ENV
@@ -130,7 +130,9 @@ class Stack:
 
     def start_site(self) -> None:
         args = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in self.site.items())
-        command = f"{sys.executable} -m tests.sites.server --host 0.0.0.0 --port {SITE_PORT} {args}"
+        command = (
+            f"{sys.executable} -m testing.sites.server --host 0.0.0.0 --port {SITE_PORT} {args}"
+        )
         self.hosts.start("site", "site", command, self.base_env("site"))
         wait_port(self.net.address("site"), SITE_PORT, 30, "site")
 

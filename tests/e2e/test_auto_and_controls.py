@@ -10,9 +10,9 @@ import uuid
 import pytest
 import requests
 
-from tests.helpers import Stack, closed_port
-from tests.sites.kinds import ARTICLES, CHARSET_TITLE, PRICE, QUOTES_PER_PAGE, expected_quotes
-from tests.sites.server import SiteServer
+from testing.helpers import Stack, closed_port
+from testing.sites.kinds import ARTICLES, CHARSET_TITLE, PRICE, QUOTES_PER_PAGE, expected_quotes
+from testing.sites.server import SiteServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.browser]
 ADMIN = {"ADMIN_USERNAME": "root", "ADMIN_PASSWORD": f"admin-{uuid.uuid4().hex}"}

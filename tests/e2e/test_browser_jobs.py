@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import Stack, wait_for
-from tests.sites.server import SiteServer, price_for, sku_for, stock_for
+from testing.helpers import Stack, wait_for
+from testing.sites.server import SiteServer, price_for, sku_for, stock_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.browser]
 

@@ -9,8 +9,8 @@ import json
 import pytest
 import requests
 
-from tests.helpers import closed_port, wait_for
-from tests.sites.server import SiteServer, price_for, sku_for, stock_for
+from testing.helpers import closed_port, wait_for
+from testing.sites.server import SiteServer, price_for, sku_for, stock_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

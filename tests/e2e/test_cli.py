@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import catalog_crawl, closed_port
-from tests.sites.server import SiteServer
+from testing.helpers import catalog_crawl, closed_port
+from testing.sites.server import SiteServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SCRIPT = Path(sys.executable).with_name("scrapemaster")

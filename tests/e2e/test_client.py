@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from scrapemaster import Client, NotFound, Unauthorized, ValidationFailed
-from tests.helpers import Stack, catalog_crawl
-from tests.relay import Relay
-from tests.sites.server import SiteServer
+from testing.helpers import Stack, catalog_crawl
+from testing.relay import Relay
+from testing.sites.server import SiteServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PASSWORD = "s3cret-pass"

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.helpers import Stack, wait_for
-from tests.sites.server import SiteServer, sku_for
+from testing.helpers import Stack, wait_for
+from testing.sites.server import SiteServer, sku_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.browser]
 

@@ -17,9 +17,9 @@ import redis
 import requests
 
 from shared import events, items
-from tests.helpers import OwnRedis, Stack, wait_for
-from tests.receiver import Receiver
-from tests.sites.server import SiteServer
+from testing.helpers import OwnRedis, Stack, wait_for
+from testing.receiver import Receiver
+from testing.sites.server import SiteServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -6,8 +6,8 @@ import pytest
 import requests
 
 from shared import items
-from tests.helpers import wait_for
-from tests.sites.server import SiteServer
+from testing.helpers import wait_for
+from testing.sites.server import SiteServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import uuid
 
 import pytest
 import requests
 
-from tests.e2e.test_make_run import Run
-from tests.helpers import catalog_crawl, processes_of, wait_for
-from tests.sites.server import SiteServer
+from testing.helpers import catalog_crawl, processes_of, wait_for
+from testing.make_run import Run, api, job, main_process, register
+from testing.sites.server import SiteServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -43,30 +42,6 @@ def run(tmp_path, redis_url):
         if made.proc is not None:
             # reaped: a zombie supervisor would still hold the Redis database's instance lock
             made.proc.wait(30)
-
-
-def main_process(run: Run, needle: bytes) -> int | None:
-    """The oldest live process of the run whose command line has `needle`: a worker's main
-    process (its pool processes are younger)."""
-    found = processes_of(run.var, needle)
-    return min(found) if found else None
-
-
-def api(run: Run, path: str) -> str:
-    return f"http://127.0.0.1:{run.env['API_PORT']}/api/v1{path}"
-
-
-def register(run: Run) -> dict:
-    name = f"u{uuid.uuid4().hex[:10]}"
-    body = {"username": name, "email": f"{name}@example.test", "password": "s3cret-pass"}
-    assert requests.post(api(run, "/auth/register"), json=body, timeout=10).status_code == 201
-    login = {"username": name, "password": body["password"]}
-    token = requests.post(api(run, "/auth/login"), data=login, timeout=10).json()
-    return {"Authorization": f"Bearer {token['access_token']}"}
-
-
-def job(run: Run, headers: dict, job_id: str) -> dict:
-    return requests.get(api(run, f"/jobs/{job_id}"), headers=headers, timeout=10).json()
 
 
 def test_a_sigstopped_worker_and_scheduler_are_replaced_and_the_held_job_completes(run):

@@ -18,7 +18,7 @@ import requests
 
 from shared import tasks
 from shared.jobs import JobRepository
-from tests.helpers import Stack
+from testing.helpers import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.browser]
 

@@ -5,72 +5,15 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
-import uuid
 from pathlib import Path
 
 import pytest
 
 from deploy import embedded
-from tests.helpers import ROOT, processes_of, redis_database, wait_for
+from testing.helpers import processes_of, redis_database, wait_for
+from testing.make_run import Run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-class Run:
-    """One `make run` (deploy/local.py) on its own var dir, ports and Redis database
-    (`redis_url`, leased by the caller)."""
-
-    def __init__(self, tmp: Path, redis_url: str, **env: str) -> None:
-        self.var = tmp / f"var-{uuid.uuid4().hex[:6]}"
-        self.log = tmp / f"{self.var.name}.log"
-        self.env = dict(
-            os.environ,
-            ENV="local",
-            VAR_DIR=str(self.var),
-            API_PORT=str(embedded.free_port()),
-            FLOWER_PORT=str(embedded.free_port()),
-            EMBEDDED_MONGO_PORT=str(embedded.free_port()),
-            REDIS_URL=redis_url,
-        )
-        self.env.pop("MONGO_URL", None)
-        self.env.update(env)
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, only: str = "api,worker-scrapy", wait: bool = True) -> Run:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, str(ROOT / "deploy" / "local.py"), "--only", only],
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        if wait:
-            wait_for(lambda: self._said("| ready"), 120, interval=0.2, message="make run ready")
-        return self
-
-    def _said(self, text: str) -> bool:
-        if self.proc is not None and self.proc.poll() is not None and "ready" in text:
-            raise AssertionError(f"make run exited: {self.text()[-3000:]}")
-        return text in self.text()
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def run_to_end(self, timeout: float = 60) -> tuple[int, str]:
-        assert self.proc is not None
-        code = self.proc.wait(timeout)
-        return code, self.text()
-
-    def cleanup(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        for pid in processes_of(self.var):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture

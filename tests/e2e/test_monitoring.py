@@ -9,8 +9,8 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from deploy import embedded
-from tests.helpers import Stack, wait_for
-from tests.sites.server import SiteServer
+from testing.helpers import Stack, wait_for
+from testing.sites.server import SiteServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SECRETS = {

@@ -1,6 +1,6 @@
 """The service makes no outbound request of its own: a crawl of a page that sets cookies
 (Scrapy's cookie handling asks tldextract for the public-suffix list) reaches nothing outside
-loopback. Every Stack checks this when it stops (tests/egress_guard); this test makes the
+loopback. Every Stack checks this when it stops (testing/egress_guard); this test makes the
 cookie path explicit."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from tests.helpers import Stack
-from tests.sites.server import SiteServer
+from testing.helpers import Stack
+from testing.sites.server import SiteServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -36,7 +36,7 @@ def test_a_cookie_setting_page_makes_no_request_outside_loopback(redis_url, mong
 
 
 def test_a_proxy_in_the_workers_environment_is_not_used_for_crawls(redis_url, mongo_url, tmp_path):
-    from tests.tripwire import Tripwire
+    from testing.tripwire import Tripwire
 
     stack = Stack(redis_url, mongo_url, f"envproxy_{uuid.uuid4().hex[:8]}", tmp_path)
     with Tripwire() as wire:

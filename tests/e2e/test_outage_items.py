@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
-from tests.helpers import OwnRedis, Stack, wait_for
-from tests.sites.server import SiteServer, sku_for
+from testing.helpers import OwnRedis, Stack, wait_for
+from testing.sites.server import SiteServer, sku_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

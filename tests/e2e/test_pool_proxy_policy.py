@@ -14,10 +14,10 @@ import pytest
 import requests
 
 from shared.proxies import ProxyRepository
-from tests.helpers import Stack
-from tests.proxy_server import ForwardProxy
-from tests.sites.server import SiteServer
-from tests.tripwire import Tripwire
+from testing.helpers import Stack
+from testing.proxy_server import ForwardProxy
+from testing.sites.server import SiteServer
+from testing.tripwire import Tripwire
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

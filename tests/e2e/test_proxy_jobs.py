@@ -6,9 +6,9 @@ import pytest
 
 from deploy import embedded
 from shared.proxies import ProxyRepository
-from tests.helpers import Stack, closed_port
-from tests.proxy_server import ForwardProxy
-from tests.sites.server import SiteServer
+from testing.helpers import Stack, closed_port
+from testing.proxy_server import ForwardProxy
+from testing.sites.server import SiteServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

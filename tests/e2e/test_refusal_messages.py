@@ -10,7 +10,7 @@ import requests
 
 from shared import tasks
 from shared.jobs import JobRepository
-from tests.helpers import Stack
+from testing.helpers import Stack
 
 pytestmark = [pytest.mark.e2e]
 

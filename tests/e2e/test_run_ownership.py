@@ -9,9 +9,9 @@ import pytest
 import requests
 
 from shared import items
-from tests.helpers import Stack, wait_for
-from tests.helpers import catalog_crawl as crawl
-from tests.sites.server import SiteServer
+from testing.helpers import Stack, wait_for
+from testing.helpers import catalog_crawl as crawl
+from testing.sites.server import SiteServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -1,6 +1,6 @@
 """Exactly once per slot: two scheduler processes (one killed hard and restarted midway) over a
 `* * * * *` schedule for three minutes or more start exactly one job per minute
-(tests/scheduler_race.py). Under `make test` this file is handed out first (tests/conftest.py),
+(testing/scheduler_race.py). Under `make test` this file is handed out first (tests/conftest.py),
 so the other worker runs the rest of the suite while this one waits on the clock."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from shared import jobs
 from shared.schedules import STARTED, next_slot, zone
-from tests.scheduler_race import SchedulerRace
+from testing.scheduler_race import SchedulerRace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

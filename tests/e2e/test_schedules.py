@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from shared.webhooks import verify
-from tests.helpers import Stack, wait_for
-from tests.receiver import Receiver
+from testing.helpers import Stack, wait_for
+from testing.receiver import Receiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

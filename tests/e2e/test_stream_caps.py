@@ -11,7 +11,7 @@ import pytest
 import redis
 import requests
 
-from tests.helpers import Stack, wait_for
+from testing.helpers import Stack, wait_for
 
 pytestmark = [pytest.mark.e2e]
 

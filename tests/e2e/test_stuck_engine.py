@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from tests.helpers import Stack, wait_for
-from tests.sites.server import SiteServer
+from testing.helpers import Stack, wait_for
+from testing.sites.server import SiteServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -12,9 +12,9 @@ import requests
 
 from shared import tasks
 from shared.jobs import JobRepository
-from tests.helpers import Stack, wait_for
-from tests.sites.server import SiteServer
-from tests.tripwire import Tripwire
+from testing.helpers import Stack, wait_for
+from testing.sites.server import SiteServer
+from testing.tripwire import Tripwire
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

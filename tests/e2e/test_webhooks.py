@@ -11,9 +11,9 @@ import pytest
 import requests
 
 from shared.webhooks import DeliveryDoc, WebhookDoc, verify
-from tests.helpers import Stack, wait_for
-from tests.receiver import Receiver
-from tests.sites.server import SiteServer
+from testing.helpers import Stack, wait_for
+from testing.receiver import Receiver
+from testing.sites.server import SiteServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

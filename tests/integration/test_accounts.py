@@ -13,7 +13,7 @@ from shared.db import ensure_indexes
 from shared.schedules import SKIPPED, ScheduleRepository
 from shared.scheduling import Scheduler
 from shared.settings import Settings
-from tests.helpers import register_user
+from testing.helpers import register_user
 
 pytestmark = pytest.mark.integration
 

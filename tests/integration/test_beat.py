@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.helpers import Stack, wait_for
+from testing.helpers import Stack, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.helpers import ROOT
+from testing.helpers import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
 

@@ -14,8 +14,8 @@ from scrapers.playwright_engine import PlaywrightEngine
 from scrapers.scrapy_engine import ScrapyEngine
 from shared.jobspec import JobSpec, resolve_config
 from shared.settings import Settings
-from tests.sites.kinds import CHARSET_CASES, CHARSET_TITLE, PRICE
-from tests.sites.server import SiteServer
+from testing.sites.kinds import CHARSET_CASES, CHARSET_TITLE, PRICE
+from testing.sites.server import SiteServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.browser]
 

@@ -12,7 +12,7 @@ from shared import jobs
 from shared.counters import JobCounters, migrate
 from shared.jobs import JobRepository
 from shared.listing import JobListing
-from tests.helpers import register_user
+from testing.helpers import register_user
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import pytest
 
 from shared import events
 from shared.events import EventLog
-from tests.helpers import register_user
+from testing.helpers import register_user
 
 pytestmark = pytest.mark.integration
 

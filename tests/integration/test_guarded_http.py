@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from shared.targets import BlockedTarget, TargetPolicy, parse_allowlist
-from tests.sites.server import SiteServer
-from tests.tripwire import Tripwire
+from testing.sites.server import SiteServer
+from testing.tripwire import Tripwire
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import io
 import pytest
 
 from shared import items
-from tests.helpers import force_status
+from testing.helpers import force_status
 
 pytestmark = pytest.mark.integration
 

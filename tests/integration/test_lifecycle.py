@@ -6,7 +6,7 @@ import pytest
 
 from api.app import create_app
 from shared.jobs import STATUSES
-from tests.helpers import force_status, register_user
+from testing.helpers import force_status, register_user
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,14 @@ from scrapers import browser_pool
 from scrapers.playwright_engine import PlaywrightEngine
 from shared.jobspec import JobSpec, resolve_config
 from shared.settings import Settings
-from tests.sites.server import DELAYED_QUOTES, FEED_TOTAL, SiteServer, price_for, sku_for, stock_for
+from testing.sites.server import (
+    DELAYED_QUOTES,
+    FEED_TOTAL,
+    SiteServer,
+    price_for,
+    sku_for,
+    stock_for,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

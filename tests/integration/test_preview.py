@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import Stack, register_user
-from tests.sites.server import SiteServer, sku_for
+from testing.helpers import Stack, register_user
+from testing.sites.server import SiteServer, sku_for
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,9 @@ import pytest
 from api.app import create_app
 from shared import jobs
 from shared.proxies import ProxyRepository
-from tests.helpers import closed_port
-from tests.proxy_server import ForwardProxy
-from tests.sites.server import SiteServer
+from testing.helpers import closed_port
+from testing.proxy_server import ForwardProxy
+from testing.sites.server import SiteServer
 
 pytestmark = pytest.mark.integration
 BASE = "/api/v1/proxies"

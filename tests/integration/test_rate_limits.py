@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from api.app import create_app
-from tests.helpers import register_user
+from testing.helpers import register_user
 
 pytestmark = pytest.mark.integration
 

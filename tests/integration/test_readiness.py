@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, Stack, closed_port, wait_for
+from testing.helpers import ROOT, Stack, closed_port, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -1,12 +1,12 @@
 """Stacks never share a Redis database: a number is held by one live stack at a time, and when
-all are held the next stack gets a redis-server of its own (tests/helpers.py RedisLease)."""
+all are held the next stack gets a redis-server of its own (testing/helpers.py RedisLease)."""
 
 from __future__ import annotations
 
 import pytest
 import redis
 
-from tests.helpers import RedisLease
+from testing.helpers import RedisLease
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,7 @@ from shared.schedules import (
     ScheduleRunDoc,
 )
 from shared.scheduling import UNSTARTED_GRACE, Scheduler
-from tests.helpers import register_user
+from testing.helpers import register_user
 
 pytestmark = pytest.mark.integration
 JOB = {"url": "http://127.0.0.1:9/catalog/", "selectors": {"title": "h1::text"}}

@@ -13,8 +13,8 @@ from scrapers.reactor import run_in_reactor
 from scrapers.scrapy_engine import ScrapyEngine
 from shared.jobspec import JobSpec, resolve_config
 from shared.proxies import ProxyRepository
-from tests.proxy_server import ForwardProxy
-from tests.sites.server import SiteServer
+from testing.proxy_server import ForwardProxy
+from testing.sites.server import SiteServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

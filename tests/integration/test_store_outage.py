@@ -8,7 +8,7 @@ import pytest
 
 from deploy import embedded
 from shared.settings import Settings
-from tests.helpers import register_user
+from testing.helpers import register_user
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from shared import items, jobs, tasks
 from shared.counters import JobCounters
 from shared.jobs import JobRepository
 from shared.settings import set_settings
-from tests.helpers import register_user
+from testing.helpers import register_user
 
 pytestmark = pytest.mark.integration
 

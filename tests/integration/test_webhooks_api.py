@@ -11,7 +11,7 @@ from api.app import create_app
 from shared.db import ensure_indexes
 from shared.jobs import now
 from shared.webhooks import WebhookRepository
-from tests.helpers import register_user
+from testing.helpers import register_user
 
 pytestmark = pytest.mark.integration
 HOOK = {"webhook_url": "http://127.0.0.1:9/hook"}

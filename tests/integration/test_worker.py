@@ -11,8 +11,8 @@ import pytest
 from shared import items, tasks
 from shared.jobs import JobDoc, JobError
 from shared.users import UserDoc
-from tests.helpers import wait_for
-from tests.sites.server import SiteServer
+from testing.helpers import wait_for
+from testing.sites.server import SiteServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scrapers.charsets import is_plain, needs_label, page_encoding, page_text
-from tests.sites.kinds import CHARSET_CASES, CHARSET_TITLE, PRICE
+from testing.sites.kinds import CHARSET_CASES, CHARSET_TITLE, PRICE
 
 URL = "http://127.0.0.1:8080/page"
 

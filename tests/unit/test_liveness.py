@@ -13,7 +13,7 @@ import pytest
 
 from shared import liveness
 from shared.settings import Settings, SettingsError
-from tests.helpers import ROOT, wait_for
+from testing.helpers import ROOT, wait_for
 
 
 def load_supervisor():

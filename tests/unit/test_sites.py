@@ -1,4 +1,4 @@
-"""Quick checks of the local demo website in tests/sites/server.py."""
+"""Quick checks of the local demo website in testing/sites/server.py."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sites.server import SiteServer
+from testing.sites.server import SiteServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -155,7 +155,7 @@ def test_stop_does_not_wait_for_slow_requests() -> None:
 
 def test_command_line_prints_ready_and_exits_on_sigterm() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.sites.server", "--pages", "1000", "--items-per-page", "10"],
+        [sys.executable, "-m", "testing.sites.server", "--pages", "1000", "--items-per-page", "10"],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -16,7 +16,7 @@ from types import FrameType, TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.sites import kinds
+from testing.sites import kinds
 
 HOST = "127.0.0.1"
 HTML_TYPE = "text/html; charset=utf-8"
@@ -669,7 +669,7 @@ class SiteServer:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo site in the foreground until SIGTERM or SIGINT."""
-    parser = argparse.ArgumentParser(prog="python -m tests.sites.server", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m testing.sites.server", description=__doc__)
     parser.add_argument("--pages", type=int, default=5)
     parser.add_argument("--items-per-page", type=int, default=10)
     parser.add_argument("--port", type=int, default=0)

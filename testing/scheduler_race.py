@@ -16,13 +16,14 @@ import threading
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import redis
 
 from shared import jobs
 from shared.db import ensure_indexes
 from shared.schedules import OVERLAP_ALLOW, ScheduleRepository
-from tests.helpers import Stack, wait_for
+from testing.helpers import Stack, wait_for
 
 KILL_AFTER_SECONDS = 75
 
@@ -33,7 +34,7 @@ class SchedulerRace:
         self.killer: threading.Timer | None = None
         self.restarted = threading.Event()
         self.began: datetime | None = None
-        self.schedule: dict = {}
+        self.schedule: Any = {}
 
     def start(self) -> None:
         redis.Redis.from_url(self.stack.redis_url).flushdb()

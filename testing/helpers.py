@@ -228,8 +228,8 @@ class Stack:
             LOG_LEVEL="INFO",
             PROGRESS_INTERVAL_SECONDS="0.2",
             RATE_LIMIT_ENABLED="false",
-            # tests/egress_guard/sitecustomize.py records any reach outside loopback
-            PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'tests' / 'egress_guard'}",
+            # testing/egress_guard/sitecustomize.py records any reach outside loopback
+            PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'testing' / 'egress_guard'}",
             EGRESS_GUARD_LOG=str(self.egress_log),
             PYTHONUNBUFFERED="1",
         )
@@ -341,7 +341,7 @@ class Stack:
         for name in list(self.procs):
             self.stop_process(name)
         self.redis.release()  # after its processes: none of them still uses it
-        with pymongo.MongoClient(self.mongo_url, serverSelectionTimeoutMS=3000) as c:
+        with pymongo.MongoClient[dict](self.mongo_url, serverSelectionTimeoutMS=3000) as c:
             c.drop_database(self.db_name)
         self.assert_no_outbound()
 

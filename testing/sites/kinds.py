@@ -183,7 +183,7 @@ CHARSET_CASES: dict[str, tuple[str, bytes]] = {
 
 
 def route(handler: Any, rest: list[str]) -> None:
-    """Serve /kinds/<rest> on `handler` (tests.sites.server._Handler)."""
+    """Serve /kinds/<rest> on `handler` (testing.sites.server._Handler)."""
     base = f"http://{handler.headers.get('Host', '127.0.0.1')}"
     if len(rest) >= 1 and rest[0] in KINDS:
         page = int(rest[2]) if len(rest) == 3 and rest[1] == "page" and rest[2].isdigit() else 1
