@@ -1,11 +1,13 @@
-"""Two scheduler processes racing over one `* * * * *` schedule (tests/e2e/test_scheduler_race.py).
+"""Two scheduler processes racing over one schedule (tests/e2e/test_scheduler_race.py).
 
+The schedule fires every 10 seconds (`CRON`: cronsim reads a leading sixth field as seconds;
+the API only takes five fields, the scheduler runs whatever cron the schedule holds), so a
+minute of racing gives six slots where a `* * * * *` schedule would need six minutes.
 Schedulers tick at the same wall-clock moments (multiples of SCHEDULER_TICK_SECONDS), so at
-every minute both see the slot due at once and race to record it.
+every slot both see it due at once and race to record it.
 
-Racing for minutes costs minutes of one test process, so `make test` hands that file out first
-(tests/conftest.py). Midway one scheduler is killed hard (SIGKILL: no handler runs, whatever it
-was doing is cut off) and started again."""
+`make test` hands that file out first (tests/conftest.py). Midway one scheduler is killed hard
+(SIGKILL: no handler runs, whatever it was doing is cut off) and started again."""
 
 from __future__ import annotations
 
@@ -25,7 +27,10 @@ from shared.db import ensure_indexes
 from shared.schedules import OVERLAP_ALLOW, ScheduleRepository
 from testing.helpers import Stack, wait_for
 
-KILL_AFTER_SECONDS = 75
+CRON = "*/10 * * * * *"  # every 10 s: second minute hour day-of-month month day-of-week
+SLOT_SECONDS = 10
+RACE_SECONDS = 70  # seven slots
+KILL_AFTER_SECONDS = 35  # midway
 
 
 class SchedulerRace:
@@ -43,7 +48,7 @@ class SchedulerRace:
         self.began = jobs.now()
         body = {
             "name": "race",
-            "cron": "* * * * *",
+            "cron": CRON,
             "timezone": "UTC",
             "overlap": OVERLAP_ALLOW,  # no worker runs the jobs: every slot must start one
             "job": {"url": "http://127.0.0.1:9/", "urls": ["http://127.0.0.1:9/"]},
@@ -74,7 +79,7 @@ class SchedulerRace:
         return log.read_text(errors="replace").count("scheduler ready") if log else 0
 
     def wait_until(self, moment: datetime) -> None:
-        wait_for(lambda: jobs.now() >= moment, 400, interval=1, message=f"clock at {moment}")
+        wait_for(lambda: jobs.now() >= moment, 200, interval=1, message=f"clock at {moment}")
 
     def stop(self) -> None:
         if self.killer is not None:
