@@ -29,7 +29,11 @@ def test_items_the_sink_stored_survive_a_sigkill_of_the_store(tmp_path):
     store = embedded.start_secantus(data, port)
     try:
         for round_ in range(ROUNDS):
-            client: pymongo.MongoClient = pymongo.MongoClient(store.url)
+            # a short server selection: closing a client of a killed store ends its sessions,
+            # which otherwise waits 30 s for a server that is gone
+            client: pymongo.MongoClient = pymongo.MongoClient(
+                store.url, serverSelectionTimeoutMS=2000
+            )
             job_id = f"job{round_}"
             sink = ItemSink(client.kill_test, job_id, max_pages=1, count_existing=False)
             sink.items(f"http://127.0.0.1/catalog/page/{round_}", [{"n": i} for i in range(10)])
