@@ -248,19 +248,21 @@ def test_robots_txt_is_kept_for_the_next_job_and_still_obeyed(engine):
 
 
 def test_job_timeout_keeps_the_pages_so_far(engine):
-    with SiteServer(pages=20, delay=0.6) as slow_site:
+    # a page a second for 20 pages: the 4 s timeout ends the crawl after a few pages, and
+    # leaves the first page time enough to arrive on a loaded machine
+    with SiteServer(pages=20, delay=1.0) as slow_site:
         spec = make_spec(
             [slow_site.url_for("/catalog/")],
             PRODUCT,
             item_selector="div.product",
             follow_links=True,
             link_selector="li.next a",
-            timeout_seconds=2,
+            timeout_seconds=4,
         )
         sink = FakeSink()
         started = time.monotonic()
         result = engine.run(spec, sink)
-    assert time.monotonic() - started < 6
+    assert time.monotonic() - started < 4 + 8  # stopped at its timeout, not after 20 pages
     assert result.error is not None
     assert result.error["type"] == "timeout"
     assert 1 <= len(sink.pages) < 20
