@@ -49,14 +49,16 @@ test: install lint
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
 
+# the benchmarks (python -m bench --help lists every subcommand); ARGS="--save" keeps the
+# figures in bench/figures/, then `$(PY) -m bench report` regenerates docs/benchmarks.md
 bench: install
-	$(PY) bench/run.py
+	$(PY) -m bench all $(ARGS)
 
 chaos: install
-	$(PY) bench/chaos.py
+	$(PY) -m bench chaos $(ARGS)
 
 soak: install
-	$(PY) bench/run.py --only soak $(ARGS)
+	$(PY) -m bench soak $(ARGS)
 
 sim: install
 	$(PY) -m deploy.sim $(ARGS)

@@ -1,6 +1,8 @@
 """Bare Playwright baseline: one async Playwright script in a fresh interpreter.
 
-    python bench/bare_playwright.py --site http://127.0.0.1:PORT --pages 60 --concurrency 2
+    python -m bench.bare_playwright --site http://127.0.0.1:PORT --pages 60 --concurrency 2
+
+Run by `python -m bench playwright`.
 
 What the service's engine does for a job, written as a minimal script (no pool, no sink, no
 database), so the two can be compared at the same concurrency:
@@ -34,6 +36,8 @@ from urllib.robotparser import RobotFileParser  # noqa: E402
 from parsel import Selector  # noqa: E402
 from playwright.async_api import async_playwright  # noqa: E402
 
+from bench.shape import USER_AGENT, js_urls  # noqa: E402
+
 T_IMPORTED = time.perf_counter()
 
 CHROMIUM = "/usr/bin/chromium"
@@ -46,7 +50,6 @@ LAUNCH_ARGS = [  # scrapers/browser_pool.py LAUNCH_ARGS
     "--no-first-run",
     "--disable-dev-shm-usage",
 ]
-USER_AGENT = "ScrapeMaster/0.1 (+https://github.com/scrapemaster)"  # the service's default
 BLOCKED = frozenset({"image", "media", "font"})
 SETTLE_QUIET = 0.15
 SETTLE_CAP = 3.0
@@ -57,11 +60,6 @@ FIELDS = {  # kind, query
     "price": ("css", "span.price::text"),
     "stock": ("css", "p.stock::text"),
 }
-
-
-def js_urls(site: str, pages: int) -> list[str]:
-    return [f"{site}/js/catalog/" if p == 1 else f"{site}/js/catalog/page/{p}" for p in
-            range(1, pages + 1)]  # fmt: skip
 
 
 async def block_heavy(route) -> None:
@@ -178,7 +176,7 @@ async def crawl(browser, urls: list[str], concurrency: int, phases: dict | None)
 
 
 async def amain(args: argparse.Namespace) -> dict:
-    urls = js_urls(args.site, args.pages)
+    urls = js_urls(args.site, 1, args.pages)
     async with async_playwright() as pw:
         t0 = time.perf_counter()
         browser = await pw.chromium.launch(
@@ -193,8 +191,6 @@ async def amain(args: argparse.Namespace) -> dict:
         done = await crawl(browser, urls, args.concurrency, phases)
         t4 = time.perf_counter()
         cpu1 = time.process_time()
-        if args.hold:  # let the caller sample memory of the warm browser
-            await asyncio.sleep(args.hold)
         await browser.close()
     items = done["items"]
     return {
@@ -221,7 +217,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--site", required=True)
     parser.add_argument("--pages", type=int, default=60)
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--hold", type=float, default=0.0, help="seconds to stay up after")
     args = parser.parse_args(argv)
     result = asyncio.run(amain(args))
     sys.stdout.write("RESULT " + json.dumps(result) + "\n")

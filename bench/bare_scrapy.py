@@ -1,10 +1,11 @@
 """Bare Scrapy baseline: one CrawlerProcess in a fresh interpreter, items counted in memory.
 
-    python bench/bare_scrapy.py --site http://127.0.0.1:PORT --pages 1000 --concurrency 8
+    python -m bench.bare_scrapy --site http://127.0.0.1:PORT --pages 1000 --concurrency 8
 
-Prints one JSON line on stdout: pages, items, distinct SKUs, import/setup/crawl seconds.
---items yield sends items through Scrapy's item machinery instead (about 15-20% slower here).
-The crawl shape and selectors come from bench/common.py, the same as the service job's.
+Run by `python -m bench scrapy`. Prints one line on stdout, RESULT {json}: pages, items,
+distinct SKUs, import/setup/crawl seconds. Items are appended to a list in the callback, as the
+service hands them to its sink. The crawl shape and selectors come from bench/shape.py, the
+same as the service job's.
 """
 
 from __future__ import annotations
@@ -18,15 +19,10 @@ import json  # noqa: E402
 import sys  # noqa: E402
 
 import scrapy  # noqa: E402
-from common import (  # noqa: E402
-    ITEM_SELECTOR,
-    LINK_SELECTOR,
-    SELECTORS,
-    USER_AGENT,
-    start_urls,
-)
 from scrapy import signals  # noqa: E402
 from scrapy.crawler import CrawlerProcess  # noqa: E402
+
+from bench.shape import ITEM_SELECTOR, LINK_SELECTOR, SELECTORS, USER_AGENT, start_urls  # noqa: E402
 
 T_IMPORTED = time.perf_counter()
 
@@ -47,10 +43,10 @@ def _field(node, query: str):
 class CatalogSpider(scrapy.Spider):
     name = "bench-catalog"
 
-    def __init__(self, urls: list[str], sink: list[dict] | None = None, **kwargs):
+    def __init__(self, urls: list[str], sink: list[dict], **kwargs):
         super().__init__(**kwargs)
         self.urls = urls
-        self.sink = sink  # None: yield items (Scrapy's item pipeline); a list: append to it
+        self.sink = sink
         self.pages = 0
 
     async def start(self):
@@ -60,11 +56,7 @@ class CatalogSpider(scrapy.Spider):
     def parse(self, response):
         self.pages += 1
         for box in response.css(ITEM_SELECTOR):
-            item = {name: _field(box, query) for name, query in SELECTORS.items()}
-            if self.sink is None:
-                yield item
-            else:
-                self.sink.append(item)
+            self.sink.append({name: _field(box, query) for name, query in SELECTORS.items()})
         for href in response.css(LINK_SELECTOR).getall():
             yield response.follow(href, callback=self.parse)
 
@@ -74,21 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--site", required=True)
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument(
-        "--items",
-        choices=("list", "yield"),
-        default="list",
-        help="append items to a list in the callback (default: like the service, which hands "
-        "them to its sink) or yield them through Scrapy's item machinery",
-    )
     args = parser.parse_args(argv)
 
     items: list[dict] = []
     marks: dict[str, float] = {}
     status_counts: dict[int, int] = {}
-
-    def on_item(item, **_):
-        items.append(item)
 
     def on_response(response, request, **_):
         now = time.perf_counter()
@@ -110,19 +92,16 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
     crawler = process.create_crawler(CatalogSpider)
-    crawler.signals.connect(on_item, signal=signals.item_scraped)
     crawler.signals.connect(on_response, signal=signals.response_received)
     t_start = time.perf_counter()
     cpu_start = time.process_time()
-    sink = items if args.items == "list" else None
-    process.crawl(crawler, urls=start_urls(args.site, args.pages), sink=sink)
+    process.crawl(crawler, urls=start_urls(args.site, args.pages), sink=items)
     process.start()
     t_end = time.perf_counter()
     cpu_end = time.process_time()
 
-    spider_pages = crawler.spider.pages if crawler.spider is not None else 0
+    spider_pages = getattr(crawler.spider, "pages", 0)
     result = {
-        "items_mode": args.items,
         "pages": spider_pages,
         "items": len(items),
         "distinct_skus": len({i.get("sku") for i in items}),

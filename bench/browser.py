@@ -1,17 +1,18 @@
-"""Playwright part of the benchmark: bare Playwright vs. the service on the JavaScript catalog,
-and the memory (PSS) of one Playwright worker with its Chromium over many jobs.
+"""The JavaScript catalog through the service against bare Playwright, and worker memory.
 
-Run from bench/run.py (`--only playwright`, or as part of the full run):
+The catalog's pages rendered by the service and by bare Playwright at the same concurrency, and
+the memory (PSS) of one Playwright worker with its Chromium over many jobs.
 
-1. A Celery worker on queue `playwright` joins the running stack (concurrency 1 process,
-   PLAYWRIGHT_PAGES_PER_JOB = the largest concurrency measured, at least the default 2, so a
-   job's `config.concurrency` is not capped). One warm-up one-page job launches its Chromium.
+1. The stack (API, a scrapy worker, Redis, SecantusDB on disk) and a Celery worker on queue
+   `playwright` (concurrency 1 process, PLAYWRIGHT_PAGES_PER_JOB = the largest concurrency
+   measured, at least the default 2, so a job's `config.concurrency` is not capped). One warm-up
+   one-page job launches its Chromium.
 2. Rounds, for each concurrency C (default 1 and 2): bare Playwright (bench/bare_playwright.py,
    fresh process, warm-up page excluded) renders N pages of /js/catalog/ given as N start URLs
    with C tabs; then the service renders the same N start URLs in one job with
    config.concurrency = C, timed POST /jobs -> completed. Pages and items must match.
-3. Soak: `soak_jobs` small jobs one after another (`soak_pages` start URLs each, the default
-   concurrency of PLAYWRIGHT_PAGES_PER_JOB=2); PSS of the worker tree after every job.
+3. Soak: `--soak-jobs` small jobs one after another (`--soak-pages` start URLs each, the
+   default concurrency of PLAYWRIGHT_PAGES_PER_JOB=2); PSS of the worker tree after every job.
 
 PSS is the sum of /proc/PID/smaps_rollup `Pss` over the worker's process tree (Celery parent
 and child, Playwright's node driver, Chromium and its helpers) plus the processes carrying the
@@ -21,25 +22,32 @@ The bare side is measured the same way (its processes carry a marker of their ow
 
 from __future__ import annotations
 
+import argparse
 import contextlib
-import json
 import os
 import secrets
-import signal
 import statistics
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-from procstats import Sampler, snapshot, tree
+from bench.common import (
+    Cleanup,
+    Sampler,
+    Service,
+    js_urls,
+    log,
+    median_run,
+    noisy,
+    ratio,
+    result_line,
+    run_program,
+    snapshot,
+    stack_of,
+    start_site,
+    tree,
+)
 
-from shared import items
-
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
 QUEUE = "playwright"
 WORKER = "worker-playwright"
 DEFAULT_PAGES_PER_JOB = 2  # shared.settings.Settings.playwright_pages_per_job
@@ -52,17 +60,9 @@ SELECTORS = {  # tests/e2e/test_browser_jobs.py
     "stock": "p.stock::text",
 }
 ITEM_SELECTOR = "div.product"
-TERMINAL = ("completed", "failed", "cancelled")
 MB = 1024  # smaps_rollup counts kB
-
-
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def js_urls(site: str, first: int, count: int) -> list[str]:
-    pages = range(first, first + count)
-    return [f"{site}/js/catalog/" if p == 1 else f"{site}/js/catalog/page/{p}" for p in pages]
+RATIO_MIN = 0.8  # service pages/s ÷ bare Playwright's, reported as OK / MISSED
+PSS_MAX_MB = 1024  # a worker with its Chromium
 
 
 def playwright_job(urls: list[str], concurrency: int) -> dict:
@@ -207,18 +207,6 @@ class PssSampler:
         return self
 
 
-def kill_group(proc: subprocess.Popen, timeout: float = 5) -> None:
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(5)
-
-
 def mib(kb: float) -> float:
     return round(kb / MB, 1)
 
@@ -226,29 +214,11 @@ def mib(kb: float) -> float:
 # --------------------------------------------------------------------------- bare playwright
 
 
-def run_bare(site: str, pages: int, concurrency: int, cleanup: Any, roots: dict) -> dict:
+def run_bare(site: str, pages: int, concurrency: int, cleanup: Cleanup, roots: dict) -> dict:
     token = secrets.token_hex(6)
-    argv = [
-        sys.executable,
-        str(BENCH / "bare_playwright.py"),
-        "--site",
-        site,
-        "--pages",
-        str(pages),
-        "--concurrency",
-        str(concurrency),
-    ]
+    argv = ["--site", site, "--pages", str(pages), "--concurrency", str(concurrency)]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        argv,
-        cwd=ROOT,
-        env={**os.environ, BARE_MARKER: token},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    cleanup.push("bare playwright", lambda: kill_group(proc, 2))
+    proc = run_program("bench.bare_playwright", argv, cleanup, env={BARE_MARKER: token})
     sampler = Sampler(lambda: {"bare_playwright": proc.pid, **roots}, 0.5).start()
     pss = PssSampler(lambda: bare_pids(proc.pid, token), 1.0).start()
     try:
@@ -256,10 +226,7 @@ def run_bare(site: str, pages: int, concurrency: int, cleanup: Any, roots: dict)
     finally:
         pss.stop()
         sampler.stop()
-    lines = [x for x in out.splitlines() if x.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"bare playwright failed ({proc.returncode}):\n{err[-3000:]}")
-    result = json.loads(lines[-1][len("RESULT ") :])
+    result = result_line(proc, out, err)
     result["pages_per_s"] = round(result["pages"] / result["crawl_s"], 2)
     result["process_wall_s"] = round(time.perf_counter() - t0, 3)  # the samplers' window
     result["peak_pss_mb"] = {k: mib(v) if k != "processes" else v for k, v in pss.peak.items()}
@@ -272,7 +239,7 @@ def run_bare(site: str, pages: int, concurrency: int, cleanup: Any, roots: dict)
 # --------------------------------------------------------------------------- service
 
 
-def start_worker(svc: Any, pages_per_job: int) -> int:
+def start_worker(svc: Service, pages_per_job: int) -> int:
     log(f"starting one playwright worker (concurrency 1, PLAYWRIGHT_PAGES_PER_JOB={pages_per_job})")
     proc = svc.stack.start_worker(
         QUEUE,
@@ -284,7 +251,7 @@ def start_worker(svc: Any, pages_per_job: int) -> int:
 
 
 def run_service(
-    svc: Any, site: str, pages: int, concurrency: int, bare: dict | None, poll: float = 0.05
+    svc: Service, site: str, pages: int, concurrency: int, bare: dict | None, poll: float = 0.05
 ) -> dict:
     root = svc.stack.procs[WORKER].pid
     roots = {**svc.roots(), "worker_playwright": root}
@@ -297,6 +264,8 @@ def run_service(
     finally:
         pss.stop()
         sampler.stop()
+    from shared import items
+
     elapsed = job["_bench"]["elapsed_s"]
     stored = items.count(svc.stack.database(), job["id"])
     result = {
@@ -342,7 +311,7 @@ def browser_pid(pids: list[int]) -> int | None:
     return None
 
 
-def soak(svc: Any, site: str, catalog_pages: int, jobs: int, pages_per_job: int) -> dict:
+def soak(svc: Service, site: str, catalog_pages: int, jobs: int, pages_per_job: int) -> dict:
     """`jobs` small jobs one after another; PSS of the worker tree after each (worker idle)."""
     log(
         f"soak: {jobs} jobs x {pages_per_job} pages at the default concurrency "
@@ -456,19 +425,10 @@ def soak(svc: Any, site: str, catalog_pages: int, jobs: int, pages_per_job: int)
 # --------------------------------------------------------------------------- the part
 
 
-def median_run(runs: list[dict]) -> dict:
-    ordered = sorted(runs, key=lambda r: r["pages_per_s"])
-    return ordered[(len(ordered) - 1) // 2]
-
-
-def noisy(run: dict, wall: float) -> bool:
-    return (run.get("foreign_cpu") or {}).get("total", 0) > 0.1 * max(wall, 1e-9)
-
-
-def run_part(
-    svc: Any,
+def measure_all(
+    svc: Service,
     site: str,
-    cleanup: Any,
+    cleanup: Cleanup,
     pages: int,
     concurrencies: list[int],
     repeat: int,
@@ -542,7 +502,7 @@ def run_part(
     return figures
 
 
-def report(fig: dict, ratio_min: float, pss_max_mb: float) -> None:
+def report(fig: dict, ratio_min: float = RATIO_MIN, pss_max_mb: float = PSS_MAX_MB) -> None:
     print("-" * 78)
     print(
         f"playwright  : {fig['pages']} JS catalog pages (given as start URLs) x 10 items; "
@@ -636,3 +596,113 @@ def report(fig: dict, ratio_min: float, pss_max_mb: float) -> None:
             )
     if fig.get("mismatch"):
         print("              MISMATCH: " + "; ".join(fig["mismatch"]))
+
+
+# --------------------------------------------------------------------------- the subcommand
+
+TITLE = "JavaScript pages against bare Playwright"
+ABOUT = (
+    "The JavaScript catalog (each page renders its 10 items with a script) given as start "
+    "URLs, rendered by one Playwright job through the service (every request through the "
+    "target policy's egress proxy) and by a bare async Playwright script on the same Debian "
+    "Chromium with the same launch arguments, resource blocking and wait strategy (the bare "
+    "side has no egress proxy), at the same concurrency, in rounds; pages and items must match. "
+    "Memory is PSS over the worker's process tree with its Chromium; the soak runs small jobs "
+    "one after another and reads the worker's PSS after each."
+)
+LABELS = {
+    "pages": "JavaScript catalog pages a crawl",
+    "rounds": "rounds (bare, then service) per concurrency",
+    "bare_peak_pss_mib": "bare script's peak memory (PSS), MiB",
+    "service_worker_peak_pss_mib": "one Playwright worker with its Chromium, peak PSS, MiB",
+    "soak_jobs": "soak: jobs of 2 pages, one after another",
+    "soak_pss_after_job_mib": "soak: worker PSS after a job, start / middle / end, MiB",
+    "soak_peak_pss_mib": "soak: peak PSS, MiB",
+    "soak_chromium_pss_mib": "soak: Chromium's share, first / last 10% of jobs, MiB",
+    "soak_browser_relaunches": "soak: Chromium relaunches",
+    **{
+        f"{side}_c{c}_{key}": f"{who}, concurrency {c}, {what}"
+        for c in (1, 2, 4, 8)
+        for side, who in (("bare", "bare Playwright"), ("service", "through the service"))
+        for key, what in (("pages_per_s", "pages/s (median)"), ("best_pages_per_s", "best round"))
+    },
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pages", type=int, default=60, help="JS catalog pages a crawl (1-100)")
+    parser.add_argument(
+        "--concurrency", default="1,2", help="comma-separated pages at once, each measured"
+    )
+    parser.add_argument("--repeat", type=int, default=2, help="rounds per concurrency")
+    parser.add_argument("--soak-jobs", type=int, default=100, help="jobs of the soak (0: none)")
+    parser.add_argument("--soak-pages", type=int, default=2, help="pages per soak job")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    try:
+        concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    except ValueError:
+        raise SystemExit("--concurrency must be comma-separated integers") from None
+    if (
+        not 1 <= args.pages <= 100  # MAX_URLS_PER_JOB
+        or not concurrencies
+        or not 1 <= min(concurrencies) <= max(concurrencies) <= 32
+        or args.repeat < 1
+        or args.soak_jobs < 0
+        or not 1 <= args.soak_pages <= 100
+    ):
+        raise SystemExit("bad --pages (1-100), --concurrency (1-32), --repeat or --soak-*")
+    with Cleanup() as cleanup, stack_of(args.results_dir) as stack:
+        site, site_proc = start_site(max(args.pages, args.soak_pages + 1), cleanup)
+        svc = Service(stack, site_proc.pid).start()
+        fig = measure_all(
+            svc,
+            site,
+            cleanup,
+            pages=args.pages,
+            concurrencies=concurrencies,
+            repeat=args.repeat,
+            soak_jobs=args.soak_jobs,
+            soak_pages=args.soak_pages,
+        )
+    report(fig)
+    figures: dict[str, Any] = {"pages": args.pages, "rounds": args.repeat}
+    ratios: dict[str, float | None] = {}
+    for c, part in fig["by_concurrency"].items():
+        bare, served = part["bare"], part["service"]
+        for side, runs in (("bare", bare), ("service", served)):
+            figures[f"{side}_c{c}_pages_per_s"] = runs["median"]["pages_per_s"]
+            figures[f"{side}_c{c}_best_pages_per_s"] = max(r["pages_per_s"] for r in runs["runs"])
+        for key in ("pages_per_s", "best_pages_per_s"):
+            ratios[f"service_c{c}_{key} / bare_c{c}_{key}"] = ratio(
+                figures[f"service_c{c}_{key}"], figures[f"bare_c{c}_{key}"]
+            )
+    bare_peak = max(
+        r["peak_pss_mb"]["total"] for p in fig["by_concurrency"].values() for r in p["bare"]["runs"]
+    )
+    figures["bare_peak_pss_mib"] = bare_peak
+    figures["service_worker_peak_pss_mib"] = fig["worker_peak_pss_mb"]
+    ratios["service_worker_peak_pss_mib / bare_peak_pss_mib"] = ratio(
+        fig["worker_peak_pss_mb"], bare_peak
+    )
+    sk = fig.get("soak")
+    if sk:
+        after = sk["pss_after_job_mb"]
+        chromium = sk["by_kind_mb"]["chromium"]
+        figures.update(
+            soak_jobs=sk["jobs"],
+            soak_pss_after_job_mib=[after["start"], after["middle"], after["end"]],
+            soak_peak_pss_mib=sk["peak_pss_mb"]["total"],
+            soak_chromium_pss_mib=[chromium["first"], chromium["last"]],
+            soak_browser_relaunches=sk["browser_relaunches"],
+        )
+    failed = (sk or {}).get("failed_count", 0)
+    return {
+        "figures": figures,
+        "ratios": ratios,
+        "notes": [f"MISMATCH: {m}" for m in fig["mismatch"]]
+        + ([f"{failed} soak jobs failed"] if failed else []),
+        "ok": not fig["mismatch"] and not failed,
+        "details": fig,
+    }

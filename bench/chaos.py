@@ -1,8 +1,5 @@
 """Chaos: the whole `make run` under faults, then an audit of everything it was told, by its API.
 
-    .venv/bin/python bench/chaos.py [--short] [--jobs 60] [--kills 100] [--redis-restarts 5]
-                                    [--store-restarts 3] [--races 30] [--seed N] ...
-
 Starts deploy/local.py (the `make run` supervisor, every process of the Procfile: API, the
 scrapy, playwright, maintenance and webhooks workers, beat, the scheduler and Flower) on its own
 var dir, ports and Redis, serves the demo site, a poison page and a webhook receiver on
@@ -16,7 +13,7 @@ process; then a new supervisor takes over) and SIGSTOPs a worker (the supervisor
 it). The poison job's worker is killed each time it fetches its page.
 
 Only the stack's own processes are counted and killed: the ones whose environment names its
-VAR_DIR, their descendants and session members (bench/common.py ProcessTracker).
+VAR_DIR, their descendants and session members (ProcessTracker below).
 
 Afterwards everything is audited through the REST API only: every job (lost, stuck, status),
 its items (`/results`: duplicated, missing, disagreeing with `items_scraped`), the counters
@@ -43,23 +40,19 @@ import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-for _p in (str(ROOT), str(BENCH)):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
+import psutil
+import requests
 
-import psutil  # noqa: E402
-import requests  # noqa: E402
-from common import Api, PoisonSite, ProcessTracker, parent_of  # noqa: E402
-
-from deploy import embedded  # noqa: E402
-from shared.settings import Settings  # noqa: E402
-from testing.receiver import Receiver  # noqa: E402
-from testing.sites.server import SiteServer  # noqa: E402
+from bench import common
+from bench.common import ROOT
+from deploy import embedded
+from shared.settings import Settings
+from testing.receiver import Receiver
+from testing.sites.server import SiteServer
 
 TERMINAL = ("completed", "failed", "cancelled")
 TERMINAL_EVENTS = ["job.completed", "job.failed", "job.cancelled"]
@@ -71,7 +64,7 @@ NOT_AVAILABLE = "not available"
 
 
 def log(message: str) -> None:
-    print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", flush=True)
+    common.log(message, "chaos")
 
 
 def feature(name: str) -> bool:
@@ -84,6 +77,246 @@ def _die_with_parent() -> None:
 
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+# -- its own processes, API calls that count 5xx, a poison page ---------------------------------
+
+
+class ProcessTracker(threading.Thread):
+    """Every process of one stack and only those: the ones whose environment names its VAR_DIR
+    (every process a `make run` starts inherits it), their descendants and the members of their
+    sessions (Chromium's zygotes and renderers overwrite their environment with their title).
+    Each is remembered by (pid, start time), so one orphaned by a kill still counts, and a pid
+    that the kernel hands to another program later does not."""
+
+    def __init__(self, var: Path, interval: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.marker = f"VAR_DIR={var}\0".encode()
+        self.interval = interval
+        self.stop = threading.Event()
+        self._known: dict[int, float] = {}  # pid -> create_time
+        self._unmarked: dict[int, float] = {}  # seen without the marker: not read again
+        self._lock = threading.Lock()
+        me = psutil.Process()
+        self._never = {me.pid, *(p.pid for p in me.parents())}  # the harness and its callers
+        self._foreign_sids = {0, 1, os.getsid(0)}  # a session the stack did not create
+
+    def run(self) -> None:
+        while not self.stop.wait(self.interval):
+            self.scan()
+
+    def scan(self) -> None:
+        procs: dict[int, tuple[int, float, int]] = {}
+        for proc in psutil.process_iter(["ppid", "create_time", "status"]):
+            info = proc.info
+            if info["status"] == psutil.STATUS_ZOMBIE or proc.pid in self._never:
+                continue
+            with contextlib.suppress(OSError):
+                procs[proc.pid] = (info["ppid"], info["create_time"], os.getsid(proc.pid))
+        with self._lock:
+            own = {
+                pid
+                for pid, (_, created, _) in procs.items()
+                if self._known.get(pid) == created or self._marked(pid, created)
+            }
+            grown = True
+            while grown:  # descendants and session members, to a fixed point
+                sids = {procs[p][2] for p in own} - self._foreign_sids
+                more = {
+                    pid
+                    for pid, (ppid, _, sid) in procs.items()
+                    if pid not in own and (ppid in own or sid in sids)
+                }
+                own |= more
+                grown = bool(more)
+            for pid in own:
+                self._known[pid] = procs[pid][1]
+
+    def _marked(self, pid: int, created: float) -> bool:
+        # an environment only loses the marker later (a title written over it), never gains it
+        if self._unmarked.get(pid) == created:
+            return False
+        try:
+            marked = self.marker in Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            marked = False
+        if not marked:
+            self._unmarked[pid] = created
+        return marked
+
+    def alive(self, needle: bytes = b"") -> list[int]:
+        """The stack's processes still running (zombies aside) whose command line holds
+        `needle`, after a fresh scan."""
+        self.scan()
+        with self._lock:
+            known = dict(self._known)
+        found = []
+        for pid, created in known.items():
+            try:
+                proc = psutil.Process(pid)
+                if proc.create_time() != created or proc.status() == psutil.STATUS_ZOMBIE:
+                    continue
+                if needle and needle not in _cmdline(pid):
+                    continue
+            except psutil.Error:
+                continue
+            found.append(pid)
+        return sorted(found)
+
+    def owns(self, pid: int) -> bool:
+        return pid in self.alive()
+
+    def kill(self, pid: int, sig: int = signal.SIGKILL) -> bool:
+        """Signal `pid` only if it is one of the stack's."""
+        if not self.owns(pid):
+            return False
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def parent_of(pid: int) -> int:
+    try:
+        return psutil.Process(pid).ppid()
+    except psutil.Error:
+        return 0
+
+
+class Api:
+    """REST calls to the service that outlast its outages (a 503 in the error shape, or no
+    answer while `restarting` is set, is retried) and count what must never happen: an answer
+    ≥ 500 other than a 503 in the error shape, or a hang."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.restarting = threading.Event()  # the supervisor was killed: no answer is expected
+        self.calls = self.bad = self.hangs = self.unavailable = 0
+        self.samples: list[str] = []
+        self._lock = threading.Lock()
+
+    def call(
+        self, method: str, path: str, token: str | None = None, patience: float = 90, **kwargs: Any
+    ) -> requests.Response | None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        deadline = time.monotonic() + patience
+        while True:
+            answer = self.once(method, path, headers, **kwargs)
+            if answer is not None and answer.status_code < 500:
+                return answer
+            if time.monotonic() > deadline:
+                return answer
+            time.sleep(0.5)
+
+    def once(
+        self, method: str, path: str, headers: dict[str, str], **kwargs: Any
+    ) -> requests.Response | None:
+        """One attempt, counted."""
+        with self._lock:
+            self.calls += 1
+        try:
+            answer = requests.request(
+                method, f"{self.base}{path}", headers=headers, timeout=15, **kwargs
+            )
+        except requests.Timeout:
+            with self._lock:
+                self.hangs += 1
+            return None
+        except requests.RequestException as exc:
+            if not self.restarting.is_set():
+                self._bad(f"{method} {path}: no answer: {exc}")
+            return None
+        if answer.status_code == 503 and _is_error_shape(answer, "unavailable"):
+            with self._lock:
+                self.unavailable += 1
+        elif answer.status_code >= 500:
+            self._bad(f"{method} {path}: {answer.status_code} {answer.text[:200]}")
+        return answer
+
+    def _bad(self, sample: str) -> None:
+        with self._lock:
+            self.bad += 1
+            self.samples.append(sample[:300])
+
+
+def _is_error_shape(answer: requests.Response, kind: str) -> bool:
+    try:
+        body = answer.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("type") == kind and bool(body.get("request_id"))
+
+
+class PoisonSite:
+    """A loopback page that kills whoever fetches it: the process holding the other end of the
+    connection is SIGKILLed (only when the tracker says it is the stack's), up to `limit` times;
+    after that it is an ordinary page with one item, so a service that retries a poison job
+    forever still ends."""
+
+    SKU = "POISON-1"
+
+    def __init__(self, tracker: ProcessTracker, limit: int) -> None:
+        self.tracker, self.limit = tracker, limit
+        self.kills: list[float] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path == "/robots.txt":
+                    self.send_error(404)
+                    return
+                if len(outer.kills) < outer.limit and outer.strike(self.client_address[1]):
+                    self.close_connection = True
+                    return
+                body = (
+                    f'<html><body><div class="product" data-sku="{outer.SKU}">'
+                    '<h2 class="product-title">Poison</h2></div></body></html>'
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/poison"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def strike(self, client_port: int) -> bool:
+        """SIGKILL the stack's process that opened this connection."""
+        server_port = self.server.server_address[1]
+        for pid in self.tracker.alive():
+            try:
+                conns = psutil.Process(pid).net_connections(kind="tcp")
+            except psutil.Error:
+                continue
+            for conn in conns:
+                ours = conn.laddr and conn.laddr.port == client_port
+                if (
+                    ours
+                    and conn.raddr
+                    and conn.raddr.port == server_port
+                    and self.tracker.kill(pid)
+                ):
+                    self.kills.append(time.monotonic())
+                    return True
+        return False
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class Service:
@@ -386,7 +619,10 @@ class Stack:
                 last = {_cmdline_of(p)[:60].decode(errors="replace").strip() for p in alive}
                 time.sleep(0.2)
             left = self.tracker.alive()
-            outcome = {"left": len(left), "reaped_in_s": round(time.monotonic() - started, 1)}
+            outcome: dict[str, Any] = {
+                "left": len(left),
+                "reaped_in_s": round(time.monotonic() - started, 1),
+            }
             # what held the reaper longest: a process slow to stop on SIGTERM
             outcome["last_to_go"] = sorted(last)[:3]
             if left:
@@ -514,10 +750,7 @@ class Stack:
 
 
 def _cmdline_of(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-    except OSError:
-        return b""
+    return _cmdline(pid).replace(b"\0", b" ")
 
 
 # -- the audit, through the API only ------------------------------------------------------------
@@ -573,6 +806,7 @@ def wait_terminal(stack: Stack, deadline: float) -> dict[str, dict[str, Any]]:
 def audit_jobs(stack: Stack, schedule_id: str | None, deadline: float) -> dict[str, dict[str, Any]]:
     figures = stack.figures
     docs = wait_terminal(stack, deadline)
+    doc: dict[str, Any] | None
     if schedule_id:
         for doc in list_jobs(stack, stack.users[0], f"&schedule_id={schedule_id}"):
             if doc["id"] not in stack.jobs:
@@ -809,7 +1043,7 @@ def audit_poison(stack: Stack, poison_id: str | None) -> None:
     stack.figures["poison"] = outcome
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def chaos(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(args.workdir or f"/tmp/scrapemaster-chaos-{uuid.uuid4().hex[:8]}")
     workdir.mkdir(parents=True, exist_ok=True)
     stack = Stack(args, workdir)
@@ -1018,8 +1252,18 @@ def report(figures: dict[str, Any]) -> bool:
     return all(ok for _, _, ok in rows)
 
 
-def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+TITLE = "Chaos"
+ABOUT = (
+    "The whole `make run` (every Procfile process) under faults while 60+ multi-page jobs of "
+    "both engines and a poison job run: worker and Chromium SIGKILLs, Redis killed (back "
+    "empty) and kept down at a job's last page, the MongoDB wire server killed, cancel/retry/"
+    "reset/delete races, the supervisor SIGKILLed and a worker SIGSTOPped; then everything "
+    "audited through the REST API. What each check means: [The chaos suite](operations/chaos.md)."
+)
+LABELS: dict[str, str] = {}  # the figures are named by their labels
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--short", action="store_true", help="the quick run used by make test")
     parser.add_argument("--jobs", type=int, default=60)
     parser.add_argument("--pages", type=int, default=4)
@@ -1054,8 +1298,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--webhook-patience", type=float, default=60, help="seconds to wait for late webhooks"
     )
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--workdir")
-    args = parser.parse_args(argv)
+    parser.add_argument("--workdir", help="the var dir of `make run` (default: one in /tmp)")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.short:
         args.jobs, args.kills, args.chromium_kills, args.redis_restarts = 12, 10, 1, 1
         args.redis_outages, args.outage_seconds = 1, 4
@@ -1065,16 +1311,20 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         args.max_attempts, args.shutdown_grace, args.webhook_patience = 2, 5, 20
     if args.seed is None:
         args.seed = random.randrange(1 << 30)
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
     log(f"seed {args.seed}")
-    figures = run(args)
-    ok = report(figures)
-    return 0 if ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    raw = chaos(args)
+    ok = report(raw)
+    figures: dict[str, Any] = {}
+    for label, value, _ in verdicts(raw):  # a label met twice (two kills) holds a list
+        if label in figures:
+            before = figures[label]
+            figures[label] = [*(before if isinstance(before, list) else [before]), value]
+        else:
+            figures[label] = value
+    return {
+        "figures": figures,
+        "ratios": {},
+        "notes": [f"seed {args.seed}"] + ([] if ok else ["a check failed (✗)"]),
+        "ok": ok,
+        "details": raw,
+    }

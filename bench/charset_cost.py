@@ -1,7 +1,6 @@
-"""The cost of reading pages alike in both engines (scrapers/charsets.py) on the browser path:
-one-page Playwright jobs in this process, warm Chromium, the demo site in threads.
+"""The browser path's cost of reading pages alike in both engines (scrapers/charsets.py).
 
-    .venv/bin/python bench/run.py --only charset [--jobs 30] [--navigations 100]
+One-page Playwright jobs in this process, warm Chromium, the demo site in threads.
 
 Times `PlaywrightEngine.run` for a page whose Content-Type names its charset (every document
 still pauses once at its response headers) and one that names none (its body is read and handed
@@ -17,19 +16,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import time
-from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from scrapers import charsets  # noqa: E402
-from scrapers.playwright_engine import PlaywrightEngine  # noqa: E402
-from shared.jobspec import JobSpec, resolve_config  # noqa: E402
-from shared.settings import Settings  # noqa: E402
-from testing.sites.server import SiteServer  # noqa: E402
+from bench.common import percentile
+from scrapers import charsets
+from shared.jobspec import JobSpec, resolve_config
+from shared.settings import Settings
+from testing.sites.server import SiteServer
 
 PAGES = {"labelled": "/catalog/page/1", "unlabelled": "/kinds/charset/unlabelled"}
 WATCH = charsets.watch
@@ -77,14 +71,36 @@ async def navigations(site: SiteServer, rounds: int) -> dict[str, list[float]]:
     return times
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--jobs", type=int, default=30)
-    parser.add_argument("--navigations", type=int, default=100)
-    args = parser.parse_args()
+TITLE = "Reading pages alike in both engines: the browser's cost"
+ABOUT = (
+    "The charset handling of the browser path (`scrapers/charsets.py`: every document pauses "
+    "once at its response headers; a page whose `Content-Type` names no charset is read and "
+    "handed back with one). `page.goto` of a labelled and an unlabelled page in two tabs of one "
+    "context, one watched and one not, interleaved; then one-page Playwright jobs in this "
+    "process (warm Chromium) with the handling on and off, interleaved."
+)
+LABELS = {
+    "navigation_pause_labelled_ms": "the pause, labelled page: navigation p50 on − off, ms",
+    "navigation_pause_unlabelled_ms": "the pause, unlabelled page (read, handed on), ms",
+    "navigation_p50_ms": "navigation p50, ms",
+    "one_page_job_p50_ms": "one-page browser job p50, ms",
+    "one_page_job_p95_ms": "one-page browser job p95, ms",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--jobs", type=int, default=30, help="rounds of the four job variants")
+    parser.add_argument("--navigations", type=int, default=100, help="rounds of navigations")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from scrapers.playwright_engine import PlaywrightEngine
+
     with SiteServer() as site:
-        for name, values in asyncio.run(navigations(site, args.navigations)).items():
-            print(f"{name:15} navigation:   p50 {statistics.median(values):.1f} ms")
+        navs = asyncio.run(navigations(site, args.navigations))
+    nav_p50 = {name: round(statistics.median(values), 1) for name, values in navs.items()}
+    for name, value in nav_p50.items():
+        print(f"{name:15} navigation:   p50 {value:.1f} ms")
     engine = PlaywrightEngine(Settings())
     variants = [(name, path, on) for name, path in PAGES.items() for on in (False, True)]
     times: dict[str, list[float]] = {}
@@ -107,13 +123,21 @@ def main() -> int:
                     if round_ >= 2:
                         times.setdefault(f"{name}, {'on' if on else 'off'}", []).append(elapsed)
     finally:
+        charsets.watch = WATCH  # type: ignore[assignment]
         engine.close()
-    for name, values in times.items():
-        values.sort()
-        p95 = values[max(0, round(len(values) * 0.95) - 1)]
-        print(f"{name:15} one-page job: p50 {statistics.median(values):.1f} ms, p95 {p95:.1f} ms")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    p50 = {name: round(statistics.median(v), 1) for name, v in times.items()}
+    p95 = {name: round(percentile(v, 95), 1) for name, v in times.items()}
+    for name in times:
+        print(f"{name:15} one-page job: p50 {p50[name]:.1f} ms, p95 {p95[name]:.1f} ms")
+    figures = {
+        "navigation_pause_labelled_ms": round(
+            nav_p50["labelled, on"] - nav_p50["labelled, off"], 1
+        ),
+        "navigation_pause_unlabelled_ms": round(
+            nav_p50["unlabelled, on"] - nav_p50["unlabelled, off"], 1
+        ),
+        "navigation_p50_ms": nav_p50,
+        "one_page_job_p50_ms": p50,
+        "one_page_job_p95_ms": p95,
+    }
+    return {"figures": figures, "ratios": {}}

@@ -1,7 +1,7 @@
-"""Live events and webhooks under load: event latency to an SSE client, the API's latency while
-hundreds of event streams stay open, and webhook deliveries per second.
+"""Live events and webhooks under load.
 
-    .venv/bin/python bench/run.py --only events [--jobs 40] [--streams 200] [--pings 200]
+Event latency to an SSE client, the API's latency while hundreds of event streams stay open,
+and webhook deliveries per second.
 
 A real stack (gunicorn with gevent workers, a scrapy worker, a webhooks worker; Redis and
 SecantusDB started for the run) and the demo site. Latency is measured from the worker's
@@ -12,32 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import tempfile
 import threading
 import time
-import uuid
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-for _p in (str(ROOT), str(BENCH)):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
+import requests
 
-import requests  # noqa: E402
-from common import one_page_job  # noqa: E402
-
-from deploy import embedded  # noqa: E402
-from testing.helpers import Stack  # noqa: E402
-from testing.sites.server import SiteServer  # noqa: E402
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+from bench.common import one_page_job, percentile, stack_of
+from testing.helpers import Stack
+from testing.sites.server import SiteServer
 
 
 def event_latency(stack: Stack, headers: dict, site: str, jobs: int) -> dict:
@@ -48,7 +33,8 @@ def event_latency(stack: Stack, headers: dict, site: str, jobs: int) -> dict:
     def listen() -> None:
         with requests.get(stack.url("/events"), headers=headers, stream=True, timeout=120) as r:
             listening.set()  # the API answered: events from now on reach this client
-            for line in r.iter_lines(decode_unicode=True):
+            for raw in r.iter_lines(decode_unicode=True):
+                line = raw if isinstance(raw, str) else raw.decode()
                 if line.startswith("data: "):
                     event = json.loads(line[6:])
                     if event["type"] == "job.completed":
@@ -65,8 +51,8 @@ def event_latency(stack: Stack, headers: dict, site: str, jobs: int) -> dict:
     done.wait(120)
     return {
         "n": len(latencies),
-        "p50_ms": round(pct(latencies, 0.5), 1),
-        "p95_ms": round(pct(latencies, 0.95), 1),
+        "p50_ms": round(percentile(latencies, 50), 1),
+        "p95_ms": round(percentile(latencies, 95), 1),
     }
 
 
@@ -96,8 +82,8 @@ def open_streams(stack: Stack, headers: dict, streams: int, calls: int) -> dict:
     return {
         "streams": streams,
         "calls": calls,
-        "p50_ms": round(pct(timings, 0.5), 1),
-        "p99_ms": round(pct(timings, 0.99), 1),
+        "p50_ms": round(percentile(timings, 50), 1),
+        "p99_ms": round(percentile(timings, 99), 1),
     }
 
 
@@ -106,7 +92,7 @@ def webhook_rate(stack: Stack, headers: dict, pings: int) -> dict:
     got: list[float] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args) -> None:
+        def log_message(self, *args: Any) -> None:
             pass
 
         def do_POST(self) -> None:  # noqa: N802
@@ -132,44 +118,49 @@ def webhook_rate(stack: Stack, headers: dict, pings: int) -> dict:
     return {"deliveries": len(got), "per_second": round(len(got) / elapsed, 1)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=40)
-    parser.add_argument("--streams", type=int, default=200)
-    parser.add_argument("--calls", type=int, default=200)
-    parser.add_argument("--pings", type=int, default=200)
-    args = parser.parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-events-"))
-    redis_service = embedded.start_redis(workdir / "redis")
-    store = embedded.start_secantus(workdir / "mongo")
-    stack = Stack(redis_service.url, store.url, f"bench_{uuid.uuid4().hex[:6]}", workdir)
-    try:
-        with SiteServer(pages=5) as site:
-            stack.start(api=True, queues=("scrapy",))
-            stack.start_worker("webhooks", concurrency=4)
-            headers = stack.register()
-            figures = {
-                "event_latency": event_latency(stack, headers, site.url, args.jobs),
-                "open_streams": open_streams(stack, headers, args.streams, args.calls),
-                "webhooks": webhook_rate(stack, headers, args.pings),
-            }
-    finally:
-        stack.stop()
-        store.stop()
-        redis_service.stop()
-    print(json.dumps(figures, indent=2))
-    lat, hold, hooks = figures["event_latency"], figures["open_streams"], figures["webhooks"]
-    print(
-        f"event latency (worker -> SSE client), n={lat['n']}: p50 {lat['p50_ms']} ms, "
-        f"p95 {lat['p95_ms']} ms"
-    )
-    print(
-        f"GET /jobs with {hold['streams']} SSE streams open: p50 {hold['p50_ms']} ms, "
-        f"p99 {hold['p99_ms']} ms (target < 100 ms)"
-    )
-    print(f"webhook deliveries: {hooks['deliveries']} at {hooks['per_second']}/s")
-    return 0
+TITLE = "Live events"
+ABOUT = (
+    "A job's `job.completed` from the worker's timestamp to an SSE client on `GET /events` "
+    "reading it (same clock); `GET /jobs` while hundreds of SSE streams stay open; webhook "
+    "pings delivered to a local receiver by 4 delivery processes. The API on gunicorn's gevent "
+    "workers, a scrapy worker."
+)
+LABELS = {
+    "jobs": "jobs whose `job.completed` is timed",
+    "sse_latency_p50_ms": "`job.completed` to the SSE client, p50, ms",
+    "sse_latency_p95_ms": "`job.completed` to the SSE client, p95, ms",
+    "streams": "SSE streams open",
+    "jobs_list_p50_ms": "`GET /jobs` with the streams open, p50, ms",
+    "jobs_list_p99_ms": "`GET /jobs` with the streams open, p99, ms",
+    "webhook_deliveries_per_s": "webhook deliveries to a local receiver, per second",
+    "webhook_processes": "delivery processes",
+}
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--jobs", type=int, default=40, help="jobs whose event is timed")
+    parser.add_argument("--streams", type=int, default=200, help="SSE streams held open")
+    parser.add_argument("--calls", type=int, default=200, help="GET /jobs calls meanwhile")
+    parser.add_argument("--pings", type=int, default=200, help="webhook pings delivered")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    with SiteServer(pages=5) as site, stack_of(args.results_dir) as stack:
+        stack.start(api=True, queues=("scrapy",))
+        stack.start_worker("webhooks", concurrency=4)
+        headers = stack.register()
+        latency = event_latency(stack, headers, site.url, args.jobs)
+        held = open_streams(stack, headers, args.streams, args.calls)
+        hooks = webhook_rate(stack, headers, args.pings)
+    figures = {
+        "jobs": latency["n"],
+        "sse_latency_p50_ms": latency["p50_ms"],
+        "sse_latency_p95_ms": latency["p95_ms"],
+        "streams": held["streams"],
+        "jobs_list_p50_ms": held["p50_ms"],
+        "jobs_list_p99_ms": held["p99_ms"],
+        "webhook_deliveries_per_s": hooks["per_second"],
+        "webhook_processes": 4,
+    }
+    ok = latency["n"] == args.jobs and hooks["deliveries"] == args.pings
+    return {"figures": figures, "ratios": {}, "ok": ok}

@@ -1,7 +1,5 @@
 """A hung worker under `make run`: how soon it is replaced and the job it held completes.
 
-    .venv/bin/python bench/run.py --only hang [--timeout 60] [--pages 20]
-
 Runs the real supervisor (deploy/local.py: api, scrapy and maintenance workers, beat,
 scheduler; its own var dir, ports and Redis), starts a crawl of the demo catalog, SIGSTOPs the
 whole scrapy worker (main and pool processes) once the job runs, and times, from the stop:
@@ -14,25 +12,63 @@ import argparse
 import contextlib
 import os
 import signal
-import sys
-import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import requests
 
-import requests  # noqa: E402
+from bench.common import log
+from deploy import embedded
+from testing.helpers import catalog_crawl, processes_of, wait_for
+from testing.make_run import Run, api, job, main_process, register
+from testing.sites.server import SiteServer
 
-from deploy import embedded  # noqa: E402
-from testing.helpers import catalog_crawl, processes_of, wait_for  # noqa: E402
-from testing.make_run import Run, api, job, main_process, register  # noqa: E402
-from testing.sites.server import SiteServer  # noqa: E402
+TITLE = "A hung worker replaced"
+ABOUT = (
+    "The real `make run` supervisor (api, scrapy and maintenance workers, beat, scheduler; its "
+    "own var dir, ports and Redis) with the default `LIVENESS_TIMEOUT_SECONDS`; a crawl of the "
+    "demo catalog (0.5 s a page) starts, then the whole scrapy worker (main and pool processes) "
+    "is SIGSTOPped: seconds from the stop until the supervisor says `worker-scrapy is hung`, "
+    "until a new worker runs, and until the job it held ends. One value per run."
+)
+LABELS = {
+    "runs": "runs",
+    "liveness_timeout_s": "`LIVENESS_TIMEOUT_SECONDS`",
+    "pages": "pages of the held crawl (10 items each)",
+    "hung_after_s": "`hung` said after the stop, s",
+    "new_worker_after_s": "a new worker after, s",
+    "job_ended_after_s": "the held job completed after, s",
+    "items": "its items",
+    "attempts": "its attempt",
+}
 
 
-def measure(timeout: float, pages: int) -> dict[str, float | int | str]:
-    tmp = Path(tempfile.mkdtemp(prefix="hang-"))
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--timeout", type=float, default=60.0, help="LIVENESS_TIMEOUT_SECONDS")
+    parser.add_argument("--pages", type=int, default=20, help="pages of the held crawl")
+    parser.add_argument("--runs", type=int, default=1)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    runs = []
+    for k in range(args.runs):
+        log(f"run {k + 1}/{args.runs}")
+        runs.append(measure(args.timeout, args.pages, Path(args.results_dir) / f"run-{k + 1}"))
+        log(f"  {runs[-1]}")
+    figures: dict[str, Any] = {
+        "runs": args.runs,
+        "liveness_timeout_s": args.timeout,
+        "pages": args.pages,
+    }
+    for key in ("hung_after_s", "new_worker_after_s", "job_ended_after_s", "items", "attempts"):
+        figures[key] = [r[key] for r in runs]
+    ok = all(r["status"] == "completed" for r in runs)
+    return {"figures": figures, "ratios": {}, "ok": ok, "details": runs}
+
+
+def measure(timeout: float, pages: int, tmp: Path) -> dict[str, Any]:
+    tmp.mkdir(parents=True, exist_ok=True)
     port = embedded.free_port()
     redis = embedded.start_redis(tmp / "redis", port)
     run = Run(tmp, f"redis://127.0.0.1:{port}/0", LIVENESS_TIMEOUT_SECONDS=f"{timeout:g}")
@@ -81,15 +117,3 @@ def measure(timeout: float, pages: int) -> dict[str, float | int | str]:
                 os.kill(pid, signal.SIGKILL)
         run.cleanup()
         redis.stop()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--timeout", type=float, default=60.0, help="LIVENESS_TIMEOUT_SECONDS")
-    parser.add_argument("--pages", type=int, default=20, help="pages of the held crawl")
-    args = parser.parse_args()
-    print(measure(args.timeout, args.pages), flush=True)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,8 +1,5 @@
 """Soak: does the service stay fast as its history grows?
 
-    .venv/bin/python bench/run.py --only soak [--soak-total 3000] [--burst 50] [--every 500]
-                                              [--seed-jobs 20000] [--seed-items 1000000]
-
 1. Curve: one user submits `--soak-total` one-page jobs in bursts of `--burst`, each burst
    waited for; every `--every` jobs it prints the rate of the last ones and the p50 of
    `GET /jobs?limit=50` (with X-Total-Count), `GET /jobs/stats`, `GET /monitoring/stats`,
@@ -18,26 +15,20 @@ processes, redis-server, SecantusDB on disk, the demo site in its own process.
 
 from __future__ import annotations
 
+import argparse
+import functools
 import statistics
-import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import requests
 
-BENCH = Path(__file__).resolve().parent
-for _p in (str(BENCH.parent), str(BENCH)):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-from common import one_page_job  # noqa: E402
-
-from deploy import embedded  # noqa: E402
-from shared.jobs import now  # noqa: E402
-from testing.helpers import Stack, wait_for  # noqa: E402
+from bench.common import Cleanup, log, one_page_job, stack_of, start_site
+from shared.jobs import now
+from testing.helpers import Stack, wait_for
 
 READS = {
     "GET /jobs?limit=50": "/jobs?limit=50",
@@ -48,7 +39,7 @@ READS = {
 HOOK = "GET /webhooks/{id}/deliveries"
 
 
-def _p50_ms(fn, n: int = 20) -> float:
+def _p50_ms(fn: Callable[[], Any], n: int = 20) -> float:
     times = []
     for _ in range(n):
         started = time.perf_counter()
@@ -92,7 +83,7 @@ class Soak:
         wait_for(finished, 600, interval=0.05, message="burst finished")
 
     def reads(self) -> dict[str, float]:
-        found = {label: _p50_ms(lambda p=path: self.get(p)) for label, path in READS.items()}
+        found = {label: _p50_ms(functools.partial(self.get, path)) for label, path in READS.items()}
         found["GET /jobs/{id}"] = _p50_ms(lambda: self.get(f"/jobs/{self.last_id}"))
         found[HOOK] = _p50_ms(lambda: self.get(f"/webhooks/{self.hook_id}/deliveries"))
         return found
@@ -105,7 +96,7 @@ class Soak:
         return jobs / (time.perf_counter() - started)
 
 
-def seed(stack: Stack, owner_id: str, jobs: int, items: int, log) -> None:
+def seed(stack: Stack, owner_id: str, jobs: int, items: int) -> None:
     """Finished jobs and their items written straight into the store (bulk inserts), then the
     counters recounted, as if the user had run them over the last 30 days."""
     db = stack.database()
@@ -173,11 +164,11 @@ def seed(stack: Stack, owner_id: str, jobs: int, items: int, log) -> None:
 
     db.job_counters.update_one({"_id": owner_id}, {"$max": {"seq": top + jobs}}, upsert=True)
     JobCounters(db).repair(now(), settle_seconds=0)
-    seed_runs(db, owner_id, jobs, log)
-    seed_attempts(db, owner_id, jobs, log)
+    seed_runs(db, owner_id, jobs)
+    seed_attempts(db, owner_id, jobs)
 
 
-def seed_attempts(db, owner_id: str, attempts: int, log) -> None:
+def seed_attempts(db: Any, owner_id: str, attempts: int) -> None:
     """The soak's webhook gets a delivery log of `attempts` attempts over the last 14 days."""
     hook = db.webhooks.find_one({"owner_id": owner_id})
     end, batch = now(), []
@@ -202,7 +193,7 @@ def seed_attempts(db, owner_id: str, attempts: int, log) -> None:
     log(f"  seeded {attempts} webhook delivery attempts")
 
 
-def seed_runs(db, owner_id: str, runs: int, log) -> None:
+def seed_runs(db: Any, owner_id: str, runs: int) -> None:
     """A schedule's history of `runs` runs, one a minute up to now (a minute schedule's
     fortnight for 20,000), written straight into the store, then counted."""
     from shared.run_history import RunCounters
@@ -237,19 +228,45 @@ def seed_runs(db, owner_id: str, runs: int, log) -> None:
     log(f"  seeded {runs} schedule runs")
 
 
-def run(args, workdir: Path) -> dict[str, Any]:
-    """Both phases on one stack; the figures."""
-    from run import Cleanup, log, start_site  # the bench's own process handling
+TITLE = "As the history grows"
+ABOUT = (
+    "One user submits one-page jobs in bursts of 50, each burst waited for (a scrapy worker "
+    "with 2 processes); every 500 jobs, the rate of the last 500 and the p50 of 20 calls of "
+    "each read. Then the store is filled directly with 20,000 finished jobs holding 1,000,000 "
+    "items, as many schedule runs and webhook delivery attempts, and the same bursts and reads "
+    "run again. What keeps the curve flat is in [Listing jobs](guide/jobs.md#listing-jobs)."
+)
+READ_LABELS = {k: f"`{k}` p50, ms" for k in (*READS, "GET /jobs/{id}", HOOK)}
+LABELS = {
+    "jobs": "one-page jobs submitted on the empty store",
+    "burst": "jobs a burst",
+    "empty_jobs_per_s": "one-page jobs/s, first 500 on the empty store",
+    "scale_jobs_per_s": "one-page jobs/s with the seeded store",
+    "curve": "the curve",
+    "jobs_in_store": "jobs in the store",
+    "items_in_store": "items in the store",
+    "jobs_per_s": "one-page jobs/s (last 500)",
+    **READ_LABELS,
+}
 
-    figures: dict[str, Any] = {"curve": [], "scale": None}
-    cleanup = Cleanup()
-    mongo = embedded.start_secantus(workdir / "mongo")
-    cleanup.push("mongo", mongo.stop)
-    redis_service = embedded.start_redis(workdir / "redis")
-    cleanup.push("redis", redis_service.stop)
-    stack = Stack(redis_service.url, mongo.url, f"soak_{uuid.uuid4().hex[:8]}", workdir)
-    cleanup.push("stack", stack.stop)
-    try:
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--soak-total", type=int, default=3000, help="jobs on the empty store")
+    parser.add_argument("--burst", type=int, default=50, help="jobs submitted at once")
+    parser.add_argument("--every", type=int, default=500, help="jobs between two readings")
+    parser.add_argument(
+        "--seed-jobs", type=int, default=20000, help="finished jobs seeded (0: none)"
+    )
+    parser.add_argument("--seed-items", type=int, default=1_000_000, help="their items")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    if min(args.soak_total, args.burst, args.every) < 1 or args.every % args.burst:
+        raise SystemExit(
+            "--soak-total, --burst, --every must be positive; --every a multiple of --burst"
+        )
+    curve: list[dict[str, Any]] = []
+    with Cleanup() as cleanup, stack_of(args.results_dir, "soak") as stack:
         site, _site_proc = start_site(10, cleanup)
         stack.start(api=True, queues=(), PROGRESS_INTERVAL_SECONDS="0.5")
         stack.start_worker("scrapy", concurrency=2)
@@ -260,82 +277,39 @@ def run(args, workdir: Path) -> dict[str, Any]:
         log(f"curve: {args.soak_total} one-page jobs in bursts of {args.burst}")
         while soak.done - args.burst < args.soak_total:
             rate = soak.stretch(args.every, args.burst)
-            row = {"jobs": soak.done - args.burst, "jobs_per_s": round(rate, 1), **soak.reads()}
-            figures["curve"].append(row)
+            row = {
+                "jobs_in_store": soak.done - args.burst,
+                "jobs_per_s": round(rate, 1),
+                **soak.reads(),
+            }
+            curve.append(row)
             log(f"  {row}")
         if args.seed_jobs:
             log(f"seeding {args.seed_jobs} jobs with {args.seed_items} items")
-            seed(stack, str(owner), args.seed_jobs, args.seed_items, log)
+            seed(stack, str(owner), args.seed_jobs, args.seed_items)
             soak.burst(args.burst)  # the store's caches after the bulk load
             rate = soak.stretch(args.every, args.burst)
-            stored = stack.database().jobs.estimated_document_count()
-            stored_items = sum(
-                int(d.get("items_scraped") or 0)
-                for d in stack.database().jobs.find({}, {"items_scraped": 1})
-            )
-            figures["scale"] = {
-                "jobs_in_store": stored,
-                "items_in_store": stored_items,
+            db = stack.database()
+            row = {
+                "jobs_in_store": db.jobs.estimated_document_count(),
+                "items_in_store": sum(
+                    int(d.get("items_scraped") or 0) for d in db.jobs.find({}, {"items_scraped": 1})
+                ),
                 "jobs_per_s": round(rate, 1),
-                "ratio_to_empty": round(rate / figures["curve"][0]["jobs_per_s"], 2),
                 **soak.reads(),
             }
-            log(f"  at scale: {figures['scale']}")
-    finally:
-        cleanup.run()
-    return figures
-
-
-def report(figures: dict[str, Any]) -> None:
-    curve = figures["curve"]
-    if curve:
-        labels = ["jobs/s (last stretch)", *READS, "GET /jobs/{id}", HOOK]
-        keys = ["jobs_per_s", *READS, "GET /jobs/{id}", HOOK]
-        print("| jobs in the store | " + " | ".join(f"{r['jobs']:,}" for r in curve) + " |")
-        print("|---|" + "---|" * len(curve))
-        for label, key in zip(labels, keys, strict=True):
-            unit = "" if key == "jobs_per_s" else " ms"
-            print(f"| {label}{unit} | " + " | ".join(str(r[key]) for r in curve) + " |")
-    scale = figures.get("scale")
-    if scale:
-        print(
-            f"\nat scale ({scale['jobs_in_store']:,} jobs, {scale['items_in_store']:,} items): "
-            f"{scale['jobs_per_s']} jobs/s = {scale['ratio_to_empty']}x the empty store; "
-            + ", ".join(f"{k} p50 {scale[k]} ms" for k in (*READS, "GET /jobs/{id}", HOOK))
+            curve.append(row)
+            log(f"  at scale: {row}")
+    figures: dict[str, Any] = {
+        "jobs": args.soak_total,
+        "burst": args.burst,
+        "empty_jobs_per_s": curve[0]["jobs_per_s"],
+    }
+    ratios = {}
+    if args.seed_jobs:
+        figures["scale_jobs_per_s"] = curve[-1]["jobs_per_s"]
+        ratios["scale_jobs_per_s / empty_jobs_per_s"] = round(
+            curve[-1]["jobs_per_s"] / curve[0]["jobs_per_s"], 2
         )
-
-
-def main(argv: list[str]) -> int:
-    import argparse
-    import json
-    import shutil
-
-    parser = argparse.ArgumentParser(prog="bench/run.py --only soak", description=__doc__)
-    parser.add_argument("--soak-total", type=int, default=3000)
-    parser.add_argument("--burst", type=int, default=50)
-    parser.add_argument("--every", type=int, default=500)
-    parser.add_argument("--seed-jobs", type=int, default=20000)
-    parser.add_argument("--seed-items", type=int, default=1_000_000)
-    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
-    args = parser.parse_args(argv)
-    if min(args.soak_total, args.burst, args.every) < 1 or args.every % args.burst:
-        parser.error(
-            "--soak-total, --burst, --every must be positive; --every a multiple of --burst"
-        )
-    workdir = Path(__file__).resolve().parent / "results" / time.strftime("soak-%Y%m%d-%H%M%S")
-    workdir.mkdir(parents=True, exist_ok=True)
-    try:
-        figures = run(args, workdir)
-    finally:
-        for data in ("mongo", "redis"):
-            shutil.rmtree(workdir / data, ignore_errors=True)
-    report(figures)
-    text = json.dumps(figures, indent=2, default=str) + "\n"
-    (workdir / "figures.json").write_text(text)
-    if args.json:
-        Path(args.json).write_text(text)
-    return 0
-
-
-if __name__ == "__main__":  # also runs against an older checkout: only the curve (--seed-jobs 0)
-    sys.exit(main(sys.argv[1:]))
+    figures["curve"] = curve
+    return {"figures": figures, "ratios": ratios}

@@ -21,7 +21,17 @@ def _row(table: str, label: str) -> str:
 
 def test_short_chaos_run_loses_doubles_and_leaves_nothing(tmp_path):
     run = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "chaos.py"), "--short", "--workdir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "chaos",
+            "--short",
+            "--workdir",
+            str(tmp_path / "var"),
+            "--results",
+            str(tmp_path / "results"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

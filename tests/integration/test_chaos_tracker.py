@@ -5,16 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-from testing.helpers import ROOT
-
-sys.path.insert(0, str(ROOT / "bench"))
-
-from common import ProcessTracker  # noqa: E402
+from bench.chaos import ProcessTracker
 
 
 def _wait(condition, timeout: float = 30):
