@@ -10,7 +10,14 @@ from flask import current_app, g
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from api.errors import field_errors
-from api.schemas_crawl import AutoDecision, DomainName, OutputFormats, pattern_list
+from api.schemas_crawl import (
+    AutoDecision,
+    DomainName,
+    NextClick,
+    OutputFormats,
+    actions_field,
+    pattern_list,
+)
 from shared import jobs
 from shared.errors import ValidationFailed
 from shared.jobspec import BOUNDS, MAX_PATTERNS, WAIT_UNTIL, key_problem, url_problem
@@ -171,6 +178,11 @@ class JobConfig(ma.Schema):
     output = OutputFormats(
         allow_none=True,
         metadata={"description": "each page's main content: markdown, text and/or html"},
+    )
+    actions = actions_field()
+    next_click = NextClick(
+        allow_none=True,
+        metadata={"description": "pagination by clicking this element after each page"},
     )
 
     @validates_schema

@@ -144,6 +144,7 @@ class PlaywrightEngine(PageVisits):
             async with pool.lease() as lease:
                 leased = True
                 deadline = loop.time() + timeout  # from the browser on: a launch is not the job's
+                state.deadline = deadline
                 while True:
                     await self._in_context(lease, proxy, deadline, spec, sink, state)
                     if not state.repick or state.fatal or state.stop_reason:
@@ -347,7 +348,9 @@ class PlaywrightEngine(PageVisits):
                         page = await context.new_page()
                         network = _Network(page)
                     assert network is not None  # made with its page
-                    links = await self._visit(page, network, url, spec, sink, state)
+                    links = await self._visit(
+                        page, network, url, spec, sink, state, start=depth == 0
+                    )
                     max_depth = cfg.get("max_depth")
                     if max_depth is None or depth < max_depth:
                         for link in links:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict, cast
 from urllib.parse import urlsplit
 
+from shared.actions import actions_problems, element_selector_problem
 from shared.schemes import scheme_problem
 
 WAIT_UNTIL = ("load", "domcontentloaded", "networkidle", "commit")
@@ -37,6 +38,8 @@ class JobConfig(TypedDict):
     allowed_domains: list[str] | None
     sitemap: bool
     output: list[str] | None
+    actions: list[dict[str, Any]] | None
+    next_click: str | None
 
 
 class FirstPage(TypedDict):
@@ -81,6 +84,8 @@ DEFAULT_CONFIG: JobConfig = {
     "allowed_domains": None,  # followed links stay on these hosts (and their subdomains)
     "sitemap": False,  # the start URLs are sitemaps (or sitemap indexes) listing the pages
     "output": None,  # page content formats: markdown, text, html
+    "actions": None,  # browser steps run on each start page before extraction (shared/actions.py)
+    "next_click": None,  # pagination by clicking this selector after each page is extracted
 }
 
 OUTPUT_FORMATS = ("markdown", "text", "html")
@@ -158,6 +163,20 @@ def domain_problem(domain: Any) -> str | None:
     if not all(_HOST_LABEL.match(label) for label in name.split(".")):
         return "must be a host name such as example.com (no scheme, port or path)"
     return None
+
+
+def browser_steps_problems(config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Problems of a config's `actions` and `next_click`, as API error fields
+    (`actions.2`: the third step; the messages count steps from 1). The engine checks a stored
+    job the same way before it runs a step."""
+    found: dict[str, list[str]] = {}
+    for index, problems in actions_problems(config.get("actions")).items():
+        found["actions" if index < 0 else f"actions.{index}"] = problems
+    next_click = config.get("next_click")
+    problem = None if next_click is None else element_selector_problem(next_click)
+    if problem:
+        found["next_click"] = [f"Not a usable selector: {problem}."]
+    return found
 
 
 def resolve_config(config: dict[str, Any] | None) -> JobConfig:

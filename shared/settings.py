@@ -169,6 +169,11 @@ class Settings:
     )
     playwright_pages_per_job: int = setting(2, "pages rendered at once within a browser job")
     browser_recycle_pages: int = setting(500, "Chromium is relaunched after this many pages")
+    action_timeout_seconds: float = setting(
+        10.0,
+        "how long one browser action (`config.actions`, a `next_click`) may take unless the "
+        "step sets its own `timeout_seconds`; always within the job's remaining time",
+    )
     chromium_path: str = setting("/usr/bin/chromium", "the browser (Debian package `chromium`)")
     chromium_sandbox: str = setting(
         "auto",

@@ -14,6 +14,7 @@ from api.schemas import check_job
 from api.security import is_admin
 from api.services import db, event_log, settings, webhooks
 from shared import events, items, jobs, outbox, tasks
+from shared.actions import browser_required, required_decision
 from shared.auto_memory import AutoMemory, learned_decision
 from shared.counters import JobCounters
 from shared.errors import Conflict, NotFound, ValidationFailed
@@ -52,7 +53,8 @@ def submit(spec: dict[str, Any], owner: UserDoc) -> JobDoc:
     learned = _learned(spec, memory)
     job = repo().create(owner["_id"], spec, **learned)
     if learned:
-        memory.used(spec["url"], job["_id"])
+        if learned["auto_decision"].get("learned"):
+            memory.used(spec["url"], job["_id"])
         jobs.log(db(), job["_id"], "INFO", f"auto: {learned['auto_decision']['reason']}")
     enqueue(job)
     return job
@@ -62,6 +64,9 @@ def _learned(spec: dict[str, Any], memory: AutoMemory) -> dict[str, Any]:
     """An `auto` job on a site known to need the browser goes straight to its queue."""
     if spec.get("engine", "auto") != "auto":
         return {}
+    needs = browser_required(spec.get("config"))
+    if needs:  # actions, next_click, a login: only the browser carries them out
+        return {"queue": tasks.QUEUE_PLAYWRIGHT, "auto_decision": required_decision(needs)}
     remembered = memory.recall(spec["url"])
     if remembered is None or remembered["engine"] != "playwright":
         return {}
