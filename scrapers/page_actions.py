@@ -1,6 +1,8 @@
 """The interactive half of a browser page visit: a job's `actions` on a start page before it
 is extracted, and `next_click` pagination after it (click, wait for the page to change,
-extract, until the control is gone, max_pages, or a click that changes nothing).
+extract, until the control is gone, max_pages, or a click that changes nothing). A page a
+click reaches without a URL of its own is reported as that URL with `#click=N` (N: its place
+in the pagination), so that its items are kept apart from the other pages'.
 
 Whatever a step or a click makes the tab load is judged like a navigation of the crawl: a
 response the egress guard refused (a blocked address) fails the page as `blocked_target`,
@@ -11,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from types import TracebackType
 from typing import TYPE_CHECKING
+from urllib.parse import urldefrag
 
 from scrapers import visit_steps
 from scrapers.actions import ActionFailed, ActionRunner, Budget, Capture
@@ -212,8 +216,12 @@ class PageActions:
                 now = await self._landed(page, response, current, spec, sink, state)
                 if now is None:
                     break
+                reported = now
                 if now.final == current.final or not state.seen.add(now.final):
                     state.clicked += 1  # no new URL: counted here toward max_pages
+                    # items are kept per page URL: the page is named by its click
+                    where = urldefrag(now.final).url
+                    reported = dataclasses.replace(now, final=f"{where}#click={number + 1}")
                 html = await self._ready(page, network, now, spec, sink, state, 0.0)
             except PlaywrightError as exc:
                 text = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
@@ -223,7 +231,7 @@ class PageActions:
                 break
             number += 1
             current = now
-            links += await self._read(html, now, spec, sink, state)
+            links += await self._read(html, reported, spec, sink, state)
         return links
 
     async def _click_once(

@@ -58,6 +58,9 @@ def test_next_click_extracts_each_page_once_until_the_button_is_gone(engine, sit
     assert result.pages == interactive.LIST_PAGES
     assert result.warnings == []
     assert any("no control on page 5" in message for _, message in sink.logs)
+    # items are kept per page URL: each clicked page has its own
+    start = site.url_for("/act/list?delay=300")
+    assert [url for url, _ in sink.pages] == [start] + [f"{start}#click={n}" for n in range(2, 6)]
 
 
 def test_next_click_stops_at_max_pages(engine, site):
