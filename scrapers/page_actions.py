@@ -118,7 +118,7 @@ class PageActions:
         """The job's actions on a start page; the page as they left it (a step may have
         navigated), or None when the visit ended (a step failed: the job fails)."""
         steps = list(spec.config.get("actions") or [])
-        capture = self._capture(spec, sink, page)
+        capture = self._screenshot_step(spec, sink, page)
         runner = ActionRunner(page, network, self._budget(state), capture, sink.log)
         with NavigationWatch(page) as nav:
             try:
@@ -165,7 +165,7 @@ class PageActions:
             return None
         return now
 
-    def _capture(self, spec: JobSpec, sink: Sink, page: Page) -> Capture:
+    def _screenshot_step(self, spec: JobSpec, sink: Sink, page: Page) -> Capture:
         async def capture(png: bytes, full_page: bool) -> None:
             await self._store_screenshot(spec, sink, page.url, png, full_page)
 
