@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from playwright.async_api import Page
 
+CONTENT_TYPES = {"screenshot": "image/png", "pdf": "application/pdf"}
+
 # A full page taller than this is captured down to here only: Chromium holds the whole bitmap
 # in memory (a 1280 x 20000 PNG is ~100 MB raw), and such pages are endless feeds anyway.
 MAX_CAPTURE_HEIGHT = 20_000
