@@ -11,7 +11,7 @@ from marshmallow import ValidationError, fields, validate
 from shared.actions import MAX_ACTIONS
 from shared.jobspec import (
     MAX_PATTERNS,
-    OUTPUT_FORMATS,
+    OUTPUTS,
     browser_steps_problems,
     domain_problem,
     pattern_problem,
@@ -42,17 +42,18 @@ class DomainName(fields.String):
 
 
 class OutputFormats(fields.Field):
-    """Page content formats: one of markdown, text, html, or a list of them."""
+    """Page content formats (markdown, text, html) and files (screenshot, pdf): one of them,
+    or a list of them."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[str]:
         chosen = [value] if isinstance(value, str) else value
         if (
             not isinstance(chosen, list)
             or not chosen
-            or not all(isinstance(v, str) and v in OUTPUT_FORMATS for v in chosen)
+            or not all(isinstance(v, str) and v in OUTPUTS for v in chosen)
         ):
             raise ValidationError(
-                f"Must be one of {', '.join(OUTPUT_FORMATS)}, or a non-empty list of them."
+                f"Must be one of {', '.join(OUTPUTS)}, or a non-empty list of them."
             )
         return list(dict.fromkeys(chosen))
 

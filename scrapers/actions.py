@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
     from scrapers.rendering import _Network
 
-# a screenshot step's image: (PNG bytes, full_page) → stored as a file of the job
-Capture = Callable[[bytes, bool], Awaitable[None]]
+# a screenshot step: takes and stores the page's image as a file of the job (full_page or not)
+Capture = Callable[[bool], Awaitable[None]]
 # (level, message) for the job log
 Log = Callable[[str, str], None]
 
@@ -174,11 +174,7 @@ class ActionRunner:
             self.log("INFO", f"scroll: the page stopped growing after {grown} of {times} scrolls")
 
     async def _screenshot(self, step: Mapping[str, Any], seconds: float) -> None:
-        full_page = bool(step.get("full_page"))
-        png = await self.page.screenshot(
-            full_page=full_page, type="png", timeout=seconds * 1000, animations="disabled"
-        )
-        await self.capture(png, full_page)
+        await self.capture(bool(step.get("full_page")))
 
     async def _evaluate(self, step: Mapping[str, Any], seconds: float) -> None:
         # the page's own world: no more than its scripts may do. The result is dropped (a

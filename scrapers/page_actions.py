@@ -18,9 +18,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 from urllib.parse import urldefrag
 
-from scrapers import visit_steps
+from scrapers import captures, visit_steps
 from scrapers.actions import ActionFailed, ActionRunner, Budget, Capture
 from scrapers.rendering import fingerprint, settle_dom, wait_selector
+from shared.jobspec import file_outputs
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -98,6 +99,9 @@ class PageActions:
     def _blocked(self, sink: Sink, url: str) -> str | None:
         raise NotImplementedError
 
+    async def _capture(self, page: Page, url: str, spec: JobSpec, sink: Sink, state: State) -> None:
+        raise NotImplementedError
+
     # ------------------------------------------------------------------ actions
 
     def _budget(self, state: State) -> Budget:
@@ -166,23 +170,25 @@ class PageActions:
         return now
 
     def _screenshot_step(self, spec: JobSpec, sink: Sink, page: Page) -> Capture:
-        async def capture(png: bytes, full_page: bool) -> None:
-            await self._store_screenshot(spec, sink, page.url, png, full_page)
+        """A `screenshot` step: the page as it is now, stored as a file of the job (clipped to
+        MAX_FILE_BYTES like the `output` screenshots; one that cannot fit is a warning)."""
+
+        async def capture(full_page: bool) -> None:
+            notes: list[str] = []
+            url = page.url
+            try:
+                data = await captures.screenshot(
+                    page, full_page=full_page, max_bytes=self.settings.max_file_bytes, notes=notes
+                )
+            except captures.CaptureTooLarge as exc:
+                sink.log("WARNING", str(exc))
+                return
+            for note in notes:
+                sink.log("WARNING", note)
+            content_type = captures.CONTENT_TYPES["screenshot"]
+            await asyncio.to_thread(sink.file, url, "screenshot", content_type, data)
 
         return capture
-
-    async def _store_screenshot(
-        self, spec: JobSpec, sink: Sink, url: str, png: bytes, full_page: bool
-    ) -> None:
-        """A `screenshot` step's image, as a file of the job.
-
-        Not stored yet: the job's files (shared/files.py, scrapers/captures.py) are not in
-        this branch; this is the one place to call them from."""
-        sink.log(
-            "WARNING",
-            f"screenshot of {url} taken ({len(png)} bytes) but not stored: "
-            "job files are not available in this version",
-        )
 
     # ------------------------------------------------------------------ next_click
 
@@ -232,6 +238,8 @@ class PageActions:
             number += 1
             current = now
             links += await self._read(html, reported, spec, sink, state)
+            if file_outputs(spec.config):
+                await self._capture(page, reported.final, spec, sink, state)
         return links
 
     async def _click_once(

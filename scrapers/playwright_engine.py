@@ -29,7 +29,7 @@ from scrapers.rendering import (  # noqa: F401  (re-exported for bench/)
     describe_error,
     wait_selector,
 )
-from shared.jobspec import JobSpec
+from shared.jobspec import JobSpec, file_outputs
 from shared.proxies import NO_PROXIES
 from shared.schemes import is_web_url, scheme_of, skipped
 from shared.settings import Settings
@@ -43,13 +43,14 @@ if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Route
 
 
-def _web_only(sink: Sink) -> Callable[[Route], Awaitable[None]]:
+def _web_only(sink: Sink, images: bool = False) -> Callable[[Route], Awaitable[None]]:
     """The context's route handler: whatever Chromium is about to load that is not http(s) is
     aborted (a page's own navigation, frame, redirect or form to `file:`, a `goto` of one),
     then heavy resources as before. Chromium already keeps web pages from opening `file:`;
     this also covers navigations we start and the schemes it would allow (`data:`, `blob:`,
     `filesystem:` documents). `data:` and `blob:` sub-resources stay: they are the page's own
-    bytes, nothing leaves the worker for them."""
+    bytes, nothing leaves the worker for them. `images`: the job keeps screenshots or PDFs,
+    so images and fonts load (media stays blocked)."""
 
     async def route(route: Route) -> None:
         request = route.request
@@ -60,6 +61,9 @@ def _web_only(sink: Sink) -> Callable[[Route], Awaitable[None]]:
             where = "navigation to" if request.is_navigation_request() else "request for"
             sink.log("WARNING", skipped(url, where))
             await route.abort("blockedbyclient")
+            return
+        if images and request.resource_type in ("image", "font"):
+            await route.continue_()
             return
         await _block_heavy(route)
 
@@ -289,7 +293,7 @@ class PlaywrightEngine(PageVisits):
     ) -> None:
         cfg = spec.config
         concurrency = max(1, min(int(cfg["concurrency"]), self.settings.playwright_pages_per_job))
-        await context.route("**/*", _web_only(sink))
+        await context.route("**/*", _web_only(sink, images=bool(file_outputs(cfg))))
         robots = _Robots(context.request, spec.user_agent) if cfg.get("obey_robots") else None
         if not state.started:
             await self._start(context, spec, sink, state)

@@ -10,7 +10,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from scrapers import charsets, extract, failures, visit_steps
+from scrapers import captures, charsets, extract, failures, visit_steps
 from scrapers.auto import judge_rendered
 from scrapers.browser_pool import BrowserCrashed, get_pool
 from scrapers.crawl_rules import LinkRules, Seen, clean_url
@@ -20,9 +20,19 @@ from scrapers.pages import PageOutcome, PageProblems, read_page
 from scrapers.proxies import Rotation
 from scrapers.rendering import NAV_TIMEOUT_CAP, WAIT_FOR_CAP, _scroll, describe_error, wait_selector
 from scrapers.visit_steps import Next, VisitOutcome
-from shared.jobspec import AutoDecision, FirstPage, JobSpec
+from shared.jobspec import AutoDecision, FirstPage, JobSpec, file_outputs
 from shared.schemes import is_web_url
 from shared.settings import Settings
+
+# job warnings (one each, however many pages): the job log names the pages
+CAPTURE_NOTES = {
+    "screenshot_too_large": "a screenshot did not fit MAX_FILE_BYTES and was not stored",
+    "pdf_too_large": "a PDF was over MAX_FILE_BYTES and was not stored; the job log names "
+    "the pages",
+    "clipped": "screenshots of long pages were clipped (MAX_FILE_BYTES, or 20000 px); the job "
+    "log names the pages",
+    "failed": "a screenshot or PDF failed; the job log says why",
+}
 
 _DOM_SIZE = "() => document.documentElement ? document.documentElement.outerHTML.length : 0"
 
@@ -116,9 +126,44 @@ class PageVisits(PageActions):
         if sink.should_stop:  # cancelled while this page rendered: report nothing more
             return []
         links = await self._read(html, seen, spec, sink, state)
+        if file_outputs(spec.config) and state.stop_reason != "auto_static":
+            await self._capture(page, seen.final, spec, sink, state)
         if start and spec.config.get("next_click") and not page.is_closed():
             links += await self._click_through(page, network, seen, spec, sink, state)
         return links
+
+    async def _capture(self, page: Page, url: str, spec: JobSpec, sink: Sink, state: State) -> None:
+        """The page's files (`output`: screenshot, pdf), after its extraction. A capture
+        that fails or does not fit MAX_FILE_BYTES is logged and warned about; the crawl goes
+        on."""
+        from playwright.async_api import Error as PlaywrightError
+
+        limit = self.settings.max_file_bytes
+        for kind in file_outputs(spec.config):
+            if sink.should_stop:
+                return
+            notes: list[str] = []
+            try:
+                if kind == "screenshot":
+                    data = await captures.screenshot(
+                        page, full_page=True, max_bytes=limit, notes=notes
+                    )
+                else:
+                    data = await captures.pdf(page, max_bytes=limit)
+            except captures.CaptureTooLarge as exc:
+                sink.log("WARNING", str(exc))
+                state.notes.append(CAPTURE_NOTES[f"{kind}_too_large"])
+                continue
+            except PlaywrightError as exc:
+                self._check_browser(page, exc)
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                sink.log("WARNING", f"the {kind} of {url} failed: {first}")
+                state.notes.append(CAPTURE_NOTES["failed"])
+                continue
+            for note in notes:
+                sink.log("WARNING", note)
+                state.notes.append(CAPTURE_NOTES["clipped"])
+            await asyncio.to_thread(sink.file, url, kind, captures.CONTENT_TYPES[kind], data)
 
     async def _act(
         self,

@@ -83,12 +83,14 @@ DEFAULT_CONFIG: JobConfig = {
     "exclude_patterns": None,  # globs: followed links matching one are dropped
     "allowed_domains": None,  # followed links stay on these hosts (and their subdomains)
     "sitemap": False,  # the start URLs are sitemaps (or sitemap indexes) listing the pages
-    "output": None,  # page content formats: markdown, text, html
+    "output": None,  # page content formats (markdown, text, html) and files (screenshot, pdf)
     "actions": None,  # browser steps run on each start page before extraction (shared/actions.py)
     "next_click": None,  # pagination by clicking this selector after each page is extracted
 }
 
-OUTPUT_FORMATS = ("markdown", "text", "html")
+OUTPUT_FORMATS = ("markdown", "text", "html")  # page content: one item per page
+FILE_OUTPUTS = ("screenshot", "pdf")  # files of the job (shared/files.py), browser only
+OUTPUTS = OUTPUT_FORMATS + FILE_OUTPUTS
 MAX_PATTERNS = 50  # per list: include_patterns, exclude_patterns, allowed_domains
 MAX_PATTERN_LENGTH = 500
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -177,6 +179,23 @@ def browser_steps_problems(config: Mapping[str, Any]) -> dict[str, list[str]]:
     if problem:
         found["next_click"] = [f"Not a usable selector: {problem}."]
     return found
+
+
+def content_formats(config: Mapping[str, Any]) -> list[str]:
+    """The page content formats a job's `output` asks for (markdown, text, html)."""
+    return [f for f in OUTPUT_FORMATS if f in (config.get("output") or ())]
+
+
+def file_outputs(config: Mapping[str, Any]) -> list[str]:
+    """The files a job's `output` asks for per page (screenshot, pdf)."""
+    return [f for f in FILE_OUTPUTS if f in (config.get("output") or ())]
+
+
+def browser_reasons(config: Mapping[str, Any]) -> list[str]:
+    """What in a job's config only the browser can do: an `auto` job with any of it runs in
+    the browser from the start (and a `scrapy` job may not ask for it)."""
+    wanted = file_outputs(config)
+    return [f"{' and '.join(wanted)} output"] if wanted else []
 
 
 def resolve_config(config: dict[str, Any] | None) -> JobConfig:

@@ -37,8 +37,20 @@ def engine():
     engine.close()
 
 
+class FileSink(FakeSink):
+    """Also keeps the files the engine stores (screenshot steps)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: list[tuple[str, str, str, bytes]] = []
+
+    def file(self, page_url: str, kind: str, content_type: str, data: bytes) -> bool:
+        self.files.append((page_url, kind, content_type, data))
+        return True
+
+
 def run(engine: PlaywrightEngine, url: str, selectors: dict[str, str], **config: Any):
-    sink = FakeSink()
+    sink = FileSink()
     spec = make_spec([url], selectors, obey_robots=False, **config)
     return engine.run(spec, sink), sink
 
@@ -102,10 +114,18 @@ def test_search_form_fill_select_press_and_wait(engine, site):
             {"type": "select", "selector": "select#sort", "value": "desc"},
             {"type": "press", "selector": "input[name=q]", "key": "Enter"},
             {"type": "wait", "selector": "div.result"},
+            {"type": "screenshot", "full_page": True},
         ],
     )
     assert result.error is None, result
     assert [item["text"] for item in sink.found] == interactive.search_results("shoes", "desc")
+    [(url, kind, content_type, png)] = sink.files
+    assert (url, kind, content_type) == (
+        site.url_for("/act/search?delay=400"),
+        "screenshot",
+        "image/png",
+    )
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
 
 
 def test_a_failing_step_fails_the_job_naming_the_step(engine, site):

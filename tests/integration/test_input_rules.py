@@ -237,3 +237,11 @@ def test_actions_and_next_click_are_stored_and_send_auto_to_the_browser(client, 
     stored = db.jobs.find_one({"_id": job["id"]})
     assert stored["queue"] == "playwright"
     assert "need a browser" in stored["auto_decision"]["reason"]
+
+
+def test_a_scrapy_job_cannot_ask_for_actions_or_next_click(client, auth):
+    body = {**JOB, "engine": "scrapy", "config": {"next_click": "button#next"}}
+    errors = assert_422(client.post("/api/v1/jobs", json=body, headers=auth), "config.next_click")
+    assert errors["errors"]["config.next_click"] == [
+        "next_click needs the browser: use engine auto or playwright."
+    ]
