@@ -212,3 +212,30 @@ def test_auto_with_next_click_and_actions_runs_in_the_browser(browser_stack):
     assert failed["error"]["message"].startswith(
         "step 2 (click button.accept): no element after 1 s"
     )
+
+
+def test_preview_runs_the_actions_and_shows_the_page_after_them(browser_stack):
+    headers = browser_stack.register()
+    with SiteServer(pages=1) as site:
+        answer = requests.post(
+            browser_stack.url("/jobs/preview"),
+            headers=headers,
+            timeout=90,
+            json={
+                "url": f"{site.url}/act/search?delay=200",
+                "selectors": {"text": "./text()"},
+                "config": {
+                    "item_selector": "div.result",
+                    "actions": [
+                        {"type": "fill", "selector": "input[name=q]", "value": "lamp"},
+                        {"type": "press", "key": "Enter"},
+                        {"type": "wait", "selector": "div.result"},
+                        {"type": "screenshot"},  # a preview stores no file: no failure either
+                    ],
+                },
+            },
+        )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["engine"] == "playwright" and "actions" in body["auto_reason"]
+    assert body["count"] == 7 and body["items"][0] == {"text": "lamp result 1"}
