@@ -14,6 +14,7 @@ from api import dashboard, docs, errors, json_guard, openapi, websocket
 from api.blueprints import (
     auth,
     events,
+    files,
     jobs,
     monitoring,
     preview,
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         jobs.blp,
         events.blp,
         results.blp,
+        files.blp,
         monitoring.blp,
         proxies.blp,
         webhooks.blp,

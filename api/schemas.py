@@ -10,10 +10,26 @@ from flask import current_app, g
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from api.errors import field_errors
-from api.schemas_crawl import AutoDecision, DomainName, OutputFormats, pattern_list
+from api.schemas_crawl import (
+    AutoDecision,
+    DomainName,
+    NextClick,
+    OutputFormats,
+    actions_field,
+    pattern_list,
+)
 from shared import jobs
+from shared.actions import browser_required
 from shared.errors import ValidationFailed
-from shared.jobspec import BOUNDS, MAX_PATTERNS, WAIT_UNTIL, key_problem, url_problem
+from shared.jobspec import (
+    BOUNDS,
+    MAX_PATTERNS,
+    WAIT_UNTIL,
+    browser_reasons,
+    content_formats,
+    key_problem,
+    url_problem,
+)
 from shared.proxies import PROXY_STATUSES, proxy_url_problem
 from shared.selectors import compile_selector
 from shared.targets import BlockedTarget, TargetPolicy, has_credentials, header_problem
@@ -128,7 +144,7 @@ def _capped_int(name: str, setting: str, description: str) -> fields.Integer:
 def config_conflicts(config: dict[str, Any]) -> dict[str, list[str]]:
     """Options of a job's config that cannot go together (a PATCH checks the config it merges
     into, through `check_job`)."""
-    if config.get("output") and config.get("item_selector"):
+    if content_formats(config) and config.get("item_selector"):
         return {
             "output": [
                 "Page content output makes one item per page; it cannot be combined with "
@@ -170,7 +186,15 @@ class JobConfig(ma.Schema):
     )
     output = OutputFormats(
         allow_none=True,
-        metadata={"description": "each page's main content: markdown, text and/or html"},
+        metadata={
+            "description": "each page's main content (markdown, text and/or html: one item per "
+            "page) and files of each page (screenshot, pdf: browser only, GET /jobs/{id}/files)"
+        },
+    )
+    actions = actions_field()
+    next_click = NextClick(
+        allow_none=True,
+        metadata={"description": "pagination by clicking this element after each page"},
     )
 
     @validates_schema
@@ -221,6 +245,23 @@ class JobCreate(ma.Schema):
         limit = _settings().max_urls_per_job
         if len(data.get("urls") or []) > limit:
             raise ValidationError({"urls": [f"At most {limit} URLs per job."]})
+        needs = browser_reasons(data.get("config") or {})
+        if needs and data.get("engine") == "scrapy":
+            raise ValidationError(
+                {
+                    "config": {
+                        "output": [
+                            f"{needs[0].capitalize()} needs the browser: use engine auto or "
+                            "playwright."
+                        ]
+                    }
+                }
+            )
+        steps = [n for n in browser_required(data.get("config")) if n != "login"]
+        if steps and data.get("engine") == "scrapy":
+            # a login runs in the browser for any engine; actions and clicks need its pages
+            message = "{} needs the browser: use engine auto or playwright."
+            raise ValidationError({"config": {n: [message.format(n)] for n in steps}})
 
     @ma.post_load
     def fill_url(self, data: dict[str, Any], partial: Any = False, **kwargs: Any) -> dict[str, Any]:
@@ -262,6 +303,11 @@ class JobError(ma.Schema):
     message = fields.String()
 
 
+class FileUsage(ma.Schema):
+    count = fields.Integer()
+    bytes = fields.Integer()
+
+
 class JobOut(ma.Schema):
     id = fields.String(attribute="_id")
     url = fields.String()
@@ -301,6 +347,15 @@ class JobOut(ma.Schema):
         fields.String(),
         dump_default=list,
         metadata={"description": "what the job could not do, e.g. selectors that matched nothing"},
+    )
+    files = fields.Nested(
+        FileUsage,
+        allow_none=True,
+        dump_default=None,
+        metadata={
+            "description": "{count, bytes} of its screenshots and PDFs (GET /jobs/{id}; null "
+            "in lists)"
+        },
     )
 
 

@@ -8,7 +8,14 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import ValidationError, fields, validate
 
-from shared.jobspec import MAX_PATTERNS, OUTPUT_FORMATS, domain_problem, pattern_problem
+from shared.actions import MAX_ACTIONS
+from shared.jobspec import (
+    MAX_PATTERNS,
+    OUTPUTS,
+    browser_steps_problems,
+    domain_problem,
+    pattern_problem,
+)
 
 
 class UrlPattern(fields.String):
@@ -35,17 +42,18 @@ class DomainName(fields.String):
 
 
 class OutputFormats(fields.Field):
-    """Page content formats: one of markdown, text, html, or a list of them."""
+    """Page content formats (markdown, text, html) and files (screenshot, pdf): one of them,
+    or a list of them."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[str]:
         chosen = [value] if isinstance(value, str) else value
         if (
             not isinstance(chosen, list)
             or not chosen
-            or not all(isinstance(v, str) and v in OUTPUT_FORMATS for v in chosen)
+            or not all(isinstance(v, str) and v in OUTPUTS for v in chosen)
         ):
             raise ValidationError(
-                f"Must be one of {', '.join(OUTPUT_FORMATS)}, or a non-empty list of them."
+                f"Must be one of {', '.join(OUTPUTS)}, or a non-empty list of them."
             )
         return list(dict.fromkeys(chosen))
 
@@ -69,3 +77,48 @@ class AutoDecision(ma.Schema):
     rendered_items = fields.Integer(allow_none=True)
     learned = fields.Boolean(metadata={"description": "taken from the site's memory"})
     site = fields.String(metadata={"description": "host and path pattern it applies to"})
+
+
+class Actions(fields.Field):
+    """`config.actions`: browser steps, each checked by shared/actions.py (errors by index)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[Any] | None:
+        problems = browser_steps_problems({"actions": value})
+        if problems:
+            by_step = {
+                key.removeprefix("actions").lstrip(".") or "_schema": msgs
+                for key, msgs in problems.items()
+            }
+            raise ValidationError(by_step.pop("_schema") if "_schema" in by_step else by_step)
+        return [{k: v for k, v in step.items()} for step in value] if value else value
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
+        return value
+
+
+def actions_field() -> Actions:
+    return Actions(
+        allow_none=True,
+        metadata={
+            "description": (
+                f"browser steps run in order on each start page before extraction (at most "
+                f"{MAX_ACTIONS}): click, fill, press, select, wait, scroll, screenshot, evaluate"
+            ),
+            "example": [
+                {"type": "fill", "selector": "input[name=q]", "value": "shoes"},
+                {"type": "press", "key": "Enter"},
+                {"type": "wait", "selector": "div.result"},
+            ],
+        },
+    )
+
+
+class NextClick(fields.String):
+    """`config.next_click`: the selector of a control to click for the next page."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        problems = browser_steps_problems({"next_click": text})
+        if problems:
+            raise ValidationError(problems["next_click"])
+        return text.strip()

@@ -18,9 +18,21 @@ class Jobs:
         self._t = transport
         self._events = events
 
-    def submit(self, spec: dict[str, Any] | None = None, **fields: Any) -> Job:
-        """POST /jobs: a job body as a dict, or as keywords (`url=…, engine=…, config=…`)."""
+    def submit(
+        self,
+        spec: dict[str, Any] | None = None,
+        *,
+        actions: list[dict[str, Any]] | None = None,
+        next_click: str | None = None,
+        **fields: Any,
+    ) -> Job:
+        """POST /jobs: a job body as a dict, or as keywords (`url=…, engine=…, config=…`);
+        `actions` (browser steps) and `next_click` go into its config."""
         body = {**(spec or {}), **fields}
+        browser = {"actions": actions, "next_click": next_click}
+        browser = {k: v for k, v in browser.items() if v is not None}
+        if browser:
+            body["config"] = {**(body.get("config") or {}), **browser}
         return self._t.call("POST", "/jobs", json=body)
 
     def get(self, job_id: str) -> Job:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from scrapers.engine import AutoPlan
 from scrapers.pages import PageOutcome
+from shared.actions import required_decision
 from shared.jobspec import AutoDecision, FirstPage, JobConfig
 
 PLAYWRIGHT = "playwright"
@@ -184,10 +185,17 @@ def routing(
     probe: FirstPage | None,
     remembered: Mapping[str, Any] | None,
     learned: AutoDecision | None = None,
+    required: list[str] | tuple[str, ...] = (),
 ) -> Routing:
     """Where a claimed `auto` job on `engine_name`'s queue goes: `decided` its stored
     decision, `probe` the static engine's figures handed over, `remembered` the site's memory
-    record (or None) and `learned` the decision taken from it."""
+    record (or None) and `learned` the decision taken from it; `required` the job's options
+    only a browser carries out (shared.actions.browser_required): then the browser, unmeasured."""
+    if required:
+        if engine_name == PLAYWRIGHT:
+            return Routing()
+        chosen = cast(AutoDecision, required_decision(list(required)))
+        return Routing(route=PLAYWRIGHT, decision=chosen)
     if engine_name == PLAYWRIGHT:
         if probe:
             return Routing(auto=AutoPlan(compare_with=probe))

@@ -18,6 +18,12 @@ class Sink(Protocol):
 
     def items(self, page_url: str, found: list[dict[str, Any]]) -> None: ...
 
+    def file(self, page_url: str, kind: str, content_type: str, data: bytes) -> bool:
+        """Store a file of the page (kind "screenshot" or "pdf"); False when not stored (the
+        job's file limit, a write error: logged). Blocking: from the browser's loop, call it
+        through asyncio.to_thread."""
+        ...
+
     def log(self, level: str, message: str) -> None: ...
 
     @property

@@ -15,7 +15,7 @@ from parsel import Selector as Page
 
 from scrapers import extract
 from scrapers.crawl_rules import DEEP_DOM, max_depth_of
-from shared.jobspec import OUTPUT_FORMATS, JobSpec
+from shared.jobspec import JobSpec, content_formats
 from shared.selectors import is_jmespath
 
 _TRAFILATURA_FORMAT = {"markdown": "markdown", "text": "txt", "html": "html"}
@@ -62,7 +62,7 @@ def read_page(spec: JobSpec, body: bytes | str, url: str, content_type: str = ""
     outcome = PageOutcome()
     cfg = spec.config
     if is_json(content_type):
-        if cfg.get("output") or not _selects_json(spec):
+        if content_formats(cfg) or not _selects_json(spec):
             outcome.problem = "json"
             outcome.notes.append(
                 f"{url} is JSON ({content_type.split(';')[0]}): CSS/XPath selectors and page "
@@ -75,7 +75,7 @@ def read_page(spec: JobSpec, body: bytes | str, url: str, content_type: str = ""
         page = extract.parse(body, url)
         outcome.selector = page
         budget = extract.page_budget(spec)
-        if cfg.get("output"):
+        if content_formats(cfg):
             outcome.items = _content_items(spec, page, body, url, outcome)
         else:
             outcome.items = extract.extract_items(
@@ -134,7 +134,7 @@ def _content_items(
     page-level selectors. The formats share MAX_PAGE_BYTES between them."""
     import trafilatura
 
-    formats = [f for f in OUTPUT_FORMATS if f in (spec.config["output"] or ())]
+    formats = content_formats(spec.config)
     share = max(1, spec.max_page_bytes // max(1, len(formats)))
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     item: dict[str, Any] = {"title": extract.field_value(page, "title::text")}
@@ -186,7 +186,7 @@ class PageProblems:
 
     def warnings(self, spec: JobSpec, pages_ok: int) -> list[str]:
         found = [WARNINGS[kind].format(n=n) for kind, n in sorted(self.counts.items())]
-        if spec.config.get("output"):
+        if content_formats(spec.config):
             return found
         pages = pages_ok - self.counts["json"] - self.counts["deep_dom"]
         wanted = spec.selectors or spec.config.get("item_selector")

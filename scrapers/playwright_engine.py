@@ -29,7 +29,7 @@ from scrapers.rendering import (  # noqa: F401  (re-exported for bench/)
     describe_error,
     wait_selector,
 )
-from shared.jobspec import JobSpec
+from shared.jobspec import JobSpec, file_outputs
 from shared.proxies import NO_PROXIES
 from shared.schemes import is_web_url, scheme_of, skipped
 from shared.settings import Settings
@@ -43,13 +43,14 @@ if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Route
 
 
-def _web_only(sink: Sink) -> Callable[[Route], Awaitable[None]]:
+def _web_only(sink: Sink, images: bool = False) -> Callable[[Route], Awaitable[None]]:
     """The context's route handler: whatever Chromium is about to load that is not http(s) is
     aborted (a page's own navigation, frame, redirect or form to `file:`, a `goto` of one),
     then heavy resources as before. Chromium already keeps web pages from opening `file:`;
     this also covers navigations we start and the schemes it would allow (`data:`, `blob:`,
     `filesystem:` documents). `data:` and `blob:` sub-resources stay: they are the page's own
-    bytes, nothing leaves the worker for them."""
+    bytes, nothing leaves the worker for them. `images`: the job keeps screenshots or PDFs,
+    so images and fonts load (media stays blocked)."""
 
     async def route(route: Route) -> None:
         request = route.request
@@ -60,6 +61,9 @@ def _web_only(sink: Sink) -> Callable[[Route], Awaitable[None]]:
             where = "navigation to" if request.is_navigation_request() else "request for"
             sink.log("WARNING", skipped(url, where))
             await route.abort("blockedbyclient")
+            return
+        if images and request.resource_type in ("image", "font"):
+            await route.continue_()
             return
         await _block_heavy(route)
 
@@ -144,6 +148,7 @@ class PlaywrightEngine(PageVisits):
             async with pool.lease() as lease:
                 leased = True
                 deadline = loop.time() + timeout  # from the browser on: a launch is not the job's
+                state.deadline = deadline
                 while True:
                     await self._in_context(lease, proxy, deadline, spec, sink, state)
                     if not state.repick or state.fatal or state.stop_reason:
@@ -288,7 +293,7 @@ class PlaywrightEngine(PageVisits):
     ) -> None:
         cfg = spec.config
         concurrency = max(1, min(int(cfg["concurrency"]), self.settings.playwright_pages_per_job))
-        await context.route("**/*", _web_only(sink))
+        await context.route("**/*", _web_only(sink, images=bool(file_outputs(cfg))))
         robots = _Robots(context.request, spec.user_agent) if cfg.get("obey_robots") else None
         if not state.started:
             await self._start(context, spec, sink, state)
@@ -347,7 +352,9 @@ class PlaywrightEngine(PageVisits):
                         page = await context.new_page()
                         network = _Network(page)
                     assert network is not None  # made with its page
-                    links = await self._visit(page, network, url, spec, sink, state)
+                    links = await self._visit(
+                        page, network, url, spec, sink, state, start=depth == 0
+                    )
                     max_depth = cfg.get("max_depth")
                     if max_depth is None or depth < max_depth:
                         for link in links:

@@ -10,18 +10,29 @@ from collections import deque
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from scrapers import charsets, extract, failures, visit_steps
+from scrapers import captures, charsets, extract, failures, visit_steps
 from scrapers.auto import judge_rendered
 from scrapers.browser_pool import BrowserCrashed, get_pool
 from scrapers.crawl_rules import LinkRules, Seen, clean_url
 from scrapers.engine import AutoPlan, Sink
+from scrapers.page_actions import PageActions
 from scrapers.pages import PageOutcome, PageProblems, read_page
 from scrapers.proxies import Rotation
 from scrapers.rendering import NAV_TIMEOUT_CAP, WAIT_FOR_CAP, _scroll, describe_error, wait_selector
 from scrapers.visit_steps import Next, VisitOutcome
-from shared.jobspec import AutoDecision, FirstPage, JobSpec
+from shared.jobspec import AutoDecision, FirstPage, JobSpec, file_outputs
 from shared.schemes import is_web_url
 from shared.settings import Settings
+
+# job warnings (one each, however many pages): the job log names the pages
+CAPTURE_NOTES = {
+    "screenshot_too_large": "a screenshot did not fit MAX_FILE_BYTES and was not stored",
+    "pdf_too_large": "a PDF was over MAX_FILE_BYTES and was not stored; the job log names "
+    "the pages",
+    "clipped": "screenshots of long pages were clipped (MAX_FILE_BYTES, or 20000 px); the job "
+    "log names the pages",
+    "failed": "a screenshot or PDF failed; the job log says why",
+}
 
 _DOM_SIZE = "() => document.documentElement ? document.documentElement.outerHTML.length : 0"
 
@@ -61,25 +72,40 @@ class State:
         self.checking = plan.check_first
         self.decision: AutoDecision | None = None
         self.first_page: FirstPage | None = None
+        self.deadline: float | None = None  # the job's, in the loop's time (actions' budget)
+        self.clicked = 0  # pages reached by next_click without a URL of their own
+        self.scroll_short: str | None = None  # the first page that stopped growing early
+
+    def room(self, max_pages: int) -> bool:
+        """Whether another page fits under max_pages (queued URLs and clicked pages)."""
+        return len(self.seen) + self.clicked < max_pages
 
     def enqueue(self, url: str, depth: int, max_pages: int) -> None:
         """Queue `url` unless seen; max_pages caps every page ever queued, errors included."""
-        if len(self.seen) < max_pages:
+        if self.room(max_pages):
             url = clean_url(url)
             if self.seen.add(url):
                 self.frontier.append((url, depth))
 
 
-class PageVisits:
+class PageVisits(PageActions):
     """The per-page half of the Playwright engine: one visit as explicit stages (gate,
     navigate, check the response, settle, read), each judged by scrapers/visit_steps.py."""
 
     settings: Settings
 
     async def _visit(
-        self, page: Page, network: _Network, url: str, spec: JobSpec, sink: Sink, state: State
+        self,
+        page: Page,
+        network: _Network,
+        url: str,
+        spec: JobSpec,
+        sink: Sink,
+        state: State,
+        start: bool = False,
     ) -> list[str]:
-        """Render one page, report it and its items; returns the links to follow."""
+        """Render one page, report it and its items; returns the links to follow. On a
+        `start` page the job's actions run first, and next_click pages through after it."""
         started = asyncio.get_running_loop().time()
         if not await self._act(visit_steps.gate(url), page, url, url, 0, sink, state, started):
             return []
@@ -90,15 +116,54 @@ class PageVisits:
         judged = visit_steps.judge_response(seen, spec.max_page_bytes, refused)
         if not await self._act(judged, page, url, seen.final, seen.status, sink, state, started):
             return []
-        html = await self._settle(page, network, seen, spec, sink, state, started)
-        if html is None:
+        settled = await self._settle(page, network, seen, spec, sink, state, started, start)
+        if settled is None:
             return []
+        html, seen = settled
         judged = visit_steps.judge_content(seen.status, html, seen.final)
         if not await self._act(judged, page, url, seen.final, seen.status, sink, state, started):
             return []
         if sink.should_stop:  # cancelled while this page rendered: report nothing more
             return []
-        return await self._read(html, seen, spec, sink, state)
+        links = await self._read(html, seen, spec, sink, state)
+        if file_outputs(spec.config) and state.stop_reason != "auto_static":
+            await self._capture(page, seen.final, spec, sink, state)
+        if start and spec.config.get("next_click") and not page.is_closed():
+            links += await self._click_through(page, network, seen, spec, sink, state)
+        return links
+
+    async def _capture(self, page: Page, url: str, spec: JobSpec, sink: Sink, state: State) -> None:
+        """The page's files (`output`: screenshot, pdf), after its extraction. A capture
+        that fails or does not fit MAX_FILE_BYTES is logged and warned about; the crawl goes
+        on."""
+        from playwright.async_api import Error as PlaywrightError
+
+        limit = self.settings.max_file_bytes
+        for kind in file_outputs(spec.config):
+            if sink.should_stop:
+                return
+            notes: list[str] = []
+            try:
+                if kind == "screenshot":
+                    data = await captures.screenshot(
+                        page, full_page=True, max_bytes=limit, notes=notes
+                    )
+                else:
+                    data = await captures.pdf(page, max_bytes=limit)
+            except captures.CaptureTooLarge as exc:
+                sink.log("WARNING", str(exc))
+                state.notes.append(CAPTURE_NOTES[f"{kind}_too_large"])
+                continue
+            except PlaywrightError as exc:
+                self._check_browser(page, exc)
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                sink.log("WARNING", f"the {kind} of {url} failed: {first}")
+                state.notes.append(CAPTURE_NOTES["failed"])
+                continue
+            for note in notes:
+                sink.log("WARNING", note)
+                state.notes.append(CAPTURE_NOTES["clipped"])
+            await asyncio.to_thread(sink.file, url, kind, captures.CONTENT_TYPES[kind], data)
 
     async def _act(
         self,
@@ -173,40 +238,70 @@ class PageVisits:
         sink: Sink,
         state: State,
         started: float,
-    ) -> str | None:
-        """Let the page settle (network, wait_for, scroll), check it, and read its HTML; None
-        when the visit ended there."""
+        start: bool = False,
+    ) -> tuple[str, visit_steps.Response] | None:
+        """Let the page settle (network, a start page's actions, wait_for, scroll), check it,
+        and read its HTML (with the response as the actions left it); None when the visit
+        ended there."""
         from playwright.async_api import Error as PlaywrightError
-        from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-        cfg = spec.config
-        timeout_ms = max(1, min(int(cfg["timeout_seconds"]), NAV_TIMEOUT_CAP)) * 1000
         try:
-            if cfg["wait_until"] != "networkidle":
+            if spec.config["wait_until"] != "networkidle":
                 await network.settle()
-            wait_for = cfg.get("wait_for")
-            if wait_for:
-                try:
-                    await page.wait_for_selector(
-                        wait_selector(wait_for),
-                        state="attached",
-                        timeout=min(timeout_ms // 2, WAIT_FOR_CAP * 1000),
-                    )
-                except PlaywrightTimeout:
-                    sink.log("WARNING", f"wait_for {wait_for!r} not found on {seen.final}")
-            await _scroll(page, int(cfg.get("scroll") or 0))
-            size = int(await page.evaluate(_DOM_SIZE) or 0)
-            step = visit_steps.judge_rendered(seen.final, size, spec.max_page_bytes, page.url)
-            if not await self._act(
-                step, page, seen.url, seen.final, seen.status, sink, state, started
-            ):
-                return None
-            html: str = await page.content()
+            if start and spec.config.get("actions"):
+                acted = await self._run_actions(page, network, seen, spec, sink, state)
+                if acted is None:
+                    return None
+                seen = acted
+            html = await self._ready(page, network, seen, spec, sink, state, started)
         except PlaywrightError as exc:
             self._check_browser(page, exc)
             step = visit_steps.settle_failed(seen.url, str(exc), type(exc).__name__)
             await self._act(step, page, seen.url, seen.final, seen.status, sink, state, started)
             return None
+        return (html, seen) if html is not None else None
+
+    async def _ready(
+        self,
+        page: Page,
+        network: _Network,
+        seen: visit_steps.Response,
+        spec: JobSpec,
+        sink: Sink,
+        state: State,
+        started: float,
+    ) -> str | None:
+        """wait_for and scroll, then the page's HTML once its size is checked (None: the
+        visit ended there, reported). Also for each page a next_click reaches."""
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+        cfg = spec.config
+        timeout_ms = max(1, min(int(cfg["timeout_seconds"]), NAV_TIMEOUT_CAP)) * 1000
+        wait_for = cfg.get("wait_for")
+        if wait_for:
+            try:
+                await page.wait_for_selector(
+                    wait_selector(wait_for),
+                    state="attached",
+                    timeout=min(timeout_ms // 2, WAIT_FOR_CAP * 1000),
+                )
+            except PlaywrightTimeout:
+                sink.log("WARNING", f"wait_for {wait_for!r} not found on {seen.final}")
+        times = int(cfg.get("scroll") or 0)
+        grown = await _scroll(page, times, network, state.deadline)
+        if grown < times:
+            sink.log("INFO", f"scroll: {seen.final} stopped growing after {grown} of {times}")
+            if state.scroll_short is None:
+                state.scroll_short = seen.final
+                state.notes.append(
+                    f"scroll: the page stopped growing after {grown} of {times} scrolls "
+                    f"({seen.final}): it has no more, or loads it another way"
+                )
+        size = int(await page.evaluate(_DOM_SIZE) or 0)
+        step = visit_steps.judge_rendered(seen.final, size, spec.max_page_bytes, page.url)
+        if not await self._act(step, page, seen.url, seen.final, seen.status, sink, state, started):
+            return None
+        html: str = await page.content()
         return html
 
     async def _read(

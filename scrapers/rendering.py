@@ -84,19 +84,86 @@ async def _block_heavy(route: Route) -> None:
         await route.continue_()
 
 
-async def _scroll(page: Page, times: int) -> None:
-    """Scroll to the bottom `times` times, each time waiting briefly for the page to grow."""
+# Scrolling waits for what each scroll loads: until the page grows (height or element count),
+# or until nothing grew for SCROLL_QUIET s with no request in flight; one scroll waits at most
+# SCROLL_WAIT_CAP s (a request that never ends), and never past the job's deadline.
+SCROLL_QUIET = 1.0
+SCROLL_WAIT_CAP = 30.0
+GROWTH_POLL = 0.1
+_MEASURE = """() => {
+  const root = document.documentElement, body = document.body;
+  const height = Math.max(root ? root.scrollHeight : 0, body ? body.scrollHeight : 0);
+  return [height, document.getElementsByTagName("*").length];
+}"""
+_TO_BOTTOM = """() => {
+  const root = document.documentElement, body = document.body;
+  window.scrollTo(0, Math.max(root ? root.scrollHeight : 0, body ? body.scrollHeight : 0));
+}"""
+
+
+async def _scroll(
+    page: Page, times: int, network: _Network | None = None, deadline: float | None = None
+) -> int:
+    """Scroll to the bottom up to `times` times, each time waiting for what the scroll loads
+    (see SCROLL_QUIET); returns how many scrolls made the page grow (fewer than `times`: it
+    stopped growing, and further scrolls to the same spot would fire no scroll event)."""
+    loop = asyncio.get_running_loop()
+    grown = 0
     for _ in range(times):
-        height = await page.evaluate("document.body.scrollHeight")
-        await page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-        try:
-            await page.wait_for_function(
-                "h => document.body.scrollHeight > h", arg=height, timeout=SCROLL_SETTLE_MS
-            )
-        except Exception:
-            # Nothing grew: we are at the bottom for good, and another scrollTo to the same
-            # spot fires no scroll event, so further rounds could not load anything.
-            return
+        before = await page.evaluate(_MEASURE)
+        await page.evaluate(_TO_BOTTOM)
+        limit = loop.time() + SCROLL_WAIT_CAP
+        if deadline is not None:
+            limit = min(limit, deadline)
+        if not await _grows(page, before, network, limit):
+            return grown
+        grown += 1
+        if network is not None:  # let the batch finish arriving before the next scroll
+            await network.settle(cap=max(0.0, limit - loop.time()))
+    return grown
+
+
+async def _grows(page: Page, before: list[int], network: _Network | None, limit: float) -> bool:
+    """Whether the page grows past `before` before it stays quiet for SCROLL_QUIET s."""
+    loop = asyncio.get_running_loop()
+    quiet_since = loop.time()
+    while loop.time() < limit:
+        await asyncio.sleep(GROWTH_POLL)
+        height, count = await page.evaluate(_MEASURE)
+        if height > before[0] or count > before[1]:
+            return True
+        if network is not None and network.pending:
+            quiet_since = loop.time()  # a request in flight may still bring content
+        elif loop.time() - quiet_since >= SCROLL_QUIET:
+            return False
+    return False
+
+
+_FINGERPRINT = """() => {
+  const s = document.documentElement ? document.documentElement.outerHTML : "";
+  let h = 0;
+  for (let i = 0; i < s.length; i++) { h = (Math.imul(31, h) + s.charCodeAt(i)) | 0; }
+  return s.length + ":" + h;
+}"""
+DOM_QUIET = 0.3  # s the DOM stays the same before a page changed by a click is read
+
+
+async def fingerprint(page: Page) -> str:
+    """A hash of the page's DOM, to tell whether a click changed anything."""
+    return str(await page.evaluate(_FINGERPRINT))
+
+
+async def settle_dom(page: Page, network: _Network, limit: float) -> None:
+    """After a click changed the page: until no request is in flight and the DOM stayed the
+    same for DOM_QUIET s, or until the loop time `limit`."""
+    loop = asyncio.get_running_loop()
+    await network.settle(cap=max(0.0, limit - loop.time()))
+    last, since = await fingerprint(page), loop.time()
+    while loop.time() < limit and loop.time() - since < DOM_QUIET:
+        await asyncio.sleep(GROWTH_POLL)
+        now = await fingerprint(page)
+        if now != last or network.pending:
+            last, since = now, loop.time()
 
 
 class _Network:

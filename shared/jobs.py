@@ -12,7 +12,8 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from shared.events import OutboxEntry
-from shared.jobspec import AutoDecision, FirstPage
+from shared.files import JobFiles
+from shared.jobspec import AutoDecision, FirstPage, browser_reasons
 
 PENDING = "pending"
 RUNNING = "running"
@@ -166,9 +167,12 @@ def apply_update(doc: _Doc, update: dict[str, Any]) -> _Doc:
     return cast(_Doc, after)
 
 
-def queue_for(engine: str) -> str:
-    """The Celery queue that first receives a job of `engine` (auto starts on the cheap one)."""
-    return "playwright" if engine == "playwright" else "scrapy"
+def queue_for(engine: str, config: Mapping[str, Any] | None = None) -> str:
+    """The Celery queue that first receives a job of `engine` (auto starts on the cheap one,
+    unless its `config` asks for what only the browser does: shared/jobspec.browser_reasons)."""
+    if engine == "playwright" or (engine == "auto" and browser_reasons(config or {})):
+        return "playwright"
+    return "scrapy"
 
 
 class JobRepository:
@@ -226,7 +230,7 @@ class JobRepository:
             "started_at": None,
             "completed_at": None,
             "duration_seconds": None,
-            "queue": queue_for(spec.get("engine", "auto")),
+            "queue": queue_for(spec.get("engine", "auto"), spec.get("config")),
             "resend_at": resend_at(created),
         }
         if schedule_id is not None:
@@ -346,9 +350,9 @@ class JobRepository:
         return doc["status"] if doc else None
 
     def delete(self, job_id: str, active: bool = False, current: JobDoc | None = None) -> None:
-        """Delete the job, its items and its log. `active`: a worker may still be writing for
-        it (it was pending, running or just cancelled), so leave a tombstone that the
-        reconciler uses to purge whatever that worker writes afterwards."""
+        """Delete the job, its items, its log and its files. `active`: a worker may still be
+        writing for it (it was pending, running or just cancelled), so leave a tombstone that
+        the reconciler uses to purge whatever that worker writes afterwards."""
         if active:
             self.db.deleted_jobs.update_one(
                 {"_id": job_id}, {"$set": {"deleted_at": now()}}, upsert=True
@@ -356,6 +360,7 @@ class JobRepository:
         self.remove(job_id, current)
         self.db.results.delete_many({"job_id": job_id})
         self.db.logs.delete_many({"job_id": job_id})
+        JobFiles(self.db).delete_for_job(job_id)
 
     def remove(self, job_id: str, current: JobDoc | None = None) -> bool:
         """Delete the job document (not its items) and count it out; False when it is gone."""
@@ -383,6 +388,7 @@ class JobRepository:
         for tomb in self.db.deleted_jobs.find({}, {"_id": 1}):
             purged += self.db.results.delete_many({"job_id": tomb["_id"]}).deleted_count
             self.db.logs.delete_many({"job_id": tomb["_id"]})
+            JobFiles(self.db).delete_for_job(tomb["_id"])
         return purged
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict, cast
 from urllib.parse import urlsplit
 
+from shared.actions import actions_problems, element_selector_problem
 from shared.schemes import scheme_problem
 
 WAIT_UNTIL = ("load", "domcontentloaded", "networkidle", "commit")
@@ -37,6 +38,8 @@ class JobConfig(TypedDict):
     allowed_domains: list[str] | None
     sitemap: bool
     output: list[str] | None
+    actions: list[dict[str, Any]] | None
+    next_click: str | None
 
 
 class FirstPage(TypedDict):
@@ -80,10 +83,14 @@ DEFAULT_CONFIG: JobConfig = {
     "exclude_patterns": None,  # globs: followed links matching one are dropped
     "allowed_domains": None,  # followed links stay on these hosts (and their subdomains)
     "sitemap": False,  # the start URLs are sitemaps (or sitemap indexes) listing the pages
-    "output": None,  # page content formats: markdown, text, html
+    "output": None,  # page content formats (markdown, text, html) and files (screenshot, pdf)
+    "actions": None,  # browser steps run on each start page before extraction (shared/actions.py)
+    "next_click": None,  # pagination by clicking this selector after each page is extracted
 }
 
-OUTPUT_FORMATS = ("markdown", "text", "html")
+OUTPUT_FORMATS = ("markdown", "text", "html")  # page content: one item per page
+FILE_OUTPUTS = ("screenshot", "pdf")  # files of the job (shared/files.py), browser only
+OUTPUTS = OUTPUT_FORMATS + FILE_OUTPUTS
 MAX_PATTERNS = 50  # per list: include_patterns, exclude_patterns, allowed_domains
 MAX_PATTERN_LENGTH = 500
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -158,6 +165,37 @@ def domain_problem(domain: Any) -> str | None:
     if not all(_HOST_LABEL.match(label) for label in name.split(".")):
         return "must be a host name such as example.com (no scheme, port or path)"
     return None
+
+
+def browser_steps_problems(config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Problems of a config's `actions` and `next_click`, as API error fields
+    (`actions.2`: the third step; the messages count steps from 1). The engine checks a stored
+    job the same way before it runs a step."""
+    found: dict[str, list[str]] = {}
+    for index, problems in actions_problems(config.get("actions")).items():
+        found["actions" if index < 0 else f"actions.{index}"] = problems
+    next_click = config.get("next_click")
+    problem = None if next_click is None else element_selector_problem(next_click)
+    if problem:
+        found["next_click"] = [f"Not a usable selector: {problem}."]
+    return found
+
+
+def content_formats(config: Mapping[str, Any]) -> list[str]:
+    """The page content formats a job's `output` asks for (markdown, text, html)."""
+    return [f for f in OUTPUT_FORMATS if f in (config.get("output") or ())]
+
+
+def file_outputs(config: Mapping[str, Any]) -> list[str]:
+    """The files a job's `output` asks for per page (screenshot, pdf)."""
+    return [f for f in FILE_OUTPUTS if f in (config.get("output") or ())]
+
+
+def browser_reasons(config: Mapping[str, Any]) -> list[str]:
+    """What in a job's config only the browser can do: an `auto` job with any of it runs in
+    the browser from the start (and a `scrapy` job may not ask for it)."""
+    wanted = file_outputs(config)
+    return [f"{' and '.join(wanted)} output"] if wanted else []
 
 
 def resolve_config(config: dict[str, Any] | None) -> JobConfig:

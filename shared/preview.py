@@ -8,6 +8,8 @@ from typing import Any
 
 import redis
 
+from shared.actions import browser_required, required_decision
+
 PREFIX = "scrapemaster:preview"
 MAX_BYTES = 256 * 1024  # of the items in one answer; beyond, the list is cut (truncated)
 MAX_CHARS = 1000  # of one string in a previewed item (the job itself keeps MAX_FIELD_BYTES)
@@ -40,10 +42,17 @@ def job_body(spec: dict[str, Any], timeout_seconds: float) -> dict[str, Any]:
         download_delay=0,
         timeout_seconds=max(1, min(int(config.get("timeout_seconds") or 300), timeout_seconds)),
     )
+    engine = spec.get("engine", "auto")
+    needs = browser_required(config)
+    body: dict[str, Any] = {}
+    if engine == "auto" and needs:  # the actions run, so the preview shows the page after them
+        engine = "playwright"
+        body["auto_reason"] = f"auto: {required_decision(needs)['reason']}"
     return {
+        **body,
         "url": spec["url"],
         "urls": [spec["url"]],
-        "engine": spec.get("engine", "auto"),
+        "engine": engine,
         "selectors": dict(spec.get("selectors") or {}),
         "config": config,
     }

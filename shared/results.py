@@ -1,5 +1,5 @@
-"""The item sink of a running job: batched, idempotent item writes (in chunks, shared/items.py)
-and batched progress."""
+"""The item sink of a running job: batched, idempotent item writes (in chunks, shared/items.py),
+batched progress, and the job's files (shared/files.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pymongo.errors import BulkWriteError, PyMongoError
 
 from shared import items as stored
 from shared import jobs
+from shared.files import JobFiles
 from shared.items import chunk_key
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class ItemSink:
         run_id: str | None = None,
         epoch: int = 0,
         count_existing: bool = True,
+        owner_id: str | None = None,
+        max_files: int = 1_000,
     ):
         self.db = db
         # acknowledged only once in the store's journal: the job's final count is read back
@@ -81,6 +84,10 @@ class ItemSink:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=16)
         self._thread = threading.Thread(target=self._run, name=f"sink-{job_id}", daemon=True)
         self._logs: list[dict[str, Any]] = []
+        self.owner_id = owner_id
+        self.max_files = max_files
+        self.files_stored = 0
+        self._captures: dict[tuple[str, str], int] = {}  # (kind, page) -> captures this run
         self._thread.start()
 
     # -- called by engines (any thread) -------------------------------------------------
@@ -122,6 +129,46 @@ class ItemSink:
                 batch, self._buffer, self._buffered = self._buffer, [], 0
         if batch:
             self._queue.put(batch)
+
+    def file(self, page_url: str, kind: str, content_type: str, data: bytes) -> bool:
+        """A screenshot or PDF of a page, stored in GridFS at once (shared/files.py); False
+        when not stored (MAX_FILES_PER_JOB reached, a write error), said in the job's log.
+        Keyed by (epoch, kind, page, nth capture of it), so a re-run replaces, not adds."""
+        with self._lock:
+            if self.files_stored >= self.max_files:
+                first = self.files_stored == self.max_files
+                self.files_stored += 1  # counts the refused ones too: one warning only
+                refused = True
+            else:
+                refused = False
+                nth = self._captures.get((kind, page_url), 0)
+                self._captures[(kind, page_url)] = nth + 1
+                self.files_stored += 1
+        if refused:
+            if first:
+                self.log(
+                    "WARNING",
+                    f"no more files stored: the job reached {self.max_files} (MAX_FILES_PER_JOB)",
+                )
+            return False
+        key = f"{self.epoch}:{kind}:{nth}:{page_url}"
+        try:
+            JobFiles(self.db).put(
+                self.job_id,
+                self.owner_id,
+                page_url,
+                kind,
+                content_type,
+                data,
+                run_id=self.run_id,
+                epoch=self.epoch,
+                key=key,
+            )
+        except PyMongoError as exc:
+            logger.exception("job %s: storing a %s of %s failed", self.job_id, kind, page_url)
+            self.log("ERROR", f"the {kind} of {page_url} could not be stored: {exc}")
+            return False
+        return True
 
     def log(self, level: str, message: str) -> None:
         """A line for the job's log (GET /jobs/{id}/logs)."""
@@ -166,6 +213,7 @@ class ItemSink:
         mine = {"job_id": self.job_id, "run_id": self.run_id}
         removed = self.db.results.delete_many(mine).deleted_count
         self.db.logs.delete_many(mine)
+        JobFiles(self.db).delete_run(self.job_id, self.run_id)
         return removed
 
     # -- called by the task -------------------------------------------------------------

@@ -114,6 +114,14 @@ class Settings:
         1_000, "items one page may yield; the rest are dropped and logged"
     )
     max_field_bytes: int = setting(65_536, "text of one field; longer values are cut, and logged")
+    max_file_bytes: int = setting(
+        10_485_760,
+        "one screenshot or PDF of a job (`output`, the `screenshot` action): a larger "
+        "screenshot is clipped from the top to fit, a larger PDF is not stored (a warning)",
+    )
+    max_files_per_job: int = setting(
+        1_000, "screenshots and PDFs one job stores (0: none); beyond, none more (a warning)"
+    )
     engine_stuck_grace_seconds: float = setting(
         60.0,
         "past a job's `timeout_seconds`, a crawl that has not stopped counts as stuck: the job "
@@ -169,6 +177,11 @@ class Settings:
     )
     playwright_pages_per_job: int = setting(2, "pages rendered at once within a browser job")
     browser_recycle_pages: int = setting(500, "Chromium is relaunched after this many pages")
+    action_timeout_seconds: float = setting(
+        10.0,
+        "how long one browser action (`config.actions`, a `next_click`) may take unless the "
+        "step sets its own `timeout_seconds`; always within the job's remaining time",
+    )
     chromium_path: str = setting("/usr/bin/chromium", "the browser (Debian package `chromium`)")
     chromium_sandbox: str = setting(
         "auto",
@@ -371,6 +384,10 @@ class Settings:
             raise SettingsError("PREVIEW_PICKUP_SECONDS must be between 0.1 and 60")
         if not 1 <= self.preview_max_items <= 1000:
             raise SettingsError("PREVIEW_MAX_ITEMS must be between 1 and 1000")
+        if not 1024 <= self.max_file_bytes <= 1_073_741_824:
+            raise SettingsError("MAX_FILE_BYTES must be between 1024 and 1073741824")
+        if self.max_files_per_job < 0:
+            raise SettingsError("MAX_FILES_PER_JOB must be 0 or more")
 
     def require_api_secrets(self) -> None:
         """The API signs tokens: outside local mode it refuses to start without a real secret.

@@ -18,6 +18,7 @@ from scrapers import auto
 from scrapers.engine import AutoPlan, CrawlResult, RunContext
 from scrapers.proxies import Rotation
 from shared import tasks
+from shared.actions import browser_required
 from shared.auto_memory import AutoMemory, learned_decision, site_key
 from shared.jobs import JobDoc, JobRepository
 from shared.jobspec import AutoDecision, FirstPage
@@ -50,7 +51,10 @@ def plan(job: JobDoc, engine_name: str, memory: AutoMemory) -> Plan:
     if engine_name != auto.PLAYWRIGHT and not measured:
         remembered = memory.recall(job["url"])
     learned = learned_decision(remembered) if remembered else None
-    chosen = auto.routing(engine_name, decided, probe, remembered, learned)
+    required = browser_required(job.get("config"))
+    if required:
+        remembered = learned = None  # the job's options decide, not the site's memory
+    chosen = auto.routing(engine_name, decided, probe, remembered, learned, required)
     if chosen.recalled:
         memory.used(job["url"], job["_id"])
     route = _QUEUE[chosen.route] if chosen.route else None

@@ -19,6 +19,7 @@ from scrapers.proxies import Rotation
 from shared import accounts, events, items, jobs, outbox, tasks
 from shared import db as dbmod
 from shared.auto_memory import AutoMemory
+from shared.files import JobFiles
 from shared.jobs import JobDoc, JobError, JobRepository
 from shared.jobspec import JobSpec
 from shared.proxies import ProxyRepository
@@ -219,6 +220,8 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         run_id=job.get("run_id"),
         epoch=int(job.get("epoch") or 0),
         count_existing=_has_earlier_items(job),
+        owner_id=owner,
+        max_files=settings.max_files_per_job,
         on_progress=progress,
         on_log=lambda lines: event_log().append_many(
             job_id,
@@ -325,6 +328,7 @@ def _final_counters(repo: JobRepository, job: JobDoc, counters: dict[str, Any]) 
     epoch = int(job.get("epoch") or 0)
     if epoch:
         repo.db.results.delete_many({"job_id": job["_id"], "epoch": {"$ne": epoch}})
+        JobFiles(repo.db).delete_for_job(job["_id"], keep_epoch=epoch)
     if epoch or _has_earlier_items(job):
         counters["items_scraped"] = items.renumber(repo.db, job["_id"])
     else:

@@ -57,6 +57,9 @@ class PreviewSink:
     def items(self, page_url: str, found: list[dict[str, Any]]) -> None:
         self.found.extend(found)
 
+    def file(self, page_url: str, kind: str, content_type: str, data: bytes) -> bool:
+        return False  # a preview stores nothing
+
     def log(self, level: str, message: str) -> None:
         if len(self.notes) < preview.MAX_LOGS:
             self.notes.append({"level": level, "message": message})

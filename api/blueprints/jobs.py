@@ -100,8 +100,8 @@ class Job(MethodView):
 
     @blp.response(200, schemas.JobOut)
     def get(self, job_id):
-        """One job with its status and counters."""
-        return jobs.get(job_id, current_user())
+        """One job with its status, counters and files."""
+        return jobs.detail(job_id, current_user())
 
     @blp.arguments(schemas.JobUpdate)
     @blp.response(200, schemas.JobOut)

@@ -14,10 +14,13 @@ from api.schemas import check_job
 from api.security import is_admin
 from api.services import db, event_log, settings, webhooks
 from shared import events, items, jobs, outbox, tasks
+from shared.actions import browser_required, required_decision
 from shared.auto_memory import AutoMemory, learned_decision
 from shared.counters import JobCounters
 from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.files import JobFiles
 from shared.jobs import JobDoc, JobError, JobRepository
+from shared.jobspec import browser_reasons
 from shared.listing import CursorNotFound, JobListing, Page
 from shared.schedules import ScheduleRepository
 from shared.users import UserDoc
@@ -52,8 +55,12 @@ def submit(spec: dict[str, Any], owner: UserDoc) -> JobDoc:
     learned = _learned(spec, memory)
     job = repo().create(owner["_id"], spec, **learned)
     if learned:
-        memory.used(spec["url"], job["_id"])
+        if learned["auto_decision"].get("learned"):
+            memory.used(spec["url"], job["_id"])
         jobs.log(db(), job["_id"], "INFO", f"auto: {learned['auto_decision']['reason']}")
+    elif spec.get("engine", "auto") == "auto" and job["queue"] == tasks.QUEUE_PLAYWRIGHT:
+        needs = " and ".join(browser_reasons(spec.get("config") or {}))
+        jobs.log(db(), job["_id"], "INFO", f"auto: the job asks for {needs} → playwright")
     enqueue(job)
     return job
 
@@ -62,6 +69,11 @@ def _learned(spec: dict[str, Any], memory: AutoMemory) -> dict[str, Any]:
     """An `auto` job on a site known to need the browser goes straight to its queue."""
     if spec.get("engine", "auto") != "auto":
         return {}
+    needs = browser_required(spec.get("config"))
+    if needs:  # actions, next_click, a login: only the browser carries them out
+        return {"queue": tasks.QUEUE_PLAYWRIGHT, "auto_decision": required_decision(needs)}
+    if browser_reasons(spec.get("config") or {}):
+        return {}  # in the browser from the start (shared/jobs.queue_for)
     remembered = memory.recall(spec["url"])
     if remembered is None or remembered["engine"] != "playwright":
         return {}
@@ -78,6 +90,12 @@ def get(job_id: str, user: UserDoc) -> JobDoc:
     if job is None:
         raise NotFound(f"Job {job_id} not found")
     return job
+
+
+def detail(job_id: str, user: UserDoc) -> dict[str, Any]:
+    """The job as GET /jobs/{id} answers it: with the count and bytes of its files."""
+    job = get(job_id, user)
+    return {**job, "files": JobFiles(db()).usage_for_job(job_id)}
 
 
 def list_jobs(user: UserDoc, args: dict[str, Any]) -> Page:
@@ -201,7 +219,7 @@ def retry(job_id: str, user: UserDoc) -> JobDoc:
         started_at=None,
         duration_seconds=None,
         progress=0,
-        queue=jobs.queue_for(job["engine"]),
+        queue=jobs.queue_for(job["engine"], job.get("config")),
         takeovers=0,  # by hand: MAX_JOB_ATTEMPTS counts afresh
     )
     jobs.log(db(), job_id, "INFO", f"retried by {user['username']} (attempt {job['attempts']})")
@@ -235,10 +253,11 @@ def reset(job_id: str, user: UserDoc) -> JobDoc:
         auto_probe=None,
         auto_decision=None,
         warnings=[],
-        queue=jobs.queue_for(job["engine"]),
+        queue=jobs.queue_for(job["engine"], job.get("config")),
         takeovers=0,
     )
     db().results.delete_many({"job_id": job_id})
+    JobFiles(db()).delete_for_job(job_id)
     jobs.log(db(), job_id, "INFO", f"reset by {user['username']}: results cleared")
     _follow(job)
     enqueue(job)

@@ -12,6 +12,7 @@ from api.schemas import UTCDateTime
 from api.services import db
 from api.services.jobs import get as get_job
 from shared import items
+from shared.jobspec import content_formats
 from shared.users import UserDoc
 
 _stamp = UTCDateTime()
@@ -104,7 +105,7 @@ def export(
     job = get_job(job_id, user)
     if fmt == "csv":
         fields = list(job.get("selectors") or {}) or ["title"]
-        output = (job.get("config") or {}).get("output")
+        output = content_formats(job.get("config") or {})
         if output:  # page content: one row per page, its formats as columns
             fields = list(dict.fromkeys(["title", *output, *fields]))
         return _csv(job_id, fields, raw_formulas), CONTENT_TYPES[fmt]

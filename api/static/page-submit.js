@@ -1,10 +1,68 @@
-/* The submit form, with a selector preview (POST /jobs/preview) before submitting. */
+/* The submit form, with a selector preview (POST /jobs/preview) before submitting, and an
+   editor of the job's browser actions (config.actions): a list of steps, each with the fields
+   of its type, added, removed and reordered in place. */
 "use strict";
 
 (() => {
   if (!SM.requireLogin()) return;
   const { el } = SM;
   const form = document.getElementById("job-form");
+
+  // type → its fields: [name, label, kind (text | number | check | script), placeholder]
+  const STEP_FIELDS = {
+    click: [["selector", "selector", "text", "button.accept"]],
+    fill: [["selector", "selector", "text", "input[name=q]"], ["value", "value", "text", "shoes"]],
+    press: [["key", "key", "text", "Enter"], ["selector", "in (optional)", "text", "input[name=q]"]],
+    select: [["selector", "selector", "text", "select#sort"], ["value", "option", "text", "price"]],
+    wait: [["selector", "selector", "text", "div.result"], ["milliseconds", "or ms (≤ 30000)", "number", "500"]],
+    scroll: [["times", "times", "number", "3"]],
+    screenshot: [["full_page", "full page", "check"]],
+    evaluate: [["script", "script", "script", "document.querySelector('#more').click()"]],
+  };
+  const MAX_STEPS = 50;
+  const steps = document.getElementById("actions");
+
+  function stepRow(type = "click", values = {}) {
+    const kind = el("select", { "aria-label": "step type", onchange: () => row.replaceWith(stepRow(kind.value)) },
+      Object.keys(STEP_FIELDS).map((t) => el("option", { value: t, selected: t === type }, t)));
+    const inputs = STEP_FIELDS[type].map(([name, label, how, hint]) => {
+      const input = how === "script"
+        ? el("textarea", { rows: 2, placeholder: hint })
+        : el("input", { type: how === "check" ? "checkbox" : how, placeholder: hint, min: how === "number" ? 0 : null });
+      input.dataset.field = name;
+      input.dataset.kind = how;
+      if (how === "check") input.checked = Boolean(values[name]);
+      else if (values[name] !== undefined) input.value = values[name];
+      return el("label", { class: how === "check" ? "check" : null }, label, " ", input);
+    });
+    const move = (delta) => () => {
+      const sibling = delta < 0 ? row.previousElementSibling : row.nextElementSibling;
+      if (sibling) (delta < 0 ? sibling.before(row) : sibling.after(row));
+    };
+    const row = el("li", { class: "row step", dataset: { type } }, kind, inputs,
+      el("button", { type: "button", title: "move up", onclick: move(-1) }, "↑"),
+      el("button", { type: "button", title: "move down", onclick: move(1) }, "↓"),
+      el("button", { type: "button", title: "remove", onclick: () => row.remove() }, "✕"));
+    return row;
+  }
+
+  document.getElementById("add-step").addEventListener("click", () => {
+    if (steps.children.length >= MAX_STEPS) return SM.flash(`At most ${MAX_STEPS} steps`);
+    steps.append(stepRow());
+  });
+
+  /** The editor's steps as config.actions (empty fields left out: the API says what is missing). */
+  function actions() {
+    return [...steps.children].map((row) => {
+      const step = { type: row.dataset.type };
+      row.querySelectorAll("[data-field]").forEach((input) => {
+        const { field, kind } = input.dataset;
+        if (kind === "check") { if (input.checked) step[field] = true; }
+        else if (input.value.trim() !== "") step[field] = kind === "number" ? Number(input.value) : input.value;
+      });
+      return step;
+    });
+  }
 
   /** The form as a POST /jobs body; throws on an unreadable selector line or JSON. */
   function body() {
@@ -16,9 +74,10 @@
       selectors[line.slice(0, at).trim()] = line.slice(at + 1).trim();
     });
     const config = { max_pages: Number(form.max_pages.value) || 100, follow_links: form.follow_links.checked };
-    for (const name of ["item_selector", "link_selector", "wait_for"]) {
+    for (const name of ["item_selector", "link_selector", "wait_for", "next_click"]) {
       if (form[name].value.trim()) config[name] = form[name].value.trim();
     }
+    if (steps.children.length) config.actions = actions();
     if (form.extra.value.trim()) {
       let extra;
       try { extra = JSON.parse(form.extra.value); } catch (e) { throw new Error("More config: not JSON (" + e.message + ")"); }

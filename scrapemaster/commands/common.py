@@ -99,6 +99,40 @@ def read_spec(file: str | None) -> dict[str, Any]:
     return spec
 
 
+def read_actions(steps: tuple[str, ...], file: str | None) -> list[Any] | None:
+    """Browser steps from --actions-file (a JSON list) then each --action (a JSON object);
+    None when neither is given. The API checks each step (422 naming it)."""
+    if not steps and not file:
+        return None
+    found: list[Any] = []
+    if file:
+        try:
+            text = sys.stdin.read() if file == "-" else Path(file).read_text()
+            listed = json.loads(text)
+        except OSError as exc:
+            raise click.BadParameter(
+                f"cannot read {file}: {exc.strerror}", param_hint="--actions-file"
+            ) from None
+        except ValueError as exc:
+            raise click.BadParameter(
+                f"{file} is not JSON: {exc}", param_hint="--actions-file"
+            ) from None
+        if not isinstance(listed, list):
+            raise click.BadParameter(
+                f"{file} must hold a JSON list of steps", param_hint="--actions-file"
+            )
+        found += listed
+    for text in steps:
+        try:
+            step = json.loads(text)
+        except ValueError as exc:
+            raise click.BadParameter(f"not JSON: {exc}: {text}", param_hint="--action") from None
+        if not isinstance(step, dict):
+            raise click.BadParameter(f"must be a JSON object: {text}", param_hint="--action")
+        found.append(step)
+    return found
+
+
 def job_options(fn: F) -> F:
     """The options that make or amend a job body (submit, schedules add)."""
     options = [
@@ -120,6 +154,19 @@ def job_options(fn: F) -> F:
         click.option("--max-depth", type=click.IntRange(min=0)),
         click.option("--timeout", "timeout_seconds", type=click.IntRange(min=1), help="Seconds."),
         click.option("--priority", help="low, normal, high or 0-9."),
+        click.option(
+            "--action",
+            "actions",
+            multiple=True,
+            metavar="JSON",
+            help='A browser step, e.g. \'{"type": "click", "selector": "button.more"}\' (repeat).',
+        ),
+        click.option(
+            "--actions-file",
+            metavar="FILE.json",
+            help="A JSON list of browser steps (- for stdin); --action steps come after them.",
+        ),
+        click.option("--next-click", help="Paginate by clicking this selector after each page."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -138,6 +185,9 @@ def build_spec(
     max_depth: int | None,
     timeout_seconds: int | None,
     priority: str | None,
+    actions: tuple[str, ...] = (),
+    actions_file: str | None = None,
+    next_click: str | None = None,
 ) -> dict[str, Any]:
     """The job body: FILE.json, amended by the options given."""
     spec = read_spec(file)
@@ -162,6 +212,8 @@ def build_spec(
         "max_pages": max_pages,
         "max_depth": max_depth,
         "timeout_seconds": timeout_seconds,
+        "actions": read_actions(actions, actions_file),
+        "next_click": next_click,
     }
     settings = {k: v for k, v in settings.items() if v is not None}
     if settings:

@@ -1,4 +1,5 @@
-"""Local demo website (static and JavaScript catalog, feed, robots.txt) for tests and benchmarks."""
+"""Local demo website (static and JavaScript catalog, feed, robots.txt, pages that need
+browser actions under /act/) for tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from types import FrameType, TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from testing.sites import kinds
+from testing.sites import interactive, kinds
 
 HOST = "127.0.0.1"
 HTML_TYPE = "text/html; charset=utf-8"
@@ -360,6 +361,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._trap((query.get("to") or ["/"])[0])
         elif segments[:1] == ["kinds"]:
             kinds.route(self, segments[1:])
+        elif segments[:1] == ["act"]:
+            interactive.route(self, segments[1:])
         else:
             self._not_found()
 

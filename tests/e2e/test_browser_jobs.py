@@ -171,3 +171,71 @@ def test_no_chromium_outlives_the_playwright_worker(browser_stack):
         20,
         message="chromium gone after the worker stopped",
     )
+
+
+def test_auto_with_next_click_and_actions_runs_in_the_browser(browser_stack):
+    headers = browser_stack.register()
+    item = {"id": "./@data-id", "title": "./text()"}
+    with SiteServer(pages=1) as site:
+        paged = browser_stack.submit(
+            headers,
+            url=f"{site.url}/act/list?delay=200",
+            engine="auto",
+            selectors=item,
+            config={"item_selector": "li.item", "next_click": "button#next", "wait_for": "li.item"},
+        )
+        failing = browser_stack.submit(
+            headers,
+            url=f"{site.url}/act/search",
+            engine="auto",
+            selectors={"text": "./text()"},
+            config={
+                "item_selector": "div.result",
+                "actions": [
+                    {"type": "fill", "selector": "input[name=q]", "value": "x"},
+                    {"type": "click", "selector": "button.accept", "timeout_seconds": 1},
+                ],
+            },
+        )
+        done = browser_stack.wait_job(paged["id"], headers, timeout=90)
+        failed = browser_stack.wait_job(failing["id"], headers, timeout=90)
+    assert done["status"] == "completed", done
+    assert done["engine_used"] == "playwright"
+    assert "need a browser" in done["auto_decision"]["reason"]
+    assert (done["pages_crawled"], done["items_scraped"]) == (5, 50)
+    page = requests.get(
+        browser_stack.url(f"/results/{paged['id']}"), headers=headers, params={"limit": 100}
+    ).json()
+    assert sorted(int(r["data"]["id"]) for r in page["results"]) == list(range(1, 51))
+    assert failed["status"] == "failed", failed
+    assert failed["error"]["type"] == "action_failed"
+    assert failed["error"]["message"].startswith(
+        "step 2 (click button.accept): no element after 1 s"
+    )
+
+
+def test_preview_runs_the_actions_and_shows_the_page_after_them(browser_stack):
+    headers = browser_stack.register()
+    with SiteServer(pages=1) as site:
+        answer = requests.post(
+            browser_stack.url("/jobs/preview"),
+            headers=headers,
+            timeout=90,
+            json={
+                "url": f"{site.url}/act/search?delay=200",
+                "selectors": {"text": "./text()"},
+                "config": {
+                    "item_selector": "div.result",
+                    "actions": [
+                        {"type": "fill", "selector": "input[name=q]", "value": "lamp"},
+                        {"type": "press", "key": "Enter"},
+                        {"type": "wait", "selector": "div.result"},
+                        {"type": "screenshot"},  # a preview stores no file: no failure either
+                    ],
+                },
+            },
+        )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["engine"] == "playwright" and "actions" in body["auto_reason"]
+    assert body["count"] == 7 and body["items"][0] == {"text": "lamp result 1"}

@@ -246,3 +246,35 @@ def test_redoc_renders_offline(page, stack):
     page.wait_for_selector("li[data-item-id='tag/jobs']")
     assert page.locator("li[data-item-id*='/paths/']").count() > 40
     assert page.guard.blocked == []
+
+
+def test_the_actions_editor_builds_the_jobs_steps(page, stack, site, account):
+    username, headers = account
+    log_in(page, stack, username)
+    page.goto(stack.base + "/jobs/new")
+    page.fill("input[name=url]", site.url_for("/act/search"))
+    page.select_option("select[name=engine]", "playwright")
+    for _ in range(4):
+        page.click("#add-step")
+    rows = page.locator("#actions > li")
+    rows.nth(0).locator("select").select_option("fill")
+    rows.nth(0).locator("[data-field=selector]").fill("input[name=q]")
+    rows.nth(0).locator("[data-field=value]").fill("shoes")
+    rows.nth(1).locator("select").select_option("wait")
+    rows.nth(1).locator("[data-field=milliseconds]").fill("500")
+    rows.nth(2).locator("select").select_option("press")
+    rows.nth(2).locator("[data-field=key]").fill("Enter")
+    rows.nth(3).locator("select").select_option("screenshot")
+    rows.nth(3).locator("[data-field=full_page]").check()
+    rows.nth(2).locator("button[title='move up']").click()  # press before wait
+    rows.nth(0).locator("button[title=remove]").click()  # no fill after all
+    page.fill("input[name=next_click]", "button#next")
+    page.click("#job-form button[type=submit]")
+    page.wait_for_url(lambda url: "/jobs/" in url and not url.endswith("/jobs/new"))
+    job = stack.job(page.url.rsplit("/", 1)[-1], headers)
+    assert job["config"]["actions"] == [
+        {"type": "press", "key": "Enter"},
+        {"type": "wait", "milliseconds": 500},
+        {"type": "screenshot", "full_page": True},
+    ]
+    assert job["config"]["next_click"] == "button#next"

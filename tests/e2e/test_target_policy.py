@@ -215,3 +215,37 @@ def test_a_webhook_to_a_blocked_address_is_refused_and_never_sent(guarded, wire,
     failed = wait_for(attempt, 30, message="the delivery attempt")
     assert "blocked target" in failed[0]["error"] and failed[0]["next_retry_at"] is None
     assert wire.hits == 0
+
+
+@pytest.mark.browser
+def test_actions_never_reach_a_blocked_port_or_a_local_file(browser_guarded, wire, site):
+    headers = browser_guarded.register()
+    clicked = browser_guarded.submit(
+        headers,
+        url=site.url_for(f"/act/jump?to={wire.url}"),
+        engine="playwright",
+        selectors={"title": "h1.title::text"},
+        config={"obey_robots": False, "actions": [{"type": "click", "selector": "#go"}]},
+    )
+    scripted = browser_guarded.submit(
+        headers,
+        url=site.url_for("/act/jump"),
+        engine="playwright",
+        selectors={"title": "h1.title::text"},
+        config={
+            "obey_robots": False,
+            "actions": [
+                {"type": "evaluate", "script": f"fetch({wire.url!r}).catch(() => 0)"},
+                {"type": "evaluate", "script": "location.href = 'file:///etc/passwd'"},
+                {"type": "wait", "milliseconds": 300},
+            ],
+        },
+    )
+    done = browser_guarded.wait_job(clicked["id"], headers, timeout=90)
+    assert done["status"] == "failed" and done["error"]["type"] == "blocked_target", done
+    assert f"127.0.0.1:{wire.port}" in done["error"]["message"]
+    done = browser_guarded.wait_job(scripted["id"], headers, timeout=90)
+    assert done["status"] == "completed" and done["items_scraped"] == 1, done
+    text = logs(browser_guarded, scripted["id"], headers)
+    assert "blocked target" in text and "file:///etc/passwd" in text
+    assert wire.hits == 0

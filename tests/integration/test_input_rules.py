@@ -187,3 +187,61 @@ def test_a_refused_scheme_is_named(client, auth, url):
     body = assert_422(client.post("/api/v1/jobs", json={**JOB, "url": url}, headers=auth), "url")
     scheme = url.split(":", 1)[0].lower()
     assert f"{scheme}: is refused" in body["errors"]["url"][0]
+
+
+def test_bad_actions_answer_422_naming_each_bad_step(client, auth, db):
+    actions = [
+        {"type": "click", "selector": "button.accept"},
+        {"type": "click"},
+        {"type": "wait", "milliseconds": 30001},
+        {"type": "teleport"},
+        {"type": "fill", "selector": "input", "value": "x", "extra": 1},
+        {"type": "wait", "selector": "div", "milliseconds": 5},
+        {"type": "scroll", "times": 0},
+        {"type": "press", "key": ""},
+        {"type": "click", "selector": "jmespath:items"},
+    ]
+    body = {**JOB, "config": {"actions": actions, "next_click": "li.next >>> a"}}
+    errors = assert_422(client.post("/api/v1/jobs", json=body, headers=auth), "config.actions.1")
+    errors = errors["errors"]
+    assert "config.actions.0" not in errors
+    assert errors["config.actions.1"] == ["step 2: click needs selector."]
+    assert "milliseconds must be an integer from 0 to 30000" in errors["config.actions.2"][0]
+    assert "type must be one of click, fill, press" in errors["config.actions.3"][0]
+    assert "fill takes no field 'extra'" in errors["config.actions.4"][0]
+    assert "either a selector or milliseconds" in errors["config.actions.5"][0]
+    assert "times must be an integer from 1" in errors["config.actions.6"][0]
+    assert "key must not be empty" in errors["config.actions.7"][0]
+    assert "CSS or XPath" in errors["config.actions.8"][0]
+    assert "config.next_click" in errors
+    too_many = {**JOB, "config": {"actions": [{"type": "wait", "milliseconds": 1}] * 51}}
+    answer = client.post("/api/v1/jobs", json=too_many, headers=auth)
+    assert assert_422(answer, "config.actions")["errors"]["config.actions"] == ["at most 50 steps"]
+    assert_422(client.post("/api/v1/jobs/preview", json=body, headers=auth), "config.actions.1")
+    assert db.jobs.count_documents({}) == 0
+
+
+def test_actions_and_next_click_are_stored_and_send_auto_to_the_browser(client, auth, db):
+    actions = [
+        {"type": "fill", "selector": "input[name=q]", "value": "shoes"},
+        {"type": "press", "key": "Enter"},
+        {"type": "wait", "milliseconds": 500},
+        {"type": "screenshot", "full_page": True},
+        {"type": "evaluate", "script": "window.scrollTo(0, 0)", "timeout_seconds": 5},
+    ]
+    body = {**JOB, "config": {"actions": actions, "next_click": "button#next"}}
+    answer = client.post("/api/v1/jobs", json=body, headers=auth)
+    assert answer.status_code == 201, answer.get_json()
+    job = answer.get_json()
+    assert job["config"]["actions"] == actions and job["config"]["next_click"] == "button#next"
+    stored = db.jobs.find_one({"_id": job["id"]})
+    assert stored["queue"] == "playwright"
+    assert "need a browser" in stored["auto_decision"]["reason"]
+
+
+def test_a_scrapy_job_cannot_ask_for_actions_or_next_click(client, auth):
+    body = {**JOB, "engine": "scrapy", "config": {"next_click": "button#next"}}
+    errors = assert_422(client.post("/api/v1/jobs", json=body, headers=auth), "config.next_click")
+    assert errors["errors"]["config.next_click"] == [
+        "next_click needs the browser: use engine auto or playwright."
+    ]

@@ -146,3 +146,19 @@ def test_a_learned_decision_whose_engine_found_nothing_is_forgotten():
     assert done.forget and done.fields == {"auto_decision": learned, "auto_probe": None}
     kept = after_run("playwright", False, "", first(2), None, False, learned, SITE)
     assert not kept.forget
+
+
+def test_actions_next_click_or_a_login_send_auto_to_the_browser_unmeasured():
+    from shared.actions import browser_required
+
+    required = browser_required({"actions": [{"type": "press", "key": "Enter"}], "scroll": 3})
+    assert required == ["actions"]
+    assert browser_required({"actions": [], "next_click": None, "wait_for": "div"}) == []
+    chosen = routing("scrapy", None, None, {"engine": "scrapy"}, None, ["next_click"])
+    assert chosen.route == "playwright" and chosen.decision is not None
+    assert "next_click" in chosen.decision["reason"]
+    assert chosen.decision["engine"] == "playwright"
+    # on the browser's queue: no comparison, no check of a remembered decision
+    assert routing("playwright", chosen.decision, None, None, None, ["next_click"]).auto == (
+        AutoPlan()
+    )

@@ -112,3 +112,27 @@ def test_the_client_and_cli_load_no_server_code():
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_actions_and_next_click_options_go_into_the_config(tmp_path):
+    listed = tmp_path / "steps.json"
+    listed.write_text('[{"type": "fill", "selector": "input[name=q]", "value": "shoes"}]')
+    spec = build_spec(
+        None,
+        **{
+            **NO_OPTIONS,
+            "urls": ("https://a.example/",),
+            "actions_file": str(listed),
+            "actions": ('{"type": "press", "key": "Enter"}',),
+            "next_click": "button.next",
+        },
+    )
+    assert spec["config"] == {
+        "actions": [
+            {"type": "fill", "selector": "input[name=q]", "value": "shoes"},
+            {"type": "press", "key": "Enter"},
+        ],
+        "next_click": "button.next",
+    }
+    with pytest.raises(click.BadParameter, match="must be a JSON object"):
+        build_spec(None, **{**NO_OPTIONS, "urls": ("https://a.example/",), "actions": ("[1]",)})
