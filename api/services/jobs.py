@@ -39,7 +39,9 @@ def enqueue(job: JobDoc) -> None:
         jobs.mark_unsent(db(), job["_id"])
 
 
-def submit(spec: dict[str, Any], owner: UserDoc) -> JobDoc:
+def submit(spec: dict[str, Any], owner: UserDoc, job_id: str | None = None) -> JobDoc:
+    """Store and enqueue a job from a checked POST /jobs body; `job_id` when the caller chose
+    it (Scrapyd's `jobid`: DuplicateKeyError when taken)."""
     quota = settings().max_stored_items_per_user
     if quota:
         stored = JobCounters(db()).stored_items(owner["_id"])
@@ -50,7 +52,7 @@ def submit(spec: dict[str, Any], owner: UserDoc) -> JobDoc:
             )
     memory = AutoMemory.from_settings(db(), settings())
     learned = _learned(spec, memory)
-    job = repo().create(owner["_id"], spec, **learned)
+    job = repo().create(owner["_id"], spec, job_id=job_id, **learned)
     if learned:
         memory.used(spec["url"], job["_id"])
         jobs.log(db(), job["_id"], "INFO", f"auto: {learned['auto_decision']['reason']}")
