@@ -57,6 +57,7 @@ FORCED_SETTINGS: dict[str, Any] = {
     },
     "DOWNLOAD_HANDLERS": {},
     "TELNETCONSOLE_ENABLED": False,
+    "REMOTE_CONTROL_ENABLED": False,  # Scrapy 2.19's HTTP control server: a listening port
     "MEMDEBUG_ENABLED": False,
 }
 

@@ -173,6 +173,20 @@ class EggStore:
             self._delete_file(file_id)
         return len(ids)
 
+    def known_spiders(self, owner_id: str, project: str, version: str) -> list[str] | None:
+        """The spiders listed for this version before (`remember_spiders`), or None."""
+        doc = self.files.find_one(
+            self._query(owner_id, project, version), {"metadata.spiders": 1}, sort=[("_id", -1)]
+        )
+        spiders = ((doc or {}).get("metadata") or {}).get("spiders")
+        return [str(s) for s in spiders] if isinstance(spiders, list) else None
+
+    def remember_spiders(self, owner_id: str, project: str, version: str, names: list[str]) -> None:
+        """Keep the spider names of a version with its egg (listing runs the egg's code)."""
+        self.files.update_many(
+            self._query(owner_id, project, version), {"$set": {"metadata.spiders": list(names)}}
+        )
+
     def bytes_for_owner(self, owner_id: str) -> int:
         """Bytes of all the owner's eggs (for storage quotas)."""
         rows = list(

@@ -22,7 +22,7 @@ CANCELLED = "cancelled"
 STATUSES = (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED)
 TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
 
-ENGINES = ("auto", "scrapy", "playwright")
+ENGINES = ("auto", "scrapy", "playwright", "spider")
 PRIORITY_NAMES = {"low": 2, "normal": 5, "high": 8}
 DEFAULT_PRIORITY = PRIORITY_NAMES["normal"]
 
@@ -133,6 +133,7 @@ class JobDoc(TypedDict, total=False):
     outbox_pending: int
     auto_decision: AutoDecision  # auto: the engine chosen and why
     auto_probe: FirstPage  # auto: what the static engine's first page gave
+    spider: dict[str, Any]  # engine spider: {project, version, name, args, settings}
     events_from: str  # the event id a retried or reset run's stream starts after
 
 
@@ -168,7 +169,7 @@ def apply_update(doc: _Doc, update: dict[str, Any]) -> _Doc:
 
 def queue_for(engine: str) -> str:
     """The Celery queue that first receives a job of `engine` (auto starts on the cheap one)."""
-    return "playwright" if engine == "playwright" else "scrapy"
+    return {"playwright": "playwright", "spider": "spiders"}.get(engine, "scrapy")
 
 
 class JobRepository:
@@ -229,6 +230,8 @@ class JobRepository:
             "queue": queue_for(spec.get("engine", "auto")),
             "resend_at": resend_at(created),
         }
+        if spec.get("spider"):
+            doc["spider"] = spec["spider"]  # engine "spider": {project, version, name, args, …}
         if schedule_id is not None:
             doc["schedule_id"] = schedule_id
             doc["schedule_run_id"] = schedule_run_id
