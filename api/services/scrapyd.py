@@ -10,14 +10,12 @@ raises ScrapydError / a shared.errors domain error.
 from __future__ import annotations
 
 import re
-import threading
 import zipfile
 from collections.abc import Mapping
 from datetime import datetime
 from io import BytesIO
 from typing import Any
 
-from cachetools import TTLCache
 from pymongo.errors import DuplicateKeyError
 
 from api.schemas import check_job
@@ -70,12 +68,6 @@ def store() -> EggStore:
     return EggStore.from_settings(db(), settings())
 
 
-# a version's spiders, listed once per upload of it and API process: listing runs the
-# project's code in a sandboxed subprocess (a second or more), and Scrapyd caches it too
-_spider_lists: TTLCache = TTLCache(maxsize=4096, ttl=3600)
-_spider_lists_lock = threading.Lock()
-
-
 def _project(user: UserDoc, project: str) -> str:
     """`project` when the caller has it; Scrapyd's "project 'x' not found" otherwise (another
     user's project is not found either)."""
@@ -114,29 +106,18 @@ def _spiders_of(egg: bytes) -> list[str]:
         raise ScrapydError(f"the project's spiders could not be listed: {exc}") from None
 
 
-def _listed(user: UserDoc, project: str, version: str, uploaded: Any) -> tuple[Any, ...]:
-    """The cache key of a version as uploaded at `uploaded` (to the millisecond MongoDB keeps:
-    the time `add` returns and the one read back must give one key)."""
-    if isinstance(uploaded, datetime):
-        uploaded = uploaded.replace(tzinfo=None, microsecond=uploaded.microsecond // 1000 * 1000)
-    return (db().name, str(user["_id"]), project, version, str(uploaded))
-
-
 def spiders(user: UserDoc, project: str, version: str | None) -> list[str]:
     """The spiders of a version (the newest by default), as `scrapy list` names them."""
     _project(user, project)
     version = _version(user, project, version)
-    egg = store().get(user["_id"], project, version)
-    if egg is None:  # deleted meanwhile
-        raise ScrapydError(f"version '{version}' not found", 404)
-    key = _listed(user, project, version, egg.uploaded_at)
-    with _spider_lists_lock:
-        known = _spider_lists.get(key)
-    if known is None:
+    known = store().known_spiders(user["_id"], project, version)
+    if known is None:  # listed once per version, then kept with the egg (shared/eggs.py)
+        egg = store().get(user["_id"], project, version)
+        if egg is None:  # deleted meanwhile
+            raise ScrapydError(f"version '{version}' not found", 404)
         known = _spiders_of(egg.data)
-        with _spider_lists_lock:
-            _spider_lists[key] = known
-    return list(known)
+        store().remember_spiders(user["_id"], project, version, known)
+    return known
 
 
 # -- the endpoints -------------------------------------------------------------------------
@@ -165,11 +146,10 @@ def add_version(user: UserDoc, project: str, version: str, egg: bytes) -> dict[s
         raise ScrapydError("egg is not a ZIP file (if using curl, use egg=@path not egg=path)")
     found = _spiders_of(egg)  # an egg whose spiders cannot be listed is refused, not stored
     try:
-        stored = store().add(user["_id"], project, version, egg)
+        store().add(user["_id"], project, version, egg)
     except EggError as exc:
         raise ScrapydError(str(exc)) from None
-    with _spider_lists_lock:
-        _spider_lists[_listed(user, project, version, stored["uploaded_at"])] = found
+    store().remember_spiders(user["_id"], project, version, found)
     return {"project": project, "version": version, "spiders": len(found)}
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from shared import jobs
 from testing.helpers import Stack, wait_for
 from testing.sites.server import SiteServer
 from testing.spider_eggs import PROJECT, SPIDERS
@@ -25,8 +24,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 DEPLOY = Path(sys.executable).with_name("scrapyd-deploy")
 ADMIN = ("root", "admin-pass-1")
 PASSWORD = "s3cret-pass"
-ENGINE = "spider" in jobs.ENGINES  # the runner (branch spiders-run) brings engine=spider
-needs_engine = pytest.mark.skipif(not ENGINE, reason="the job type engine=spider is not built")
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +32,7 @@ def stack(redis_url, mongo_url, tmp_path_factory):
     try:
         s.start(
             api=True,
-            queues=("spiders",) if ENGINE else (),
+            queues=("spiders",),
             ADMIN_USERNAME=ADMIN[0],
             ADMIN_PASSWORD=ADMIN[1],
         )
@@ -137,7 +134,6 @@ def test_another_users_project_is_invisible(stack, deployer):
     assert listed.json()["message"] == "project 'demo' not found"
 
 
-@needs_engine
 def test_schedule_runs_the_spider_to_completion_and_listjobs_shows_it(stack, deployer, site):
     scheduled = scrapyd(
         stack,
@@ -173,7 +169,6 @@ def test_schedule_runs_the_spider_to_completion_and_listjobs_shows_it(stack, dep
     assert state["currstate"] == "finished"
 
 
-@needs_engine
 def test_cancel_stops_a_running_spider(stack, deployer, site):
     job_id = scrapyd(
         stack,
@@ -202,7 +197,7 @@ def test_cancel_stops_a_running_spider(stack, deployer, site):
     assert row["outcome"] == "cancelled"
 
 
-def test_schedule_without_the_engine_still_answers_in_scrapyds_shape(stack, deployer):
+def test_scheduling_an_unknown_spider_answers_in_scrapyds_shape(stack, deployer):
     missing = scrapyd(stack, deployer, "post", "schedule", project="demo", spider="nope")
     assert missing.status_code == 404
     assert missing.json()["message"] == "spider 'nope' not found"

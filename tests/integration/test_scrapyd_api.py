@@ -10,16 +10,12 @@ import uuid
 import pytest
 
 from api.app import create_app
-from shared import jobs
 from testing.spider_eggs import demo_egg
 
 pytestmark = pytest.mark.integration
 
 ADMIN = {"admin_username": "root", "admin_password": "admin-pass-1"}
 PASSWORD = "s3cret-pass"
-needs_engine = pytest.mark.skipif(
-    "spider" not in jobs.ENGINES, reason="the job type engine=spider (branch spiders-run)"
-)
 
 
 def basic(name: str, secret: str) -> dict:
@@ -165,7 +161,6 @@ def test_bad_project_names_are_refused(client, deployer, egg):
     assert "invalid" in scrapyd_error(deploy(client, deployer, egg, project="../p"), 400)
 
 
-@needs_engine
 def test_deploy_list_schedule_status_cancel_and_listjobs(client, deployer, egg):
     who = deployer["auth"]
     added = ok(deploy(client, deployer, egg, version="r1"))
@@ -255,7 +250,6 @@ def test_deploy_list_schedule_status_cancel_and_listjobs(client, deployer, egg):
     assert "already exists" in scrapyd_error(taken, 409)
 
 
-@needs_engine
 def test_schedule_errors_as_scrapyd_words_them(client, deployer, egg):
     who = deployer["auth"]
     ok(deploy(client, deployer, egg))
@@ -272,7 +266,6 @@ def test_schedule_errors_as_scrapyd_words_them(client, deployer, egg):
     assert "setting=NAME=VALUE" in scrapyd_error(bad, 400)
 
 
-@needs_engine
 def test_another_users_projects_and_jobs_are_invisible(client, deployer, egg):
     ok(deploy(client, deployer, egg))
     name = ok(client.get("/scrapyd/listspiders.json?project=demo", headers=deployer["auth"]))[
@@ -346,7 +339,6 @@ def test_the_dashboard_token_works_on_the_scrapyd_paths_without_a_basic_challeng
     assert "WWW-Authenticate" not in refused.headers
 
 
-@needs_engine
 def test_a_schedule_runs_a_spider_job(client, deployer, egg):
     ok(deploy(client, deployer, egg))
     name = ok(client.get("/scrapyd/listspiders.json?project=demo", headers=deployer["auth"]))[
