@@ -21,6 +21,7 @@ from api.blueprints import (
     proxies,
     results,
     schedules,
+    scrapyd,
     users,
     webhooks,
 )
@@ -139,6 +140,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         users.blp,
     ):
         api.register_blueprint(blueprint)
+    # plain Flask, outside the OpenAPI document: Scrapyd's shapes (api/blueprints/scrapyd.py)
+    app.register_blueprint(scrapyd.blp)
     errors.register_error_handlers(app)
     docs.register(app)
     dashboard.register(app)

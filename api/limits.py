@@ -8,7 +8,7 @@ from flask import Flask, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from api import security
+from api import scrapyd_auth, security
 from api.dashboard import is_dashboard_request
 from shared.settings import Settings
 
@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 def _identity() -> str | None:
     """The caller's user id when the request carries valid credentials, else None."""
     try:
+        if request.path.startswith("/scrapyd/"):  # basic auth there (api/scrapyd_auth.py)
+            return str(scrapyd_auth.caller()["_id"])
         return str(security.authenticate()["_id"])
     except Exception:  # bad or missing credentials: the view will answer 401 itself
         return None

@@ -18,7 +18,7 @@ from api.schemas_crawl import (
     actions_field,
     pattern_list,
 )
-from shared import jobs
+from shared import jobs, spider_jobs
 from shared.actions import browser_required
 from shared.errors import ValidationFailed
 from shared.jobspec import (
@@ -224,6 +224,26 @@ class JobConfig(ma.Schema):
             raise ValidationError(errors)
 
 
+class SpiderSpec(ma.Schema):
+    """engine spider: which of the caller's deployed spiders runs, and how."""
+
+    project = fields.String(required=True, metadata={"example": "demo"})
+    version = fields.String(
+        allow_none=True, load_default=None, metadata={"description": "None: the latest"}
+    )
+    name = fields.String(required=True, metadata={"description": "the spider's name"})
+    args = fields.Dict(load_default=dict, metadata={"description": "spider arguments (-a)"})
+    settings = fields.Dict(
+        load_default=dict, metadata={"description": "Scrapy settings: politeness and throughput"}
+    )
+
+    @validates_schema
+    def well_formed(self, data: dict[str, Any], **kwargs: Any) -> None:
+        errors = spider_jobs.shape_problems(data)
+        if errors:
+            raise ValidationError(errors)
+
+
 class JobCreate(ma.Schema):
     url = HttpUrl(metadata={"example": "http://127.0.0.1:8080/catalog/"})
     urls = fields.List(HttpUrl(), validate=validate.Length(min=1))
@@ -237,9 +257,18 @@ class JobCreate(ma.Schema):
     )
     config = fields.Nested(JobConfig, load_default=dict)
     webhook_url = HttpUrl(allow_none=True)
+    spider = fields.Nested(
+        SpiderSpec, metadata={"description": "engine spider: the deployed spider to run"}
+    )
 
     @validates_schema
     def has_url(self, data: dict[str, Any], partial: Any = False, **kwargs: Any) -> None:
+        if data.get("engine") == "spider" or data.get("spider"):
+            if not partial and data.get("engine") != "spider":
+                raise ValidationError({"spider": ["Only a job with engine spider names a spider."]})
+            if not partial and not data.get("spider"):
+                raise ValidationError({"spider": ["Missing data for required field."]})
+            return  # a spider finds its own pages: no url
         if not partial and not data.get("url") and not data.get("urls"):
             raise ValidationError({"url": ["Missing data for required field."]})
         limit = _settings().max_urls_per_job
@@ -267,6 +296,14 @@ class JobCreate(ma.Schema):
     def fill_url(self, data: dict[str, Any], partial: Any = False, **kwargs: Any) -> dict[str, Any]:
         if partial:
             return data  # a PATCH: the service merges it into the stored job first
+        if data.get("spider"):
+            data["url"] = spider_jobs.job_url(data["spider"])
+            data["urls"] = [data["url"]]
+            data["selectors"] = {}
+            config = data.setdefault("config", {})
+            # a spider's crawl is bounded by MAX_PAGES_CAP unless the job asks for fewer pages
+            config.setdefault("max_pages", _settings().max_pages_cap)
+            return data
         if not data.get("url"):
             data["url"] = data["urls"][0]
         if not data.get("urls"):
@@ -336,6 +373,11 @@ class JobOut(ma.Schema):
     duration_seconds = fields.Float(allow_none=True)
     schedule_id = fields.String(
         allow_none=True, metadata={"description": "the schedule that started the job"}
+    )
+    spider = fields.Dict(
+        allow_none=True,
+        dump_default=None,
+        metadata={"description": "engine spider: {project, version, name, args, settings}"},
     )
     auto_decision = fields.Nested(
         AutoDecision,

@@ -34,6 +34,11 @@ def _db():
     return current_app.extensions["scrapemaster_db"]
 
 
+def user_from_api_key(key: str) -> UserDoc:
+    """The active user owning this API key; Unauthorized otherwise."""
+    return _user_from_api_key(key)
+
+
 def _user_from_api_key(key: str) -> UserDoc:
     record = ApiKeyRepository(_db()).usable(hash_key(key))
     if record is None:

@@ -39,8 +39,11 @@ class _Sink:
     def page(self, url: str, status: int) -> None:
         pass
 
-    def items(self, url: str, found: list) -> None:
+    def items(self, page_url: str, found: list[dict[str, Any]], key: str | None = None) -> None:
         pass
+
+    def file(self, page_url: str, kind: str, content_type: str, data: bytes) -> bool:
+        return False
 
     def log(self, level: str, message: str) -> None:
         pass

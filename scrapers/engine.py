@@ -16,7 +16,8 @@ class Sink(Protocol):
 
     def page(self, url: str, status: int) -> None: ...
 
-    def items(self, page_url: str, found: list[dict[str, Any]]) -> None: ...
+    def items(self, page_url: str, found: list[dict[str, Any]], key: str | None = None) -> None:
+        """`key` names the chunk when one page gives items in several calls (a spider)."""
 
     def file(self, page_url: str, kind: str, content_type: str, data: bytes) -> bool:
         """Store a file of the page (kind "screenshot" or "pdf"); False when not stored (the
@@ -53,6 +54,7 @@ class RunContext:
 
     rotation: Rotation | None = None
     auto: AutoPlan = field(default_factory=AutoPlan)
+    egg: bytes | None = None  # engine spider: the project's egg (the worker reads it from GridFS)
 
 
 @dataclass

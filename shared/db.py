@@ -91,9 +91,11 @@ def ensure_indexes(db: Database) -> None:
     db.schedule_runs.create_index("job_id")
     db.schedule_changes.create_index([("run_id", 1), ("kind", 1), ("key", 1)])
     from shared import counters, items, run_history
+    from shared.eggs import EggStore
     from shared.files import JobFiles
 
     JobFiles(db).ensure_indexes()
+    EggStore(db).ensure_indexes()
 
     items.migrate(db)
     counters.migrate(db)

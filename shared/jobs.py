@@ -23,7 +23,7 @@ CANCELLED = "cancelled"
 STATUSES = (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED)
 TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
 
-ENGINES = ("auto", "scrapy", "playwright")
+ENGINES = ("auto", "scrapy", "playwright", "spider")
 PRIORITY_NAMES = {"low": 2, "normal": 5, "high": 8}
 DEFAULT_PRIORITY = PRIORITY_NAMES["normal"]
 
@@ -134,6 +134,7 @@ class JobDoc(TypedDict, total=False):
     outbox_pending: int
     auto_decision: AutoDecision  # auto: the engine chosen and why
     auto_probe: FirstPage  # auto: what the static engine's first page gave
+    spider: dict[str, Any]  # engine spider: {project, version, name, args, settings}
     events_from: str  # the event id a retried or reset run's stream starts after
 
 
@@ -170,6 +171,8 @@ def apply_update(doc: _Doc, update: dict[str, Any]) -> _Doc:
 def queue_for(engine: str, config: Mapping[str, Any] | None = None) -> str:
     """The Celery queue that first receives a job of `engine` (auto starts on the cheap one,
     unless its `config` asks for what only the browser does: shared/jobspec.browser_reasons)."""
+    if engine == "spider":
+        return "spiders"
     if engine == "playwright" or (engine == "auto" and browser_reasons(config or {})):
         return "playwright"
     return "scrapy"
@@ -233,6 +236,8 @@ class JobRepository:
             "queue": queue_for(spec.get("engine", "auto"), spec.get("config")),
             "resend_at": resend_at(created),
         }
+        if spec.get("spider"):
+            doc["spider"] = spec["spider"]  # engine "spider": {project, version, name, args, …}
         if schedule_id is not None:
             doc["schedule_id"] = schedule_id
             doc["schedule_run_id"] = schedule_run_id

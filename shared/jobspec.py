@@ -221,6 +221,7 @@ class JobSpec:
     max_items_per_page: int = 1_000
     max_field_bytes: int = 65_536
     user_agent: str = "ScrapeMaster"
+    spider: dict[str, Any] | None = None  # engine spider: {project, version, name, args, …}
 
     @classmethod
     def from_job(cls, job: Mapping[str, Any], **limits: Any) -> JobSpec:
@@ -231,5 +232,6 @@ class JobSpec:
             urls=list(job.get("urls") or [job["url"]]),
             selectors=dict(job.get("selectors") or {}),
             config=resolve_config(job.get("config")),
+            spider=dict(job["spider"]) if job.get("spider") else None,
             **limits,
         )

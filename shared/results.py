@@ -96,8 +96,9 @@ class ItemSink:
         with self._lock:
             self.pages += 1
 
-    def items(self, page_url: str, found: list[dict[str, Any]]) -> None:
-        """Items extracted from one page, in page order."""
+    def items(self, page_url: str, found: list[dict[str, Any]], key: str | None = None) -> None:
+        """Items extracted from one page, in page order. `key` (default the page's URL) keys
+        the stored chunks: a re-run giving the same key adds no duplicates."""
         if not found:
             return
         stamp = jobs.now()
@@ -113,7 +114,7 @@ class ItemSink:
             for part, data in enumerate(stored.split(found)):
                 self._buffer.append(
                     {
-                        "_id": chunk_key(self.job_id, page_url, part, self.epoch),
+                        "_id": chunk_key(self.job_id, key or page_url, part, self.epoch),
                         "job_id": self.job_id,
                         "run_id": self.run_id,
                         "epoch": self.epoch,

@@ -311,6 +311,25 @@ class Settings:
         "let non-admin jobs name their own `config.proxy` URL (a connection the target policy "
         "cannot see through)",
     )
+    spider_max_memory_mb: int = setting(
+        1024,
+        "address space of one run of a user's spider (`engine: spider`, RLIMIT_AS): beyond, "
+        "the job fails `memory_limit`; 0: unlimited",
+    )
+    spider_max_egg_mb: int = setting(50, "largest Scrapy project egg a user may upload")
+    spider_list_timeout_seconds: float = setting(
+        60.0, "time a project's egg may take to list its spiders (`listspiders.json`, POST /jobs)"
+    )
+    spider_run_as_user: str = setting(
+        "nobody",
+        "the unprivileged user a spider runs as when the worker runs as root, so the service's "
+        "files are out of its reach",
+    )
+    spider_python: str = setting(
+        "",
+        "the Python a spider runs with; empty: the worker's own (or, when the spider's user "
+        "cannot reach it, the system's Python of the same version with the worker's packages)",
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -19,6 +19,8 @@ PROCESS_VARIABLES = {
     "SCRAPY_CONCURRENCY": "processes of the scrapy worker (`worker-scrapy`), each running one job",
     "PLAYWRIGHT_CONCURRENCY": "processes of the playwright worker, each with one Chromium",
     "WEBHOOK_CONCURRENCY": "processes of the webhooks worker (`worker-webhooks`)",
+    "SPIDER_CONCURRENCY": "processes of the spiders worker (`worker-spiders`), each running one "
+    "user's spider at a time in a sandboxed process of its own",
 }
 
 # Read by the client and the CLI (`scrapemaster/`), which share no code with the server.

@@ -13,8 +13,18 @@ QUEUE_SCRAPY = "scrapy"
 QUEUE_PLAYWRIGHT = "playwright"
 QUEUE_MAINTENANCE = "maintenance"
 QUEUE_WEBHOOKS = "webhooks"
-QUEUES = (QUEUE_SCRAPY, QUEUE_PLAYWRIGHT, QUEUE_MAINTENANCE, QUEUE_WEBHOOKS)
-SCRAPE_QUEUES = (QUEUE_SCRAPY, QUEUE_PLAYWRIGHT)
+QUEUE_SPIDERS = "spiders"  # users' own Scrapy spiders (engine "spider"), each in a sandbox
+QUEUES = (QUEUE_SCRAPY, QUEUE_PLAYWRIGHT, QUEUE_MAINTENANCE, QUEUE_WEBHOOKS, QUEUE_SPIDERS)
+SCRAPE_QUEUES = (QUEUE_SCRAPY, QUEUE_PLAYWRIGHT, QUEUE_SPIDERS)
+ENGINE_QUEUES = {"playwright": QUEUE_PLAYWRIGHT, "spider": QUEUE_SPIDERS}  # else scrapy
+QUEUE_ENGINES = {QUEUE_PLAYWRIGHT: "playwright", QUEUE_SPIDERS: "spider"}  # else scrapy
+
+
+def engine_of_queue(queue: str) -> str:
+    """The engine that runs the jobs taken from `queue`."""
+    return QUEUE_ENGINES.get(queue, "scrapy")
+
+
 CHECK_COUNTERS = "scrapemaster.check_counters"
 APPLY_RETENTION = "scrapemaster.apply_retention"
 
@@ -43,7 +53,7 @@ def scrape_options(job: Mapping[str, Any]) -> dict[str, Any]:
     engine = job.get("engine", "auto")
     return {
         "args": [job["_id"]],
-        "queue": job.get("queue") or (QUEUE_PLAYWRIGHT if engine == "playwright" else QUEUE_SCRAPY),
+        "queue": job.get("queue") or ENGINE_QUEUES.get(engine, QUEUE_SCRAPY),
         "priority": celery_priority(int(job.get("priority", 5))),
     }
 

@@ -29,7 +29,11 @@ def event_log() -> EventLog:
 def engine_for(name: str) -> Engine:
     """This process's engine instance of `name` (engines keep warm state across jobs)."""
     if name not in _engines:
-        if name == "playwright":
+        if name == "spider":
+            from scrapers.spider_engine import SpiderEngine
+
+            _engines[name] = SpiderEngine(get_settings())
+        elif name == "playwright":
             from scrapers.playwright_engine import PlaywrightEngine
 
             _engines[name] = PlaywrightEngine(get_settings())

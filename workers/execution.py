@@ -10,6 +10,7 @@ import logging
 import os
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from scrapers.proxies import Rotation
 from shared import accounts, events, items, jobs, outbox, tasks
 from shared import db as dbmod
 from shared.auto_memory import AutoMemory
+from shared.eggs import Egg, EggStore
 from shared.files import JobFiles
 from shared.jobs import JobDoc, JobError, JobRepository
 from shared.jobspec import JobSpec
@@ -105,7 +107,7 @@ def _claim(
 ) -> tuple[JobDoc | None, int]:
     """(job, 0) when claimed; (None, seconds) to look again later; (None, 0) to drop the task."""
     worker = f"{hostname}:{os.getpid()}"
-    engine_used = "playwright" if queue == tasks.QUEUE_PLAYWRIGHT else "scrapy"
+    engine_used = tasks.engine_of_queue(queue)
     fields = {"worker": worker, "queue": queue, "engine_used": engine_used}
     current = repo.get(job_id)
     if (
@@ -170,7 +172,7 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
             logger.info("job %s: nothing to do (already claimed, finished or gone)", job_id)
         return wait
 
-    engine_name = "playwright" if queue == tasks.QUEUE_PLAYWRIGHT else "scrapy"
+    engine_name = tasks.engine_of_queue(queue)
     max_items = settings.max_items_per_job
     if settings.max_stored_items_per_user:
         # checked as the job starts: jobs of one user running at once share what is left
@@ -183,6 +185,11 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
     if auto_plan.route is not None:  # auto, learned: this site needs the other engine
         auto_flow.route(repo, job, auto_plan, send, _logger(repo, job))
         return 0
+    egg = None
+    if engine_name == "spider":
+        egg = _egg_of(database, job)
+        if egg is None:
+            return _refuse(repo, job, _NO_EGG)
     spec = JobSpec.from_job(
         job,
         max_items=max_items,
@@ -246,9 +253,15 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
     )
     # the engine stops between pages once this worker's shutdown is older than the grace
     guard = shutdown.GraceStop(sink, settings.worker_shutdown_grace_seconds)
+    ctx = auto_plan.context(rotation)
+    if egg is not None:
+        ctx = replace(ctx, egg=egg.data)
+        sink.log(
+            "INFO", f"project {egg.project} version {egg.version}, spider {job['spider']['name']}"
+        )
     try:
         engine = engine_for(engine_name)
-        result: CrawlResult = engine.run(spec, guard, auto_plan.context(rotation))
+        result: CrawlResult = engine.run(spec, guard, ctx)
     except Exception as exc:  # an engine bug must fail the job, not leave it running
         logger.exception("job %s: engine %s crashed", job_id, engine_name)
         sink.log("ERROR", "engine error: " + "".join(traceback.format_exception_only(exc)).strip())
@@ -287,6 +300,33 @@ def _refuse_over_quota(repo: JobRepository, job: JobDoc, quota: int) -> int:
         "message": f"the account already stores {quota} items (MAX_STORED_ITEMS_PER_USER); "
         "delete or reset jobs to make room",
     }
+    data = {**events.counters_of({**job, "status": jobs.FAILED}), "error": error}
+    event = outbox.fields(events.FAILED, {**data, **events.about(job)})
+    done = repo.finish(job["_id"], "fail", job.get("run_id"), current=job, error=error, **event)
+    if done is not None:
+        jobs.log(repo.db, job["_id"], "ERROR", f"failed: {error['message']}", job.get("run_id"))
+        delivery.publish(job["_id"], done)
+    return 0
+
+
+_NO_EGG = {
+    "type": "spider_not_found",
+    "message": "the job's project or version is no longer deployed (deleted since it was "
+    "submitted); deploy it again and retry the job",
+}
+
+
+def _egg_of(database: Any, job: JobDoc) -> Egg | None:
+    """The egg a spider job runs: its version, or the latest when it names none (Scrapyd)."""
+    spider = job.get("spider") or {}
+    if not spider.get("project"):
+        return None
+    store = EggStore(database)
+    return store.get(str(job["owner_id"]), spider["project"], spider.get("version") or None)
+
+
+def _refuse(repo: JobRepository, job: JobDoc, error: dict[str, str]) -> int:
+    """Fail a job that cannot start at all (`error`), with its events."""
     data = {**events.counters_of({**job, "status": jobs.FAILED}), "error": error}
     event = outbox.fields(events.FAILED, {**data, **events.about(job)})
     done = repo.finish(job["_id"], "fail", job.get("run_id"), current=job, error=error, **event)

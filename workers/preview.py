@@ -54,7 +54,7 @@ class PreviewSink:
             title = page.css("title::text").get()
             self.title = title.strip() if title else None
 
-    def items(self, page_url: str, found: list[dict[str, Any]]) -> None:
+    def items(self, page_url: str, found: list[dict[str, Any]], key: str | None = None) -> None:
         self.found.extend(found)
 
     def file(self, page_url: str, kind: str, content_type: str, data: bytes) -> bool:

@@ -97,8 +97,8 @@ class GraceStop:
     def page(self, url: str, status: int) -> None:
         self._sink.page(url, status)
 
-    def items(self, page_url: str, found: list[dict[str, Any]]) -> None:
-        self._sink.items(page_url, found)
+    def items(self, page_url: str, found: list[dict[str, Any]], key: str | None = None) -> None:
+        self._sink.items(page_url, found, key)
 
     def log(self, level: str, message: str) -> None:
         self._sink.log(level, message)

@@ -72,6 +72,15 @@ def _tokens(user: UserDoc, refresh: bool = True) -> dict[str, Any]:
 
 
 def login(username: str, password: str) -> dict[str, Any]:
+    user = check_password(username, password)
+    user["last_login"] = now()
+    UserRepository(db()).set(user["_id"], {"last_login": user["last_login"]})
+    return _tokens(user)
+
+
+def check_password(username: str, password: str) -> UserDoc:
+    """The active account `username` names, when `password` is its password; 401 otherwise,
+    429 while the login guard locks the account or this client (api/login_guard.py)."""
     from api.login_guard import guard
 
     user = accounts.find_by_login(db(), username)
@@ -86,9 +95,7 @@ def login(username: str, password: str) -> dict[str, Any]:
     if not check_password_hash(user["password_hash"], password) or not user.get("active", True):
         guard().failed(account)
         raise Unauthorized("Incorrect username or password")
-    user["last_login"] = now()
-    UserRepository(db()).set(user["_id"], {"last_login": user["last_login"]})
-    return _tokens(user)
+    return user
 
 
 def refresh(refresh_token: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -13,7 +14,7 @@ from pymongo import ASCENDING, DESCENDING
 from api.schemas import check_job
 from api.security import is_admin
 from api.services import db, event_log, settings, webhooks
-from shared import events, items, jobs, outbox, tasks
+from shared import events, items, jobs, outbox, spider_jobs, tasks
 from shared.actions import browser_required, required_decision
 from shared.auto_memory import AutoMemory, learned_decision
 from shared.counters import JobCounters
@@ -23,6 +24,7 @@ from shared.jobs import JobDoc, JobError, JobRepository
 from shared.jobspec import browser_reasons
 from shared.listing import CursorNotFound, JobListing, Page
 from shared.schedules import ScheduleRepository
+from shared.spider_sandbox import list_spiders
 from shared.users import UserDoc
 
 logger = logging.getLogger(__name__)
@@ -42,7 +44,9 @@ def enqueue(job: JobDoc) -> None:
         jobs.mark_unsent(db(), job["_id"])
 
 
-def submit(spec: dict[str, Any], owner: UserDoc) -> JobDoc:
+def submit(spec: dict[str, Any], owner: UserDoc, job_id: str | None = None) -> JobDoc:
+    """Store and enqueue a job from a checked POST /jobs body; `job_id` when the caller chose
+    it (Scrapyd's `jobid`: DuplicateKeyError when taken)."""
     quota = settings().max_stored_items_per_user
     if quota:
         stored = JobCounters(db()).stored_items(owner["_id"])
@@ -51,9 +55,11 @@ def submit(spec: dict[str, Any], owner: UserDoc) -> JobDoc:
                 f"Stored items quota reached ({stored} of {quota}, MAX_STORED_ITEMS_PER_USER): "
                 "delete or reset jobs to make room"
             )
+    if spec.get("engine") == "spider":
+        _check_spider(spec["spider"], owner)
     memory = AutoMemory.from_settings(db(), settings())
     learned = _learned(spec, memory)
-    job = repo().create(owner["_id"], spec, **learned)
+    job = repo().create(owner["_id"], spec, job_id=job_id, **learned)
     if learned:
         if learned["auto_decision"].get("learned"):
             memory.used(spec["url"], job["_id"])
@@ -63,6 +69,22 @@ def submit(spec: dict[str, Any], owner: UserDoc) -> JobDoc:
         jobs.log(db(), job["_id"], "INFO", f"auto: the job asks for {needs} → playwright")
     enqueue(job)
     return job
+
+
+def _check_spider(spider: dict[str, Any], owner: UserDoc) -> None:
+    """The caller's own project, version and spider must exist (listing an egg's spiders runs
+    it in the sandbox once per version; the names are kept with the egg)."""
+    try:
+        spider_jobs.check(
+            db(),
+            str(owner["_id"]),
+            spider,
+            functools.partial(list_spiders, settings=settings()),
+            settings().spider_list_timeout_seconds,
+        )
+    except spider_jobs.SpiderSpecError as exc:
+        field = f"spider.{exc.field}"
+        raise ValidationFailed(f"Invalid input: {field}", {field: [exc.message]}) from None
 
 
 def _learned(spec: dict[str, Any], memory: AutoMemory) -> dict[str, Any]:

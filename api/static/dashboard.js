@@ -27,7 +27,8 @@ const SM = (() => {
 
   class ApiError extends Error {
     constructor(status, body) {
-      super((body && body.detail) || "HTTP " + status);
+      // `detail` from the API, `message` from its Scrapyd-compatible paths (/scrapyd/…)
+      super((body && (body.detail || body.message)) || "HTTP " + status);
       this.status = status;
       this.body = body || {};
     }
@@ -53,14 +54,15 @@ const SM = (() => {
     return refreshing;
   }
 
-  /** fetch() on the API with the token; JSON in and out; refreshes once on a 401. */
+  /** fetch() on the API (or on /scrapyd/…, which takes the same token) with the token;
+   * JSON in and out; refreshes once on a 401. */
   async function api(path, { method = "GET", body, raw = false } = {}) {
     for (let attempt = 0; attempt < 2; attempt++) {
       const headers = { Accept: "application/json" };
       const { access } = tokens();
       if (access) headers.Authorization = "Bearer " + access;
       if (body !== undefined) headers["Content-Type"] = "application/json";
-      const answer = await fetch(API + path, {
+      const answer = await fetch((path.startsWith("/scrapyd/") ? "" : API) + path, {
         method, headers, body: body === undefined ? undefined : JSON.stringify(body),
       });
       if (answer.status === 401 && attempt === 0 && (await refresh())) continue;

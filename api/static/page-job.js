@@ -24,14 +24,28 @@
     return () => { if (!timer) timer = setTimeout(() => { timer = null; fn(); }, ms); };
   }
 
+  /** A spider job's project, version, spider, arguments and settings (engine "spider"). */
+  function spiderFacts(spider) {
+    if (!spider) return [];
+    const pairs = (map) => Object.entries(map || {}).map(([k, v]) => k + "=" + v).join(", ") || "—";
+    return [
+      ["Project", spider.project],
+      ["Version", spider.version || "latest"],
+      ["Spider", spider.name],
+      ["Arguments", pairs(spider.args)],
+      ["Settings", pairs(spider.settings)],
+    ];
+  }
+
   function show(current) {
     job = current;
     document.body.dataset.status = job.status;
     document.getElementById("status").replaceWith(
       Object.assign(SM.badge(job.status), { id: "status" }));
     const link = document.getElementById("job-url");
-    link.textContent = job.url;
-    link.href = job.url;
+    link.textContent = job.url || "";
+    link.href = job.url || "#";
+    link.hidden = !job.url;
     document.getElementById("progress-bar").style.width = (job.progress || 0) + "%";
     const facts = [
       ["Progress", (job.progress || 0) + "%"],
@@ -39,6 +53,7 @@
       ["Items", job.items_scraped ?? 0],
       ["Failed items", job.items_failed ?? 0],
       ["Engine", job.engine_used && job.engine_used !== job.engine ? job.engine + " → " + job.engine_used : job.engine],
+      ...spiderFacts(job.spider),
       ["Attempts", job.attempts ?? 1],
       ["Created", SM.when(job.created_at)],
       ["Started", SM.when(job.started_at)],

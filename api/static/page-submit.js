@@ -64,8 +64,87 @@
     });
   }
 
+  const spiderFields = document.getElementById("spider-fields");
+  const crawlFields = document.getElementById("crawl-fields");
+
+  /** `name=value` lines as an object; throws naming the line that has no `=`. */
+  function pairs(text, what) {
+    const found = {};
+    text.split("\n").forEach((line, index) => {
+      if (!line.trim()) return;
+      const at = line.indexOf("=");
+      if (at < 1) throw new Error(`${what} line ${index + 1}: write it as name=value`);
+      found[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+    });
+    return found;
+  }
+
+  function options(select, values, first) {
+    select.replaceChildren(...(first ? [el("option", { value: "" }, first)] : []),
+      ...values.map((v) => el("option", { value: v }, v)));
+  }
+
+  // the caller's projects, versions and spiders, from the Scrapyd-compatible API
+  async function loadProjects() {
+    const { projects } = await SM.api("/scrapyd/listprojects.json");
+    options(form.project, projects);
+    if (!projects.length) SM.flash("No projects yet: deploy one with scrapyd-deploy (see the guide)");
+    await loadVersions();
+  }
+
+  async function loadVersions() {
+    const project = form.project.value;
+    const { versions } = project
+      ? await SM.api("/scrapyd/listversions.json?" + new URLSearchParams({ project }))
+      : { versions: [] };
+    options(form.version, [...versions].reverse(), "latest");
+    await loadSpiders();
+  }
+
+  async function loadSpiders() {
+    const project = form.project.value;
+    if (!project) { options(form.spider, []); return; }
+    const params = new URLSearchParams({ project });
+    if (form.version.value) params.set("_version", form.version.value);
+    const { spiders } = await SM.api("/scrapyd/listspiders.json?" + params);
+    options(form.spider, spiders);
+  }
+
+  function guarded(fn) {
+    return () => fn().catch((error) => SM.flash(SM.describe(error)));
+  }
+
+  form.project.addEventListener("change", guarded(loadVersions));
+  form.version.addEventListener("change", guarded(loadSpiders));
+
+  function showEngine() {
+    const spider = form.engine.value === "spider";
+    spiderFields.hidden = !spider;
+    crawlFields.hidden = spider;
+    form.url.required = !spider;
+    document.getElementById("preview-button").hidden = spider;
+    form.querySelectorAll("[data-crawl]").forEach((node) => { node.hidden = spider; });
+    if (spider && !form.project.options.length) guarded(loadProjects)();
+  }
+  form.engine.addEventListener("change", showEngine);
+  showEngine();
+
   /** The form as a POST /jobs body; throws on an unreadable selector line or JSON. */
   function body() {
+    if (form.engine.value === "spider") {
+      if (!form.project.value || !form.spider.value) throw new Error("Pick a project and a spider");
+      return {
+        engine: "spider",
+        priority: form.priority.value,
+        spider: {
+          project: form.project.value,
+          version: form.version.value || null,
+          name: form.spider.value,
+          args: pairs(form.spider_args.value, "Arguments"),
+          settings: pairs(form.spider_settings.value, "Settings"),
+        },
+      };
+    }
     const selectors = {};
     form.selectors.value.split("\n").forEach((line, index) => {
       if (!line.trim()) return;

@@ -12,6 +12,7 @@ APP_SERVICES = {
     "api",
     "worker-scrapy",
     "worker-playwright",
+    "worker-spiders",
     "worker-maintenance",
     "worker-webhooks",
     "beat",
@@ -32,7 +33,7 @@ def test_compose_has_every_process_of_the_architecture():
 
 def test_workers_can_be_scaled_out():
     services = compose()["services"]
-    for name in ("worker-scrapy", "worker-playwright"):
+    for name in ("worker-scrapy", "worker-playwright", "worker-spiders"):
         service = services[name]
         # a fixed name or a published port would make `--scale name=N` fail
         assert "container_name" not in service and "ports" not in service
@@ -139,7 +140,13 @@ def test_compose_file_is_valid_against_the_compose_spec():
 
 def test_worker_healthchecks_are_the_readiness_check_of_their_own_queue():
     services = compose()["services"]
-    for name in ("worker-scrapy", "worker-playwright", "worker-maintenance", "worker-webhooks"):
+    for name in (
+        "worker-scrapy",
+        "worker-playwright",
+        "worker-spiders",
+        "worker-maintenance",
+        "worker-webhooks",
+    ):
         service = services[name]
         queue = service["command"][service["command"].index("-Q") + 1]
         assert service["command"][service["command"].index("-n") + 1] == f"{queue}@%h"

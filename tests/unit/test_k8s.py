@@ -21,7 +21,7 @@ from shared.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 KUBERNETES_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
-WORKER_QUEUES = ("scrapy", "playwright", "webhooks", "maintenance")
+WORKER_QUEUES = ("scrapy", "playwright", "spiders", "webhooks", "maintenance")
 SCALED_OBJECT_SCHEMA = json.loads((K8S / "schemas" / "keda-scaledobject-v1alpha1.json").read_text())
 
 
