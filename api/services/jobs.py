@@ -310,6 +310,10 @@ def update(job_id: str, user: UserDoc, changes: dict[str, Any]) -> JobDoc:
     fields: dict[str, Any] = {key: checked[key] for key in changed}
     if not fields:
         return job
+    queue = jobs.queue_for(job["engine"], checked.get("config"))
+    moved = queue == tasks.QUEUE_PLAYWRIGHT and job.get("queue") != queue
+    if moved:  # now asks for what only the browser does (the old task finds it elsewhere)
+        fields["queue"] = queue
     fields["updated_at"] = jobs.now()
     # update_one, not find_one_and_update: SecantusDB scans for every findAndModify
     if (
@@ -319,7 +323,7 @@ def update(job_id: str, user: UserDoc, changes: dict[str, Any]) -> JobDoc:
     ):
         raise Conflict("The job started before the change could be applied")
     updated = jobs.apply_update(job, {"$set": fields})
-    if "priority" in fields and fields["priority"] != job["priority"]:
+    if moved or ("priority" in fields and fields["priority"] != job["priority"]):
         enqueue(updated)  # the first message is a no-op for whichever worker gets it second
     return updated
 

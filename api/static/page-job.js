@@ -1,5 +1,5 @@
-/* One job: live progress from its event stream, its log, its first results, exports and
- * the cancel / retry / reset actions. */
+/* One job: live progress from its event stream, its log, its first results, its screenshots
+ * and PDFs, exports and the cancel / retry / reset actions. */
 "use strict";
 
 (() => {
@@ -59,6 +59,7 @@
       ["Started", SM.when(job.started_at)],
       ["Finished", SM.when(job.completed_at)],
       ["Duration", job.duration_seconds == null ? "—" : job.duration_seconds.toFixed(1) + " s"],
+      ["Files", job.files && job.files.count ? `${job.files.count} (${size(job.files.bytes)})` : "—"],
     ];
     document.getElementById("facts").replaceChildren(
       ...facts.flatMap(([name, value]) => [el("dt", {}, name), el("dd", { dataset: { fact: name } }, value)]),
@@ -91,6 +92,37 @@
     }
   }, 1000);
 
+  function size(bytes) {
+    if (bytes < 1024) return bytes + " B";
+    if (bytes < 1048576) return (bytes / 1024).toFixed(0) + " kB";
+    return (bytes / 1048576).toFixed(1) + " MB";
+  }
+
+  const FILES_SHOWN = 100;
+  const loadFiles = later(async () => {
+    try {
+      const page = await SM.api(`${path}/files?limit=${FILES_SHOWN}`);
+      const card = document.getElementById("files-card");
+      card.hidden = page.total === 0;
+      // a link or an <img> cannot send a header: the token goes in the query, as for exports
+      const token = new URLSearchParams({ token: SM.accessToken() });
+      document.getElementById("files").replaceChildren(...page.files.map((file) => {
+        const href = `/api/v1${path}/files/${encodeURIComponent(file.id)}?${token}`;
+        const preview = file.kind === "screenshot"
+          ? el("img", { src: href, alt: "screenshot of " + file.url, loading: "lazy" })
+          : el("span", { class: "pdf" }, "PDF");
+        return el("li", { dataset: { kind: file.kind } },
+          el("a", { href, target: "_blank", rel: "noopener", title: file.url }, preview),
+          el("span", {}, file.url), el("span", {}, size(file.size)));
+      }));
+      document.getElementById("files-note").textContent =
+        page.total > page.files.length ? `first ${page.files.length} of ${page.total}` : `${page.total} files`;
+    } catch (error) {
+      // 404: the job is gone, or it is another user's (an admin's view): its files are its owner's
+      if (error.status !== 404) SM.flash(SM.describe(error));
+    }
+  }, 1000);
+
   const loadLogs = later(async () => {
     try {
       const { logs } = await SM.api(path + "/logs?limit=500");
@@ -108,7 +140,7 @@
     if (event.type === "job.log") { loadLogs(); return; }
     if (job) show({ ...job, ...data, engine_used: data.engine || job.engine_used });
     loadResults();
-    if (event.type !== "job.progress") { reload(); loadLogs(); }
+    if (event.type !== "job.progress") { reload(); loadLogs(); loadFiles(); }
     // the job's last event: the server ends the stream; do not let EventSource reconnect
     if (TERMINAL.includes(data.status) && event.type !== "job.progress" && stream) stream.close();
   }
@@ -131,6 +163,7 @@
         SM.flash(`Job ${action === "cancel" ? "cancelled" : action === "retry" ? "retried" : "reset"}`, "ok");
         loadLogs();
         loadResults();
+        loadFiles();
         if (action !== "cancel" && stream) stream.reopen();
       } catch (error) {
         SM.flash(SM.describe(error));
@@ -162,5 +195,5 @@
     }),
   );
 
-  reload().then(() => { if (job) { loadResults(); loadLogs(); follow(); } });
+  reload().then(() => { if (job) { loadResults(); loadLogs(); loadFiles(); follow(); } });
 })();

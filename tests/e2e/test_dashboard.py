@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import csv
 import io
+import struct
 import uuid
+import zlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
+from shared.files import JobFiles
 from testing.helpers import Stack, wait_for
 from testing.sites.server import SiteServer, sku_for
 
@@ -168,6 +171,48 @@ def test_job_page_shows_results_exports_and_resets_live(page, stack, site, accou
     assert page.inner_text("[data-fact=Items]") == "50"
     page.wait_for_selector("#logs li:has-text('reset by')")  # the log follows, live too
     assert page.evaluate("window.sameDocument") is True
+    assert page.guard.blocked == []
+
+
+def _png(width: int, height: int) -> bytes:
+    """A valid PNG of one grey colour."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\0" + b"\x80" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_job_page_shows_screenshot_thumbnails_and_pdf_links(page, stack, site, account):
+    username, headers = account
+    job = stack.submit(headers, url=site.url_for("/catalog/"), engine="scrapy", **CATALOG)
+    stack.wait_job(job["id"], headers)
+    owner = stack.job(job["id"], headers)["owner_id"]
+    files = JobFiles(stack.database())  # as the browser worker stores them
+    url = site.url_for("/catalog/")
+    shot = files.put(job["id"], owner, url, "screenshot", "image/png", _png(64, 48))
+    files.put(job["id"], owner, url, "pdf", "application/pdf", b"%PDF-1.4\n%%EOF\n")
+    log_in(page, stack, username)
+    page.goto(f"{stack.base}/jobs/{job['id']}")
+    page.wait_for_selector("#files-card:not([hidden])")
+    image = page.locator("#files li[data-kind=screenshot] img")
+    wait_for(
+        lambda: image.evaluate("img => img.complete && img.naturalWidth") == 64, message="thumb"
+    )
+    link = page.locator("#files li[data-kind=pdf] a")
+    assert "/files/" in (link.get_attribute("href") or "") and link.inner_text() == "PDF"
+    assert page.inner_text("[data-fact=Files]").startswith("2 (")
+    with page.context.expect_page() as opened:
+        page.click("#files li[data-kind=screenshot] a")  # the full image, in a new tab
+    assert opened.value.url.split("?")[0].endswith(f"/files/{shot['id']}")
     assert page.guard.blocked == []
 
 

@@ -56,3 +56,35 @@ def test_a_rerun_replaces_a_page_file_and_a_lost_run_takes_its_files_back(db):
     assert total == 1 and stream is not None and stream.read() == b"%PDF-two"
     assert second.purge(None) == 0  # the job is gone: run r2's items and files go too
     assert JobFiles(db).list("j1")[0] == 0 and db["fs.chunks"].count_documents({}) == 0
+
+
+def test_asking_for_files_puts_an_auto_job_on_the_browser_queue(client, auth, db):
+    asked = client.post(
+        "/api/v1/jobs",
+        json={"url": "http://127.0.0.1:9/", "config": {"output": ["screenshot", "markdown"]}},
+        headers=auth,
+    )
+    assert asked.status_code == 201, asked.get_json()
+    assert db.jobs.find_one({"_id": asked.get_json()["id"]})["queue"] == "playwright"
+    # a pending auto job changed to ask for them moves to the browser's queue too
+    plain = client.post("/api/v1/jobs", json={"url": "http://127.0.0.1:9/"}, headers=auth)
+    job_id = plain.get_json()["id"]
+    assert db.jobs.find_one({"_id": job_id})["queue"] == "scrapy"
+    changed = client.patch(
+        f"/api/v1/jobs/{job_id}", json={"config": {"output": "pdf"}}, headers=auth
+    )
+    assert changed.status_code == 200, changed.get_json()
+    assert db.jobs.find_one({"_id": job_id})["queue"] == "playwright"
+    answer = client.get(f"/api/v1/jobs/{job_id}", headers=auth).get_json()
+    assert answer["files"] == {"count": 0, "bytes": 0}
+    # a scrapy job cannot, neither at submit nor by a change
+    scrapy = client.post(
+        "/api/v1/jobs", json={"url": "http://127.0.0.1:9/", "engine": "scrapy"}, headers=auth
+    )
+    refused = client.patch(
+        f"/api/v1/jobs/{scrapy.get_json()['id']}",
+        json={"config": {"output": ["screenshot"]}},
+        headers=auth,
+    )
+    assert refused.status_code == 422
+    assert "browser" in refused.get_json()["errors"]["config.output"][0]

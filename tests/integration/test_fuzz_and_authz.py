@@ -10,6 +10,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 
+from shared import db as dbmod
+from shared.files import JobFiles
 from testing.helpers import register_user
 
 pytestmark = pytest.mark.integration
@@ -161,6 +163,9 @@ def test_another_users_resources_answer_404_or_403_on_every_operation(fuzz_app):
         "hook_id": hook.get_json()["id"],
         "delivery_id": "any",
         "job_id": job.get_json()["id"],
+        "file_id": JobFiles(dbmod.database(fuzz_app.config["SETTINGS"])).put(
+            job.get_json()["id"], "owner", "http://127.0.0.1:9/", "pdf", "application/pdf", b"%PDF"
+        )["id"],
         "key_id": key.get_json()["id"],
         "proxy_id": proxy.get_json()["id"],
         "user_id": client.get("/api/v1/auth/me", headers=owner).get_json()["id"],

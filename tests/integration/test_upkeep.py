@@ -14,6 +14,7 @@ import redis
 from shared import db as dbmod
 from shared import items, jobs, tasks
 from shared.counters import JobCounters
+from shared.files import JobFiles
 from shared.jobs import JobRepository
 from shared.settings import set_settings
 from testing.helpers import register_user
@@ -84,6 +85,7 @@ def test_retention_deletes_old_finished_jobs_with_their_items(db, settings, upke
         _finish(repo, job["_id"], 10)
         items.write(db, job["_id"], [{"n": i} for i in range(10)])
         jobs.log(db, job["_id"], "INFO", "done")
+        JobFiles(db).put(job["_id"], "u2", "http://127.0.0.1:9/", "pdf", "application/pdf", b"%PDF")
     long_ago = jobs.now() - timedelta(days=8)
     for job in (old, waiting, recent):
         db.jobs.update_one({"_id": job["_id"]}, {"$set": {"created_at": long_ago}})
@@ -98,6 +100,8 @@ def test_retention_deletes_old_finished_jobs_with_their_items(db, settings, upke
     assert sorted(a["_id"] for a in db.webhook_deliveries.find()) == ["failed", "pending"]
     assert repo.get(old["_id"]) is None
     assert items.count(db, old["_id"]) == 0 and db.logs.count_documents({"job_id": old["_id"]}) == 0
+    assert JobFiles(db).list(old["_id"])[0] == 0 and JobFiles(db).list(recent["_id"])[0] == 1
+    assert db["fs.chunks"].count_documents({}) == 1  # the old job's file took its chunk along
     assert repo.get(recent["_id"]) and repo.get(waiting["_id"])  # pending jobs are never old
     assert JobCounters(db).stored_items("u2") == 10
     totals = JobCounters.by_status(JobCounters.cells(JobCounters(db).of("u2")))

@@ -112,6 +112,7 @@ def test_the_supervisor_judges_a_hang_by_the_file_and_gives_a_start_longer(tmp_p
     assert [n for n in local.read_procfile() if local.watched(n)] == [
         "worker-scrapy",
         "worker-playwright",
+        "worker-spiders",
         "worker-maintenance",
         "worker-webhooks",
         "beat",
