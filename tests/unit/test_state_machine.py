@@ -49,8 +49,14 @@ def test_bad_priorities_are_refused(bad):
         jobs.normalize_priority(bad)
 
 
-def test_auto_and_scrapy_start_on_the_scrapy_queue():
-    assert [jobs.queue_for(e) for e in jobs.ENGINES] == ["scrapy", "scrapy", "playwright"]
+def test_auto_and_scrapy_start_on_the_scrapy_queue_spiders_on_their_own():
+    queues = {e: jobs.queue_for(e) for e in jobs.ENGINES}
+    assert queues == {
+        "auto": "scrapy",
+        "scrapy": "scrapy",
+        "playwright": "playwright",
+        "spider": "spiders",
+    }
 
 
 def test_an_event_written_with_a_transition_is_counted_into_the_outbox():
