@@ -133,6 +133,7 @@ class JobDoc(TypedDict, total=False):
     outbox_pending: int
     auto_decision: AutoDecision  # auto: the engine chosen and why
     auto_probe: FirstPage  # auto: what the static engine's first page gave
+    session: str | None  # sealed: the browser login's session, handed to Scrapy
     events_from: str  # the event id a retried or reset run's stream starts after
 
 
@@ -166,9 +167,12 @@ def apply_update(doc: _Doc, update: dict[str, Any]) -> _Doc:
     return cast(_Doc, after)
 
 
-def queue_for(engine: str) -> str:
-    """The Celery queue that first receives a job of `engine` (auto starts on the cheap one)."""
-    return "playwright" if engine == "playwright" else "scrapy"
+def queue_for(engine: str, config: Mapping[str, Any] | None = None) -> str:
+    """The Celery queue that first receives a job of `engine` (auto starts on the cheap one);
+    a job that logs in starts in the browser, whatever its engine (workers/sessions.py)."""
+    from shared.jobspec import needs_browser_login
+
+    return "playwright" if engine == "playwright" or needs_browser_login(config) else "scrapy"
 
 
 class JobRepository:
@@ -226,7 +230,7 @@ class JobRepository:
             "started_at": None,
             "completed_at": None,
             "duration_seconds": None,
-            "queue": queue_for(spec.get("engine", "auto")),
+            "queue": queue_for(spec.get("engine", "auto"), spec.get("config")),
             "resend_at": resend_at(created),
         }
         if schedule_id is not None:

@@ -9,6 +9,7 @@ from typing import Any, Literal, NotRequired, TypedDict, cast
 from urllib.parse import urlsplit
 
 from shared.schemes import scheme_problem
+from shared.sessions import CookieSpec, LoginConfig
 
 WAIT_UNTIL = ("load", "domcontentloaded", "networkidle", "commit")
 WaitUntil = Literal["load", "domcontentloaded", "networkidle", "commit"]
@@ -37,6 +38,8 @@ class JobConfig(TypedDict):
     allowed_domains: list[str] | None
     sitemap: bool
     output: list[str] | None
+    login: LoginConfig | None  # log in once in the browser, then crawl with that session
+    cookies: list[CookieSpec] | None  # a session the user already has
 
 
 class FirstPage(TypedDict):
@@ -81,6 +84,8 @@ DEFAULT_CONFIG: JobConfig = {
     "allowed_domains": None,  # followed links stay on these hosts (and their subdomains)
     "sitemap": False,  # the start URLs are sitemaps (or sitemap indexes) listing the pages
     "output": None,  # page content formats: markdown, text, html
+    "login": None,
+    "cookies": None,
 }
 
 OUTPUT_FORMATS = ("markdown", "text", "html")
@@ -158,6 +163,16 @@ def domain_problem(domain: Any) -> str | None:
     if not all(_HOST_LABEL.match(label) for label in name.split(".")):
         return "must be a host name such as example.com (no scheme, port or path)"
     return None
+
+
+MAX_COOKIES = 50
+MAX_LOGIN_FIELDS = 20
+
+
+def needs_browser_login(config: Mapping[str, Any] | None) -> bool:
+    """Whether a job logs in (in the browser, whatever engine crawls)."""
+    login = (config or {}).get("login")
+    return isinstance(login, Mapping) and bool(login.get("url"))
 
 
 def resolve_config(config: dict[str, Any] | None) -> JobConfig:

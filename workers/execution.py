@@ -10,6 +10,7 @@ import logging
 import os
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,8 +24,9 @@ from shared.jobs import JobDoc, JobError, JobRepository
 from shared.jobspec import JobSpec
 from shared.proxies import ProxyRepository
 from shared.results import ItemSink
-from shared.settings import get_settings
-from workers import auto_flow, delivery, shutdown
+from shared.settings import SettingsError, get_settings
+from shared.vault import Vault, VaultError
+from workers import auto_flow, delivery, login_flow, shutdown
 from workers.engines import engine_for, event_log
 
 logger = logging.getLogger(__name__)
@@ -182,14 +184,26 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
     if auto_plan.route is not None:  # auto, learned: this site needs the other engine
         auto_flow.route(repo, job, auto_plan, send, _logger(repo, job))
         return 0
+    try:  # the job's secrets in the clear, for the engines only (never stored or logged)
+        vault = Vault.from_settings(settings)
+        opened = {**job, "config": vault.open_config(job.get("config") or {})}
+    except (VaultError, SettingsError) as exc:
+        return _fail_before_run(repo, job, {"type": "secrets_unavailable", "message": str(exc)})
     spec = JobSpec.from_job(
-        job,
+        opened,
         max_items=max_items,
         max_page_bytes=settings.max_page_bytes,
         max_items_per_page=settings.max_items_per_page,
         max_field_bytes=settings.max_field_bytes,
         user_agent=settings.user_agent,
     )
+    prepared = login_flow.prepare(
+        repo, job, spec, queue, vault, _browser_login, send, _logger(repo, job)
+    )
+    if prepared.handed:
+        return 0
+    if prepared.error is not None:
+        return _fail_before_run(repo, job, prepared.error)
     owner = job.get("owner_id")
     started = {
         "status": jobs.RUNNING,
@@ -245,7 +259,8 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
     guard = shutdown.GraceStop(sink, settings.worker_shutdown_grace_seconds)
     try:
         engine = engine_for(engine_name)
-        result: CrawlResult = engine.run(spec, guard, auto_plan.context(rotation))
+        run_context = replace(auto_plan.context(rotation), session=prepared.session)
+        result: CrawlResult = engine.run(spec, guard, run_context)
     except Exception as exc:  # an engine bug must fail the job, not leave it running
         logger.exception("job %s: engine %s crashed", job_id, engine_name)
         sink.log("ERROR", "engine error: " + "".join(traceback.format_exception_only(exc)).strip())
@@ -277,6 +292,16 @@ def _logger(repo: JobRepository, job: JobDoc) -> Callable[[str, str], None]:
     return lambda level, message: jobs.log(repo.db, job["_id"], level, message, job.get("run_id"))
 
 
+def _browser_login(spec: JobSpec, sink: Any, kept: Any, start: Any) -> Any:
+    """The browser engine's login (scrapers/login.py) on this process's warm Chromium."""
+    from scrapers.login import browser_login
+    from scrapers.playwright_engine import PlaywrightEngine
+
+    engine = engine_for("playwright")
+    assert isinstance(engine, PlaywrightEngine)
+    return browser_login(engine, spec, sink, kept, start)
+
+
 def _refuse_over_quota(repo: JobRepository, job: JobDoc, quota: int) -> int:
     """Fail a job whose owner has no room left under MAX_STORED_ITEMS_PER_USER."""
     error = {
@@ -284,6 +309,11 @@ def _refuse_over_quota(repo: JobRepository, job: JobDoc, quota: int) -> int:
         "message": f"the account already stores {quota} items (MAX_STORED_ITEMS_PER_USER); "
         "delete or reset jobs to make room",
     }
+    return _fail_before_run(repo, job, error)
+
+
+def _fail_before_run(repo: JobRepository, job: JobDoc, error: dict[str, str]) -> int:
+    """Fail a claimed job before its crawl started (no room, a failed login)."""
     data = {**events.counters_of({**job, "status": jobs.FAILED}), "error": error}
     event = outbox.fields(events.FAILED, {**data, **events.about(job)})
     done = repo.finish(job["_id"], "fail", job.get("run_id"), current=job, error=error, **event)

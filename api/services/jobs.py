@@ -12,7 +12,7 @@ from pymongo import ASCENDING, DESCENDING
 
 from api.schemas import check_job
 from api.security import is_admin
-from api.services import db, event_log, settings, webhooks
+from api.services import db, event_log, secrets, settings, webhooks
 from shared import events, items, jobs, outbox, tasks
 from shared.auto_memory import AutoMemory, learned_decision
 from shared.counters import JobCounters
@@ -48,6 +48,7 @@ def submit(spec: dict[str, Any], owner: UserDoc) -> JobDoc:
                 f"Stored items quota reached ({stored} of {quota}, MAX_STORED_ITEMS_PER_USER): "
                 "delete or reset jobs to make room"
             )
+    spec = secrets.sealed_body(spec)  # stored sealed; the worker opens it just before use
     memory = AutoMemory.from_settings(db(), settings())
     learned = _learned(spec, memory)
     job = repo().create(owner["_id"], spec, **learned)
@@ -201,7 +202,8 @@ def retry(job_id: str, user: UserDoc) -> JobDoc:
         started_at=None,
         duration_seconds=None,
         progress=0,
-        queue=jobs.queue_for(job["engine"]),
+        queue=jobs.queue_for(job["engine"], job.get("config")),
+        session=None,  # a login job logs in afresh
         takeovers=0,  # by hand: MAX_JOB_ATTEMPTS counts afresh
     )
     jobs.log(db(), job_id, "INFO", f"retried by {user['username']} (attempt {job['attempts']})")
@@ -235,7 +237,8 @@ def reset(job_id: str, user: UserDoc) -> JobDoc:
         auto_probe=None,
         auto_decision=None,
         warnings=[],
-        queue=jobs.queue_for(job["engine"]),
+        queue=jobs.queue_for(job["engine"], job.get("config")),
+        session=None,  # a login job logs in afresh
         takeovers=0,
     )
     db().results.delete_many({"job_id": job_id})
@@ -254,13 +257,15 @@ def update(job_id: str, user: UserDoc, changes: dict[str, Any]) -> JobDoc:
         raise Conflict(f"Only a pending job can be changed; this one is {job['status']}")
     stored: Mapping[str, Any] = job
     body = {key: stored[key] for key in BODY_FIELDS if stored.get(key) is not None}
+    # merged and checked in the clear, sealed again as it is stored; `***` keeps a secret
+    body["config"] = secrets.opened(job.get("config"))
     if "url" in changes:
         body["url"] = changes["url"]
         body["urls"] = changes.get("urls") or [changes["url"]]
     elif "urls" in changes:
         body["urls"], body["url"] = changes["urls"], changes["urls"][0]
     if "config" in changes:
-        body["config"] = {**job.get("config", {}), **changes["config"]}
+        body["config"] = {**body["config"], **secrets.with_kept(changes["config"], body["config"])}
     body.update({key: changes[key] for key in ("selectors", "priority") if key in changes})
     # the job the change makes must pass exactly what POST /jobs would accept
     checked = check_job(body)
@@ -269,6 +274,11 @@ def update(job_id: str, user: UserDoc, changes: dict[str, Any]) -> JobDoc:
     fields: dict[str, Any] = {key: checked[key] for key in changed}
     if not fields:
         return job
+    if "config" in fields:
+        fields["config"] = secrets.sealed(fields["config"])
+        queue = jobs.queue_for(job["engine"], fields["config"])
+        if queue != job.get("queue") and not job.get("auto_decision"):
+            fields["queue"] = queue  # a login added or removed: the job starts elsewhere
     fields["updated_at"] = jobs.now()
     # update_one, not find_one_and_update: SecantusDB scans for every findAndModify
     if (
@@ -278,7 +288,7 @@ def update(job_id: str, user: UserDoc, changes: dict[str, Any]) -> JobDoc:
     ):
         raise Conflict("The job started before the change could be applied")
     updated = jobs.apply_update(job, {"$set": fields})
-    if "priority" in fields and fields["priority"] != job["priority"]:
+    if "queue" in fields or ("priority" in fields and fields["priority"] != job["priority"]):
         enqueue(updated)  # the first message is a no-op for whichever worker gets it second
     return updated
 
