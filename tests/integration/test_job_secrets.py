@@ -88,9 +88,7 @@ def test_job_secrets_are_sealed_answered_masked_and_kept_on_patch_retry_and_rese
         moved = client.post(f"/api/v1/jobs/{job['id']}/{action}", headers=auth)
         assert moved.status_code == 200, (action, moved.get_json())
         assert db.jobs.find_one({"_id": job["id"]})["config"] == sealed, action
-    everything = json.dumps(
-        [client.get("/api/v1/jobs", headers=auth).get_json(), moved.get_json()]
-    )
+    everything = json.dumps([client.get("/api/v1/jobs", headers=auth).get_json(), moved.get_json()])
     for secret in (PASSWORD, "a-new-password", COOKIE, TOKEN):
         assert secret not in everything
 
@@ -111,9 +109,7 @@ def test_login_input_is_checked_like_the_rest_of_a_job(client, auth):
     assert "stands for a stored secret" in json.dumps(new_masked)
 
 
-def test_schedule_secrets_are_masked_and_kept_when_its_body_comes_back(
-    client, auth, db, settings
-):
+def test_schedule_secrets_are_masked_and_kept_when_its_body_comes_back(client, auth, db, settings):
     created = client.post(
         "/api/v1/schedules",
         json={"name": "nightly", "cron": "0 3 * * *", "job": body()},
