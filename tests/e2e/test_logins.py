@@ -198,3 +198,23 @@ def test_a_schedule_keeps_its_session_until_the_site_ends_it(login_stack, site):
     assert members.PASSWORD not in json.dumps(stored, default=str)
     listed = raw(stack, "/schedules", headers)
     assert members.PASSWORD not in listed and '"***"' in listed
+
+
+def test_a_preview_logs_in_first_and_shows_the_members_view(login_stack, site):
+    headers = login_stack.register()
+    answer = requests.post(
+        login_stack.url("/jobs/preview"),
+        json={
+            "url": site.url_for("/members/"),
+            "engine": "scrapy",
+            "selectors": SELECTORS,
+            "config": {"item_selector": "li.item", "login": login(site)},
+        },
+        headers=headers,
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    shown = answer.json()
+    assert shown["engine"] == "playwright"  # the login is the browser's
+    assert sorted(i["name"] for i in shown["items"]) == sorted(members.item_names("home", True))
+    assert members.PASSWORD not in answer.text
