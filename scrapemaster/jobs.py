@@ -18,9 +18,25 @@ class Jobs:
         self._t = transport
         self._events = events
 
-    def submit(self, spec: dict[str, Any] | None = None, **fields: Any) -> Job:
-        """POST /jobs: a job body as a dict, or as keywords (`url=…, engine=…, config=…`)."""
+    def submit(
+        self,
+        spec: dict[str, Any] | None = None,
+        *,
+        login: dict[str, Any] | None = None,
+        cookies: list[dict[str, Any]] | None = None,
+        **fields: Any,
+    ) -> Job:
+        """POST /jobs: a job body as a dict, or as keywords (`url=…, engine=…, config=…`);
+        `login` ({url, fields, submit, success_selector}) and `cookies` ([{name, value, …}])
+        go into its config."""
         body = {**(spec or {}), **fields}
+        if login is not None or cookies is not None:
+            config = dict(body.get("config") or {})
+            if login is not None:
+                config["login"] = login
+            if cookies is not None:
+                config["cookies"] = cookies
+            body["config"] = config
         return self._t.call("POST", "/jobs", json=body)
 
     def get(self, job_id: str) -> Job:
