@@ -17,6 +17,7 @@ from scrapers.engine import Sink
 from scrapers.rendering import describe_error, wait_selector
 from shared.jobspec import JobSpec
 from shared.sessions import BrowserSession, LoginConfig
+from shared.targets import BLOCKED_TARGET
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Page
@@ -104,14 +105,30 @@ async def _login(
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(context.close(), 10)
     except LoginFailed as exc:
+        refused = _refused(engine, sink)
+        if refused:  # the policy kept the login from a target: say which, as a crawl would
+            why = f"{exc}; blocked target {', '.join(refused)}"
+            return LoginOutcome(error={**_failed(login, why), "type": BLOCKED_TARGET})
         return LoginOutcome(error=_failed(login, str(exc)))
     except TimeoutError:
         return LoginOutcome(error=_failed(login, f"not done within {seconds:.0f} s"))
     except PlaywrightError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return LoginOutcome(error={"type": "browser_error", "message": f"login: {first[:300]}"})
+    _refused(engine, sink)
     sink.log("INFO", f"login: logged in at {login['url']}")
     return LoginOutcome(session=dict(session))
+
+
+def _refused(engine: PlaywrightEngine, sink: Sink) -> list[str]:
+    """The targets the egress proxy refused during the login (each logged), as host:port."""
+    from scrapers.browser_pool import get_pool
+
+    egress = get_pool(engine.settings).egress
+    found = egress.take_blocked() if egress is not None else {}
+    for target, reason in found.items():
+        sink.log("WARNING", f"login: blocked target {target}: {reason}; not fetched")
+    return list(found)
 
 
 async def _context(
@@ -171,6 +188,7 @@ async def _still_logged_in(context: BrowserContext, login: LoginConfig) -> bool:
 
 async def _submit_form(context: BrowserContext, login: LoginConfig) -> None:
     """Fill the fields in order, submit, and check; LoginFailed says why."""
+    from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import TimeoutError as PlaywrightTimeout
 
     page = await context.new_page()
@@ -201,6 +219,9 @@ async def _submit_form(context: BrowserContext, login: LoginConfig) -> None:
         navigated = False  # a script logs in without a navigation, or the click found nothing
         if submit and not await _present(page, submit, 0):
             raise LoginFailed(f"no submit control {submit!r} on the login page") from None
+    except PlaywrightError as exc:  # the submit's navigation failed (refused, blocked, reset)
+        problem, _raw = describe_error(exc, page.url)
+        raise LoginFailed(f"submitting the form failed ({problem['message']})") from None
     wait = SETTLE_SECONDS if navigated else CHECK_SECONDS
     success = login.get("success_selector")
     if success:

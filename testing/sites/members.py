@@ -10,13 +10,14 @@ import secrets
 import threading
 from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 USERNAME = "alice"
 PASSWORD = "wonderland-pass-7Q"  # noqa: S105 - the demo site's own account
 GATE_COOKIE = "gate"
 PUBLIC_ITEMS = 2
 MEMBER_ITEMS = 3  # more on each page for a logged-in member
+LOGIN_ACTION = "/members/login"
 
 
 class Members:
@@ -93,10 +94,12 @@ def route_get(handler: Any, rest: list[str]) -> None:
             _page(handler, "Account", f"<p>Logged in as {member}</p>{_logout()}")
             return
         pre = cookies.get("pre") or secrets.token_hex(8)
+        # ?action=URL: the form posts there (a login whose submit leaves the site)
+        action = (parse_qs(urlsplit(handler.path).query).get("action") or [LOGIN_ACTION])[0]
         _page(
             handler,
             "Log in",
-            _form(members.token(pre)),
+            _form(members.token(pre), action),
             headers={"Set-Cookie": f"pre={pre}; Path=/; HttpOnly"},
         )
     elif rest in ([], ["more"]):
@@ -139,9 +142,9 @@ def _logout() -> str:
     return '<a class="logout" href="/members/logout">log out</a>'
 
 
-def _form(token: str) -> str:
+def _form(token: str, action: str = "/members/login") -> str:
     return (
-        '<form method="post" action="/members/login">'
+        f'<form method="post" action="{html.escape(action)}">'
         f'<input type="hidden" name="csrf" value="{token}">'
         '<input id="username" name="username">'
         '<input id="password" name="password" type="password">'

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
@@ -32,19 +33,40 @@ def login(site: SiteServer, password: str = members.PASSWORD) -> dict:
 
 
 @pytest.fixture(scope="module")
-def login_stack(redis_url, mongo_url, tmp_path_factory):
+def served():
+    """The site and a webhook receiver, up before the stack: the only loopback targets its
+    target policy allows (PRIVATE_TARGETS=block), so a login can be seen kept from another."""
+    with SiteServer() as site:
+        receiver = Receiver()
+        try:
+            yield site, receiver
+        finally:
+            receiver.close()
+
+
+@pytest.fixture(scope="module")
+def login_stack(redis_url, mongo_url, tmp_path_factory, served):
+    site, receiver = served
+    allowed = f"{urlsplit(site.url).netloc},{urlsplit(receiver.url).netloc}"
     stack = Stack(redis_url, mongo_url, f"lg_{os.getpid()}", tmp_path_factory.mktemp("lg"))
     try:
-        stack.start(api=True, queues=("scrapy", "playwright", "webhooks"))
+        stack.start(
+            api=True,
+            queues=("scrapy", "playwright", "webhooks"),
+            PRIVATE_TARGETS="block",
+            TARGET_ALLOWLIST=allowed,
+        )
         yield stack
     finally:
         stack.stop()
 
 
 @pytest.fixture
-def site():
-    with SiteServer() as served:
-        yield served
+def site(served):
+    """The module's site with a fresh members area (its counts start at 0)."""
+    site, _ = served
+    site.members = members.Members()
+    return site
 
 
 def names(stack: Stack, job_id: str, headers: dict) -> list[str]:
@@ -64,26 +86,25 @@ def raw(stack: Stack, path: str, headers: dict, **params) -> str:
     return answer.text
 
 
-def test_a_browser_login_serves_both_engines_and_its_secrets_never_come_back(login_stack, site):
+def test_a_browser_login_serves_both_engines_and_its_secrets_never_come_back(
+    login_stack, site, served
+):
     stack = login_stack
     headers = stack.register()
-    receiver = Receiver()
-    try:
-        jobs = {
-            engine: stack.submit(
-                headers,
-                url=site.url_for("/members/"),
-                engine=engine,
-                selectors=SELECTORS,
-                config={**CRAWL, "login": login(site), "headers": {"Authorization": TOKEN}},
-                webhook_url=receiver.url,
-            )
-            for engine in ("playwright", "scrapy")
-        }
-        done = {e: stack.wait_job(j["id"], headers, timeout=120) for e, j in jobs.items()}
-        wait_for(lambda: len(receiver.calls) >= 2, 30, message="the jobs' webhooks")
-    finally:
-        receiver.close()
+    receiver = served[1]
+    jobs = {
+        engine: stack.submit(
+            headers,
+            url=site.url_for("/members/"),
+            engine=engine,
+            selectors=SELECTORS,
+            config={**CRAWL, "login": login(site), "headers": {"Authorization": TOKEN}},
+            webhook_url=receiver.url,
+        )
+        for engine in ("playwright", "scrapy")
+    }
+    done = {e: stack.wait_job(j["id"], headers, timeout=120) for e, j in jobs.items()}
+    wait_for(lambda: len(receiver.calls) >= 2, 30, message="the jobs' webhooks")
     for engine, job in done.items():
         assert job["status"] == "completed", job
         assert job["engine_used"] == engine
@@ -218,3 +239,28 @@ def test_a_preview_logs_in_first_and_shows_the_members_view(login_stack, site):
     assert shown["engine"] == "playwright"  # the login is the browser's
     assert sorted(i["name"] for i in shown["items"]) == sorted(members.item_names("home", True))
     assert members.PASSWORD not in answer.text
+
+
+def test_a_login_is_under_the_target_policy_like_any_page(login_stack, site):
+    headers = login_stack.register()
+    elsewhere = "http://127.0.0.1:59999/members/login"  # loopback, not allow-listed: blocked
+    form = {**login(site), "url": site.url_for(f"/members/login?action={quote(elsewhere)}")}
+    job = login_stack.submit(
+        headers,
+        url=site.url_for("/members/"),
+        engine="scrapy",
+        selectors=SELECTORS,
+        config={**CRAWL, "login": form},
+    )
+    done = login_stack.wait_job(job["id"], headers, timeout=90)
+    assert done["status"] == "failed", done
+    assert done["error"]["type"] == "blocked_target", done["error"]
+    assert "blocked target 127.0.0.1:59999" in done["error"]["message"]
+    assert site.members.logins == 0 and site.members.failed_logins == 0  # nothing was posted
+    refused = requests.post(
+        login_stack.url("/jobs"),
+        json={"url": site.url_for("/members/"), "config": {"login": {**form, "url": elsewhere}}},
+        headers=headers,
+        timeout=10,
+    )
+    assert refused.status_code == 422 and "config.login.url" in refused.json()["errors"]
