@@ -91,3 +91,19 @@ def test_the_jobs_own_cookies_win_over_a_logins():
     login = {"cookies": [{"name": "a", "value": "login", "domain": "e.com", "path": "/"}]}
     mine = start_cookies({"cookies": [{"name": "a", "value": "mine"}]}, ["http://e.com/"])
     assert [c["value"] for c in combined(mine, login)["cookies"]] == ["mine"]
+
+
+def test_the_secrets_key_is_generated_per_install_locally_and_required_in_production(tmp_path):
+    from shared.settings import Settings, SettingsError
+
+    local = Settings.from_env({}, env="local", var_dir=str(tmp_path))
+    keys = local.secrets_keys()
+    assert len(keys) == 1 and len(keys[0]) >= 48 and local.secrets_keys() == keys
+    assert (tmp_path / "secrets-key").stat().st_mode & 0o777 == 0o600
+    production = {"ENV": "production", "MONGO_URL": "mongodb://db"}
+    with pytest.raises(SettingsError, match="SECRETS_KEY"):
+        Settings.from_env(production).secrets_keys()
+    with pytest.raises(SettingsError, match="SECRETS_KEY"):
+        Settings.from_env({**production, "SECRETS_KEY": "short"})
+    rotated = Settings.from_env({**production, "SECRETS_KEY": "n" * 20 + ", " + "o" * 20})
+    assert rotated.secrets_keys() == ["n" * 20, "o" * 20]
