@@ -197,9 +197,15 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         max_field_bytes=settings.max_field_bytes,
         user_agent=settings.user_agent,
     )
-    prepared = login_flow.prepare(
-        repo, job, spec, queue, vault, _browser_login, send, _logger(repo, job)
-    )
+    try:
+        prepared = login_flow.prepare(
+            repo, job, spec, queue, vault, _browser_login, send, _logger(repo, job)
+        )
+    except Exception as exc:  # a browser that would not start, a session that will not open
+        logger.exception("job %s: its login could not run", job_id)
+        kind = "secrets_unavailable" if isinstance(exc, VaultError) else "browser_error"
+        message = "".join(traceback.format_exception_only(exc)).strip().splitlines()[0]
+        prepared = login_flow.Prepared(error={"type": kind, "message": f"login: {message}"})
     if prepared.handed:
         return 0
     if prepared.error is not None:

@@ -10,9 +10,13 @@ jar starts with its cookies. The static worker never needs a browser.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from pymongo.errors import PyMongoError
 
 from scrapers.engine import Sink
 from shared import jobs, sessions, tasks
@@ -22,6 +26,7 @@ from shared.sessions import BrowserSession
 from shared.vault import Vault
 
 LOGIN_FAILED = "login_failed"
+HEARTBEAT_SECONDS = 2.0  # a login takes up to a minute: the reconciler must see the job alive
 
 
 @dataclass
@@ -76,7 +81,8 @@ def prepare(
         return Prepared(handed=_hand(repo, job, tasks.QUEUE_PLAYWRIGHT, {}, send, log))
     schedule_id = job.get("schedule_id")
     kept = sessions.kept(repo.db, vault, schedule_id) if schedule_id else None
-    outcome = browser_login(spec, LogSink(log), kept, sessions.combined(start, None))
+    with heartbeat(repo, job):
+        outcome = browser_login(spec, LogSink(log), kept, sessions.combined(start, None))
     if outcome.error is not None:
         if schedule_id and kept is not None:
             sessions.forget(repo.db, schedule_id)
@@ -114,3 +120,26 @@ def _hand(
     else:
         log("INFO", "login: the job moved meanwhile (cancelled?); not handed on")
     return True
+
+
+@contextlib.contextmanager
+def heartbeat(repo: JobRepository, job: JobDoc) -> Iterator[None]:
+    """Keep the claimed job's heartbeat fresh while its login runs (the sink does it once the
+    crawl starts), so the reconciler does not take it for a job whose worker died."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            with contextlib.suppress(PyMongoError):
+                repo.jobs.update_one(
+                    {"_id": job["_id"], "run_id": job.get("run_id"), "status": jobs.RUNNING},
+                    {"$set": {"heartbeat_at": jobs.now()}},
+                )
+
+    thread = threading.Thread(target=beat, name=f"login-heartbeat-{job['_id']}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(HEARTBEAT_SECONDS + 5)
