@@ -15,6 +15,8 @@ from scrapers.scrapy_spider import State, describe_failure, spider_class
 from shared.jobspec import JobSpec
 from shared.proxies import NO_PROXIES
 
+SESSION_COOKIES = "SCRAPEMASTER_SESSION_COOKIES"  # scrapers/scrapy_session.py reads it
+
 __all__ = ["ScrapyEngine", "crawl_settings", "describe_failure"]
 
 logger = logging.getLogger(__name__)
@@ -37,10 +39,13 @@ def _offline_public_suffixes() -> None:
 _offline_public_suffixes()
 
 
-def crawl_settings(spec: JobSpec) -> dict[str, Any]:
-    """Scrapy settings for one job; nothing is shared with the next job's crawler."""
+def crawl_settings(spec: JobSpec, cookies: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Scrapy settings for one job; nothing is shared with the next job's crawler. `cookies`:
+    the session's (scrapers/scrapy_session.py)."""
     cfg = spec.config
     middlewares: dict[str, int | None] = {
+        "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
+        "scrapers.scrapy_session.SessionCookiesMiddleware": 700,
         # robots.txt kept across this process's jobs (ROBOTS_CACHE_SECONDS), same rules
         "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
         "scrapers.scrapy_robots.CachedRobotsTxtMiddleware": 100,
@@ -84,6 +89,7 @@ def crawl_settings(spec: JobSpec) -> dict[str, Any]:
         "DOWNLOADER_MIDDLEWARES": middlewares,
         # http(s) only: a link or redirect to file://, ftp://, s3:// or data: goes nowhere
         "DOWNLOAD_HANDLERS": {"file": None, "ftp": None, "s3": None, "data": None},
+        SESSION_COOKIES: list(cookies or []),
     }
 
 
@@ -118,7 +124,8 @@ class ScrapyEngine:
         rotation = ctx.rotation or Rotation(spec.config.get("proxy") or "none")
 
         def start() -> Any:
-            runner = CrawlerRunner(crawl_settings(spec))
+            cookies = (ctx.session or {}).get("cookies")
+            runner = CrawlerRunner(crawl_settings(spec, cookies))
             crawler = runner.create_crawler(spider_class(spec, sink, state, rotation))
             holder["crawler"] = crawler
 

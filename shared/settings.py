@@ -12,6 +12,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 TEST_JWT_SECRET = "test-only-secret-never-accepted-outside-env-test"  # noqa: S105 - ENV=test only
 JWT_SECRET_FILE = "jwt-secret"
+# ENV=test only, like TEST_JWT_SECRET: test stacks share it without a file
+TEST_SECRETS_KEY = "test-only-secrets-key-never-accepted-outside-env-test"  # noqa: S105
+SECRETS_KEY_FILE = "secrets-key"
 FLOWER_PASSWORD_FILE = "flower-password"
 LOCAL_ENVS = {"local", "test", "development"}
 
@@ -84,6 +87,14 @@ class Settings:
         "",
         "signs tokens; only the API gets it. Local mode generates one per install into "
         "`var/jwt-secret`; **required (at least 16 characters) in production**",
+    )
+    secrets_key: str = setting(
+        "",
+        "encrypts the secrets of jobs and schedules at rest (login field values, cookie values, "
+        "`Authorization`/`Cookie` header values, kept sessions); the API and the crawl workers "
+        "need it. Comma-separated to rotate: the first encrypts, each one decrypts. Local mode "
+        "generates one per install into `var/secrets-key`; **required (at least 16 characters) "
+        "in production**",
     )
     trusted_proxies: int = setting(
         0,
@@ -364,6 +375,8 @@ class Settings:
                 raise SettingsError("JWT_SECRET_KEY must be at least 16 characters")
             if not self.mongo_url:
                 raise SettingsError(f"ENV={self.env}: set MONGO_URL to a MongoDB server")
+            if any(0 < len(k.strip()) < 16 for k in self.secrets_key.split(",")):
+                raise SettingsError("SECRETS_KEY: each key must be at least 16 characters")
         if not 1 <= self.max_pages_cap <= 1_000_000:
             raise SettingsError("MAX_PAGES_CAP must be between 1 and 1000000")
         if not 1 <= self.max_timeout_seconds <= 86_400:
@@ -427,6 +440,18 @@ class Settings:
         if self.env == "test":
             return TEST_JWT_SECRET
         return local_secret(Path(self.var_dir) / JWT_SECRET_FILE)
+
+    def secrets_keys(self) -> list[str]:
+        """The keys that seal job secrets (shared/vault.py), newest first: SECRETS_KEY, else
+        (local mode) one generated per install into var/, like the JWT key."""
+        keys = [k.strip() for k in self.secrets_key.split(",") if k.strip()]
+        if keys:
+            return keys
+        if self.env == "test":
+            return [TEST_SECRETS_KEY]
+        if not self.is_local:
+            raise SettingsError(f"ENV={self.env}: set SECRETS_KEY (at least 16 characters)")
+        return [local_secret(Path(self.var_dir) / SECRETS_KEY_FILE)]
 
     def flower_basic_auth(self) -> str:
         """`user:password` for Flower: FLOWER_PASSWORD, else (local mode) a generated one."""
