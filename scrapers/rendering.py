@@ -153,6 +153,7 @@ _FINGERPRINT = """() => {
 # started meanwhile. Requests are what a page waits for between renders (an XHR, a fetch); the
 # quiet window only covers what scripts do between them (timers, animation frames).
 DOM_QUIET = 0.1  # s the DOM stays the same, no request in flight, before a clicked page is read
+OVERRUN = 1.0  # s an in-page wait may run past its own time limit before it is given up
 _ARM = """() => {
   const old = window.__scrapemasterChange;
   if (old) { old.stop(); }
@@ -204,7 +205,11 @@ async def next_change(page: Page, seconds: float) -> bool:
     """Whether the page changed since `watch_change` (waiting up to `seconds` for it); True
     too when the tab is on another document. Raises Playwright's Error when the document is
     being replaced meanwhile (a navigation: a change too)."""
-    return bool(await page.evaluate(_NEXT_CHANGE, max(1, int(seconds * 1000))))
+    waiting = page.evaluate(_NEXT_CHANGE, max(1, int(seconds * 1000)))
+    try:  # bounded here too: a page's own scripts may have broken its timers
+        return bool(await asyncio.wait_for(waiting, seconds + OVERRUN))
+    except TimeoutError:
+        return False
 
 
 async def settle_dom(page: Page, network: _Network, limit: float) -> None:
@@ -220,7 +225,12 @@ async def settle_dom(page: Page, network: _Network, limit: float) -> None:
         if left <= 0:
             return
         try:
-            calm = await page.evaluate(_QUIET_DOM, [int(DOM_QUIET * 1000), int(left * 1000)])
+            calm = await asyncio.wait_for(
+                page.evaluate(_QUIET_DOM, [int(DOM_QUIET * 1000), int(left * 1000)]),
+                left + OVERRUN,
+            )
+        except TimeoutError:  # the page's timers did not end it: `limit` is past
+            return
         except PlaywrightError:  # the document was replaced meanwhile: wait for the new one
             with contextlib.suppress(PlaywrightError):
                 await page.wait_for_load_state("load", timeout=max(1.0, left) * 1000)

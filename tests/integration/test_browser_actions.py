@@ -103,6 +103,22 @@ def test_a_click_that_changes_nothing_stops_with_a_warning_and_no_duplicates(eng
     assert any("did not change the page" in w for w in result.warnings), result.warnings
 
 
+def test_a_page_that_breaks_its_timers_still_ends_a_click_that_changes_nothing(engine, site):
+    result, sink = run(
+        engine,
+        site.url_for("/act/list?stuck=1"),
+        ITEM,
+        item_selector="li.item",
+        next_click="button#next",
+        wait_for="li.item",
+        actions=[{"type": "evaluate", "script": "window.setTimeout = () => 0"}],
+        timeout_seconds=30,
+    )
+    assert result.error is None, result
+    assert result.pages == 1 and len(sink.found) == interactive.LIST_PER_PAGE
+    assert any("did not change the page" in w for w in result.warnings), result.warnings
+
+
 def test_a_click_that_renders_the_same_page_again_stops_without_duplicates(engine, site):
     # the DOM changes after the click (emptied, filled again) but ends as it was
     result, sink = run(
