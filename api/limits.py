@@ -2,7 +2,7 @@
 
 Every counted request falls in exactly one bucket, with a budget of its own:
 
-- `reads` (GET, HEAD, OPTIONS: lists, details, logs, results, files, event streams — the
+- `reads` (GET, HEAD: lists, details, logs, results, files, event streams — the
   dashboard's calls), per user, a generous per-minute budget (`RATE_LIMIT_READS`);
 - `writes` (POST, PUT, PATCH, DELETE that change records without starting work), per user
   (`RATE_LIMIT_WRITES`);
@@ -14,8 +14,8 @@ Every counted request falls in exactly one bucket, with a budget of its own:
 
 Each bucket is an application-wide limit of its own scope, exempt where the request belongs to
 another bucket, so the `X-RateLimit-*` headers are those of the one bucket the request used;
-`X-RateLimit-Bucket` names it. Health, the API docs and the dashboard's pages and files are not
-counted (its API calls are)."""
+`X-RateLimit-Bucket` names it (api/buckets.py decides). OPTIONS, health, the API docs and the
+dashboard's pages and files are not counted (its API calls are)."""
 
 from __future__ import annotations
 
@@ -26,25 +26,11 @@ from flask_limiter import ApplicationLimit, Limiter
 from flask_limiter.util import get_remote_address
 
 from api import scrapyd_auth, security
+from api.buckets import BUCKETS, bucket_of
 from api.dashboard import is_dashboard_request
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-BUCKETS = ("reads", "writes", "submissions", "anonymous")
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# endpoints (Flask's names) whose POST starts real work: crawls, previews, reruns
-SUBMISSION_ENDPOINTS = frozenset(
-    {
-        "jobs.Jobs",
-        "preview.Preview",
-        "jobs.Retry",
-        "jobs.Reset",
-        "jobs.RetryFailed",
-        "schedules.RunNow",
-    }
-)
-SCRAPYD_SUBMISSIONS = frozenset({"schedule"})  # /scrapyd/schedule.json
 
 
 def _identity() -> str | None:
@@ -82,15 +68,8 @@ def bucket() -> str:
 def _classify() -> str:
     if not rate_key().startswith("user:"):
         return "anonymous"
-    if request.method in READ_METHODS:
-        return "reads"
-    if request.endpoint in SUBMISSION_ENDPOINTS and request.method == "POST":
-        return "submissions"
-    if request.blueprint == "scrapyd" and (request.view_args or {}).get("name") in (
-        SCRAPYD_SUBMISSIONS
-    ):
-        return "submissions"
-    return "writes"
+    scrapyd_name = (request.view_args or {}).get("name") if request.blueprint == "scrapyd" else None
+    return bucket_of(request.endpoint, request.method, scrapyd_name)
 
 
 def budgets(settings: Settings) -> dict[str, str]:
@@ -105,7 +84,8 @@ def budgets(settings: Settings) -> dict[str, str]:
 
 def _not_counted() -> bool:
     return (
-        request.path.endswith("/health")
+        request.method == "OPTIONS"  # a CORS preflight or an Allow: no work, no credentials
+        or request.path.endswith("/health")
         or request.path.startswith(("/api/docs", "/api/redoc", "/api/openapi.json"))
         or is_dashboard_request()
     )

@@ -51,6 +51,8 @@ def test_read_budget_is_per_user_and_shared_across_processes(limited):
 
 def test_anonymous_budget_is_per_address_and_health_is_exempt(limited):
     client = limited[0].test_client()
+    for _ in range(5):  # a CORS preflight or an Allow query: no work, not counted
+        assert "X-RateLimit-Limit" not in client.options("/api/v1/jobs").headers
     answers = [client.get("/api/v1/jobs") for _ in range(5)]
     assert [a.status_code for a in answers] == [401, 401, 401, 401, 429]
     assert answers[0].headers["X-RateLimit-Bucket"] == "anonymous"
@@ -154,3 +156,21 @@ def test_busiest_minute_of_an_hour_of_dashboard_and_polling_fits_the_read_budget
     # every call counted in the one window, with room to spare
     assert remaining == limit - len(calls)
     assert remaining >= 0.4 * limit
+
+
+def test_the_openapi_document_names_each_operations_bucket(client):
+    paths = client.get("/api/openapi.json").get_json()["paths"]
+
+    def bucket(path: str, method: str) -> str | None:
+        return paths[path][method].get("x-rate-limit-bucket")
+
+    assert bucket("/api/v1/jobs", "get") == "reads"
+    assert bucket("/api/v1/jobs/{job_id}/events", "get") == "reads"
+    assert bucket("/api/v1/jobs", "post") == "submissions"
+    assert bucket("/api/v1/jobs/preview", "post") == "submissions"
+    assert bucket("/api/v1/jobs/{job_id}/retry", "post") == "submissions"
+    assert bucket("/api/v1/schedules/{schedule_id}/run", "post") == "submissions"
+    assert bucket("/api/v1/jobs/{job_id}/cancel", "post") == "writes"
+    assert bucket("/api/v1/jobs/{job_id}", "delete") == "writes"
+    assert bucket("/api/v1/auth/login", "post") == "anonymous"
+    assert bucket("/api/v1/health", "get") is None  # not counted
