@@ -158,6 +158,17 @@ def test_busiest_minute_of_an_hour_of_dashboard_and_polling_fits_the_read_budget
     assert remaining >= 0.4 * limit
 
 
+def test_an_empty_budget_leaves_its_bucket_unlimited(settings):
+    s = settings.with_(rate_limit_enabled=True, rate_limit_reads="", rate_limit_writes="1/minute")
+    client = create_app(s).test_client()
+    alice = register_user(client)
+    for _ in range(3):
+        read = client.get("/api/v1/jobs", headers=alice)
+        assert read.status_code == 200 and "X-RateLimit-Limit" not in read.headers
+    write = client.delete("/api/v1/jobs/batch", json={"job_ids": []}, headers=alice)
+    assert write.headers["X-RateLimit-Limit"] == "1", write.get_data(as_text=True)
+
+
 def test_the_openapi_document_names_each_operations_bucket(client):
     paths = client.get("/api/openapi.json").get_json()["paths"]
 
