@@ -203,8 +203,31 @@ class Settings:
         "ScrapeMaster/0.1 (+https://github.com/scrapemaster)",
         "default User-Agent (a job's `headers` may override it)",
     )
-    rate_limit_authenticated: str = setting("1000/hour", "rate limit per authenticated user")
-    rate_limit_anonymous: str = setting("100/hour", "rate limit per anonymous client")
+    rate_limit_reads: str = setting(
+        "1200/minute",
+        "requests per user that only read (GET, HEAD: lists, details, logs, results, files, "
+        "event streams, the dashboard's calls); per minute, so a runaway script cannot lock "
+        "its user's dashboard out for long. Every `RATE_LIMIT_*` takes `limits` strings, "
+        "several joined by `;` (`10/second;600/minute`), or empty for no limit",
+    )
+    rate_limit_writes: str = setting(
+        "1000/hour",
+        "requests per user that change records without starting work (POST, PUT, PATCH, "
+        "DELETE: cancel, delete, schedules, webhooks, keys, eggs)",
+    )
+    rate_limit_submissions: str = setting(
+        "300/hour",
+        "requests per user that start work: `POST /jobs`, `/jobs/preview`, retry, reset, "
+        "retry-failed, a schedule's run-now, Scrapyd's `schedule.json`",
+    )
+    rate_limit_authenticated: str = setting(
+        "",
+        "deprecated name of `RATE_LIMIT_WRITES` (it counted every request); used for writes "
+        "when `RATE_LIMIT_WRITES` is not set",
+    )
+    rate_limit_anonymous: str = setting(
+        "100/hour", "requests per client address without valid credentials (login, register)"
+    )
     rate_limit_enabled: bool = setting(True, "apply the rate limits")
     login_lockout_enabled: bool = setting(
         True, "count failed logins (independent of `RATE_LIMIT_ENABLED`)"
@@ -363,6 +386,8 @@ class Settings:
                     values[f.name] = raw
             except ValueError as exc:
                 raise SettingsError(f"{f.name.upper()}: {exc}") from None
+        if "RATE_LIMIT_AUTHENTICATED" in environ and "RATE_LIMIT_WRITES" not in environ:
+            values["rate_limit_writes"] = environ["RATE_LIMIT_AUTHENTICATED"]  # the old name
         values.update(overrides)
         settings = cls(**values)
         settings.validate()
@@ -391,6 +416,19 @@ class Settings:
             parse_allowlist(self.target_allowlist)
         except ValueError as exc:
             raise SettingsError(f"TARGET_ALLOWLIST: {exc}") from None
+        for name in (
+            "rate_limit_reads",
+            "rate_limit_writes",
+            "rate_limit_submissions",
+            "rate_limit_anonymous",
+        ):
+            try:
+                from limits import parse_many
+
+                if getattr(self, name):  # empty: that bucket is not limited
+                    parse_many(getattr(self, name))
+            except ValueError:
+                raise SettingsError(f"{name.upper()}: not a limit like '600/minute'") from None
         for name in ("login_failure_limit_user", "login_failure_limit_ip"):
             try:
                 from limits import parse
