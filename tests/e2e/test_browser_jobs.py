@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
@@ -23,26 +24,25 @@ SELECTORS = {
 CATALOG = {"item_selector": "div.product", "follow_links": True, "link_selector": "li.next a"}
 
 
-def chromium_pids() -> set[int]:
+def chromium_of(root: int) -> set[int]:
+    """The Chromium processes under process `root` (a worker), not other tests' browsers."""
+    try:
+        below = psutil.Process(root).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return set()
     found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"chromium" in cmd.split(b"\0")[0]:
-                found.add(int(entry.name))
+    for proc in below:
+        with contextlib.suppress(psutil.Error):
+            if "chromium" in (proc.cmdline() or [""])[0]:
+                found.add(proc.pid)
     return found
 
 
 @pytest.fixture(scope="module")
 def browser_stack(redis_url, mongo_url, tmp_path_factory):
-    before = chromium_pids()
     stack = Stack(redis_url, mongo_url, f"br_{os.getpid()}", tmp_path_factory.mktemp("br"))
     try:
         stack.start(api=True, queues=("scrapy", "playwright"))
-        stack.chromium_before = before
         yield stack
     finally:
         stack.stop()
@@ -233,10 +233,12 @@ def test_no_chromium_outlives_the_playwright_worker(browser_stack):
             config={"item_selector": "div.product"},
         )
         browser_stack.wait_job(job["id"], headers, timeout=60)
-    assert chromium_pids() - browser_stack.chromium_before, "the worker keeps a warm browser"
+    worker = browser_stack.procs["worker-playwright"].pid
+    warm = chromium_of(worker)
+    assert warm, "the worker keeps a warm browser"
     browser_stack.stop_process("worker-playwright", signal.SIGTERM)
     wait_for(
-        lambda: not (chromium_pids() - browser_stack.chromium_before),
+        lambda: not any(psutil.pid_exists(pid) for pid in warm),
         20,
-        message="chromium gone after the worker stopped",
+        message="the worker's chromium gone after the worker stopped",
     )

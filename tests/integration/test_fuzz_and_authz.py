@@ -16,7 +16,7 @@ from testing.helpers import register_user
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES_PER_OPERATION = 12
+EXAMPLES_PER_OPERATION = 8  # x 2 modes x ~70 operations: ~1,100 calls
 
 
 @pytest.fixture
