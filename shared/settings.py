@@ -264,6 +264,11 @@ class Settings:
         3.0,
         "a job held back by its owner's `QUOTA_CONCURRENT_JOBS` looks again after this long",
     )
+    metrics_top_users: int = setting(
+        10,
+        "`/metrics` gives this month's usage per user for this many users (most pages first); "
+        'the others are summed as `user="other"`',
+    )
     beat_lock_timeout_seconds: float = setting(
         30.0, "a standby beat takes over this long after the active one died"
     )

@@ -137,6 +137,14 @@ def test_usage_equals_the_stored_jobs_after_runs_and_a_retry(quota_stack):
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     assert [r["day"] for r in days["usage"]] == [today]
     assert days["usage"][0]["pages"] == table["total"]["pages"]
+    # Prometheus: per user for the busiest (METRICS_TOP_USERS), the rest as "other"
+    me = requests.get(stack.url("/auth/me"), headers=headers, timeout=10).json()
+    metrics = requests.get(stack.url("/metrics"), headers=admin, timeout=10).text
+    expected = f'scrapemaster_usage_pages{{user="{me["username"]}"}} {float(mine["pages"])}'
+    assert expected in metrics
+    users = requests.get(stack.url("/admin/users"), headers=admin, timeout=10).json()["users"]
+    listed = next(u for u in users if u["id"] == me["id"])
+    assert listed["usage"]["pages"] == mine["pages"] and listed["quotas"] == mine["quotas"]
 
 
 def test_pages_quota_stops_a_running_job_at_the_limit_and_refuses_at_submit(quota_stack):
