@@ -195,3 +195,52 @@ def test_concurrent_jobs_quota_keeps_the_extra_job_pending_while_others_run(quot
     assert done_first["status"] == done_second["status"] == "completed"
     assert done_second["started_at"] >= done_first["completed_at"]
     assert usage(stack, a)["quotas"]["concurrent_jobs"] == 1
+
+
+@pytest.mark.browser
+def test_dashboard_usage_page_shows_usage_against_quotas_and_everyone_to_an_admin(quota_stack):
+    from playwright.sync_api import sync_playwright
+
+    stack = quota_stack
+    username = f"d{uuid.uuid4().hex[:8]}"
+    headers = stack.register(username, "correct-horse")
+    set_quotas(stack, headers, pages_per_month=50, concurrent_jobs=2)
+    with SiteServer(pages=3, items_per_page=2) as site:
+        stack.wait_job(stack.submit(headers, **crawl(site))["id"], headers)
+    allowed = f"127.0.0.1:{stack.port}"
+
+    def only_the_service(route) -> None:
+        if allowed in route.request.url:
+            route.continue_()
+        else:
+            route.abort()
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            for who, password in ((username, "correct-horse"), ("root", "admin-pass-1")):
+                context = chromium.new_context()
+                context.route("**/*", only_the_service)
+                page = context.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+                page.goto(stack.base + "/usage")
+                page.wait_for_url("**/login?next=%2Fusage")
+                page.fill("#login-form input[name=username]", who)
+                page.fill("#login-form input[name=password]", password)
+                page.click("#login-form button[type=submit]")
+                page.wait_for_url(stack.base + "/usage")
+                pages = page.locator('#usage tr[data-quota="pages"]')
+                pages.wait_for()
+                if who == username:
+                    assert pages.inner_text().split("\t")[1:] == ["3", "50", "6%"]
+                    assert page.locator("#everyone-card").is_hidden()
+                else:
+                    row = page.locator("#everyone tbody tr", has_text=username)
+                    row.wait_for()
+                    cells = row.inner_text().split("\t")
+                    assert cells[3] == "3" and cells[6].startswith("2 · 50 · unlimited")
+                assert errors == []
+                context.close()
+        finally:
+            chromium.close()
