@@ -5,6 +5,8 @@ and hold a user's extra job pending while another user's job runs."""
 
 from __future__ import annotations
 
+import os
+import signal
 import uuid
 from datetime import UTC, datetime
 
@@ -147,6 +149,25 @@ def test_usage_equals_the_stored_jobs_after_runs_and_a_retry(quota_stack):
     assert listed["usage"]["pages"] == mine["pages"] and listed["quotas"] == mine["quotas"]
 
 
+def test_usage_stays_exact_when_a_worker_is_killed_mid_job(quota_stack):
+    stack = quota_stack
+    headers = stack.register()
+    with SiteServer(pages=8, items_per_page=10, delay=0.4) as site:
+        job = stack.submit(headers, **crawl(site))
+        wait_for(lambda: stack.job(job["id"], headers)["pages_crawled"] >= 2, 30)
+        for pid in stack.children("worker-scrapy"):
+            os.kill(pid, signal.SIGKILL)
+        done = stack.wait_job(job["id"], headers, timeout=90)
+    assert done["status"] == "completed" and done["items_scraped"] == 80
+    stored = stack.database().jobs.find_one({"_id": job["id"]})
+    assert stored["takeovers"] == 1
+    # the killed run's pages (as of its last progress write) and the take-over's 8 again
+    assert stored["usage"]["pages"] >= 2 + 8
+    assert stored["usage"]["items"] == 80  # each stored item once
+    mine = usage(stack, headers)
+    assert mine["pages"] == stored["usage"]["pages"] and mine["items"] == 80
+
+
 def test_pages_quota_stops_a_running_job_at_the_limit_and_refuses_at_submit(quota_stack):
     stack = quota_stack
     headers = stack.register()
@@ -244,3 +265,22 @@ def test_dashboard_usage_page_shows_usage_against_quotas_and_everyone_to_an_admi
                 context.close()
         finally:
             chromium.close()
+
+
+@pytest.mark.browser
+def test_browser_seconds_are_metered_for_the_time_the_tabs_were_open(quota_stack):
+    stack = quota_stack
+    if "worker-playwright" not in stack.procs:
+        stack.start_worker("playwright")
+    headers = stack.register()
+    with SiteServer(pages=3, items_per_page=2, delay=0.5) as site:
+        job = stack.submit(headers, **{**crawl(site), "engine": "playwright"})
+        done = stack.wait_job(job["id"], headers, timeout=90)
+    assert done["status"] == "completed" and done["pages_crawled"] == 3
+    stored = stack.database().jobs.find_one({"_id": job["id"]})
+    # three pages each answered after 0.5 s, in one tab that stayed open between them
+    assert 1.5 <= stored["usage"]["browser_seconds"] < 60
+    assert stored["usage"]["browser_seconds"] == stored["browser_seconds"]
+    mine = usage(stack, headers)
+    assert mine["browser_seconds"] == pytest.approx(stored["usage"]["browser_seconds"])
+    assert mine["pages"] == 3
