@@ -103,3 +103,19 @@ def test_storage_quota_refuses_at_submit_exactly_at_the_limit(api):
     assert body["used"] == 100 and body["limit"] == 100 and body["resets_at"] is None
     usage = client.get("/api/v1/usage", headers=user).get_json()
     assert usage["bytes_stored"] == 100 and usage["files"] == 2
+
+
+def test_a_run_stops_once_its_owners_browser_minutes_are_used_up(db):
+    from shared.results import ItemSink
+
+    sink = ItemSink(db, "j1", max_pages=10, run_id="r1", count_existing=False)
+    try:
+        sink.browser_budget = 1.0  # what the quota left as the run started
+        sink.browser_time(0.6)
+        assert not sink.should_stop
+        sink.browser_time(0.5)
+        assert sink.should_stop and sink.quota is not None
+        assert sink.quota["type"] == "quota_exceeded"
+    finally:
+        counters = sink.close()
+    assert counters["browser_seconds"] == 1.1
