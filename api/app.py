@@ -22,6 +22,7 @@ from api.blueprints import (
     results,
     schedules,
     scrapyd,
+    usage,
     users,
     webhooks,
 )
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         webhooks.blp,
         schedules.blp,
         users.blp,
+        usage.blp,
     ):
         api.register_blueprint(blueprint)
     # plain Flask, outside the OpenAPI document: Scrapyd's shapes (api/blueprints/scrapyd.py)

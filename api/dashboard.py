@@ -19,6 +19,7 @@ PAGES = {
     "submit": "New job",
     "schedules": "Schedules",
     "webhooks": "Webhooks",
+    "usage": "Usage",
     "login": "Log in",
 }
 
@@ -55,6 +56,11 @@ def schedules() -> str:
 @blp.get("/webhooks")
 def webhooks() -> str:
     return _page("webhooks")
+
+
+@blp.get("/usage")
+def usage() -> str:
+    return _page("usage")
 
 
 def register(app: Flask) -> None:

@@ -50,9 +50,12 @@ def error_response(
     type_: str | None = None,
     errors: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ):
-    """The API's error body: {detail, type, errors?, request_id} with `status`."""
+    """The API's error body: {detail, type, errors?, request_id} with `status`; `extra`: more
+    fields of that error (a quota's `quota`, `used`, `resets_at`)."""
     body: dict[str, Any] = {
+        **(extra or {}),
         "detail": detail,
         "type": type_ or TYPES.get(status, "internal_error" if status >= 500 else "bad_request"),
         "request_id": request_id(),
@@ -144,7 +147,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def on_domain_error(exc: DomainError):
-        return error_response(exc.status, exc.detail, exc.type, exc.errors, headers=exc.headers)
+        return error_response(
+            exc.status, exc.detail, exc.type, exc.errors, headers=exc.headers, extra=exc.extra
+        )
 
     @app.errorhandler(pymongo.errors.ConnectionFailure)
     def on_store_down(exc: Exception):

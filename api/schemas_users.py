@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from api.schemas import MAX_SKIP, Register, UTCDateTime
+from api.schemas_usage import MonthUsage, QuotasIn, QuotasOut
 from shared.accounts import ROLES
 
 
@@ -26,6 +27,8 @@ class AdminUserOut(ma.Schema):
     active = fields.Boolean(dump_default=True)
     created_at = UTCDateTime()
     last_login = UTCDateTime(allow_none=True)
+    quotas = fields.Nested(QuotasOut, metadata={"description": "in force: own, else QUOTA_*"})
+    usage = fields.Nested(MonthUsage, metadata={"description": "this month (UTC)"})
 
 
 class AdminUserPage(ma.Schema):
@@ -41,4 +44,8 @@ class AdminUserUpdate(ma.Schema):
     role = fields.String(validate=validate.OneOf(ROLES))
     active = fields.Boolean(
         metadata={"description": "false: tokens, keys, streams, schedules and webhooks stop"}
+    )
+    quotas = fields.Nested(
+        QuotasIn,
+        metadata={"description": "the user's own quotas (0: unlimited; null: the QUOTA_* default)"},
     )

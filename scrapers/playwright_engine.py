@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any
 
@@ -335,6 +336,7 @@ class PlaywrightEngine(PageVisits):
         """
         cfg = spec.config
         page, network = None, None
+        opened = 0.0  # when the tab was opened, or last metered (issue 25: browser-seconds)
         try:
             while not state.repick and not state.stop_reason:
                 if not state.frontier or (state.deciding and state.busy):
@@ -354,10 +356,14 @@ class PlaywrightEngine(PageVisits):
                     if page is None or page.is_closed():
                         page = await context.new_page()
                         network = _Network(page)
+                        opened = time.monotonic()
                     assert network is not None  # made with its page
-                    links = await self._visit(
-                        page, network, url, spec, sink, state, start=depth == 0
-                    )
+                    try:
+                        links = await self._visit(
+                            page, network, url, spec, sink, state, start=depth == 0
+                        )
+                    finally:
+                        opened = _meter_browser(sink, opened)
                     max_depth = cfg.get("max_depth")
                     if max_depth is None or depth < max_depth:
                         for link in links:
@@ -370,6 +376,7 @@ class PlaywrightEngine(PageVisits):
             if page is not None:
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await asyncio.wait_for(page.close(), CLOSE_WAIT)
+                _meter_browser(sink, opened)
 
     @staticmethod
     def _result(spec: JobSpec, state: State) -> CrawlResult:
@@ -390,3 +397,13 @@ class PlaywrightEngine(PageVisits):
             result.warnings = state.problems.warnings(spec, state.pages_ok)
             result.warnings += list(dict.fromkeys(state.notes))
         return result
+
+
+def _meter_browser(sink: Sink, since: float) -> float:
+    """Tell the sink how long the tab has been open since `since` (a sink without a meter,
+    e.g. a preview's, is told nothing); the new mark."""
+    moment = time.monotonic()
+    meter = getattr(sink, "browser_time", None)
+    if since and meter is not None:
+        meter(moment - since)
+    return moment

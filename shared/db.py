@@ -68,6 +68,8 @@ def ensure_indexes(db: Database) -> None:
     db.jobs.create_index([("owner_id", 1), ("status", 1), ("seq", 1)])
     db.jobs.create_index([("owner_id", 1), ("schedule_id", 1), ("seq", 1)])
     db.jobs.create_index("created_at")
+    db.usage.create_index([("day", 1), ("owner_id", 1)])  # shared/usage.py
+    db.usage.create_index([("owner_id", 1), ("day", 1)])
     db.jobs.create_index([("status", 1), ("resend_at", 1)])
     db.jobs.create_index("unsent", sparse=True)
     db.jobs.create_index("unsettled", sparse=True)

@@ -21,6 +21,7 @@ class DomainError(Exception):
         self.detail = detail
         self.errors = errors
         self.headers = headers or {}
+        self.extra: dict[str, Any] = {}  # more fields of the error body (QuotaExceeded)
 
 
 class ValidationFailed(DomainError):
@@ -51,6 +52,18 @@ class Conflict(DomainError):
 class RateLimited(DomainError):
     status = 429
     type = "rate_limited"
+
+
+class QuotaExceeded(DomainError):
+    """Over a quota (API.md § Usage, quotas and politeness): the body also names the `quota`,
+    what is `used` and when it `resets_at` (null: a storage quota, which never resets)."""
+
+    status = 429
+    type = "quota_exceeded"
+
+    def __init__(self, detail: str, quota: str, limit: int, used: float, resets_at: str | None):
+        super().__init__(detail)
+        self.extra = {"quota": quota, "limit": limit, "used": used, "resets_at": resets_at}
 
 
 class Unavailable(DomainError):

@@ -204,6 +204,10 @@ class JobFiles:
             found[str(row["_id"])] = {"count": int(row["count"]), "bytes": int(row["bytes"])}
         return found
 
+    def usage_for_owner(self, owner_id: str) -> FileUsage:
+        """How many files `owner_id`'s jobs store, and their bytes (GET /usage)."""
+        return self._usage({"metadata.owner_id": owner_id})
+
     def bytes_for_owner(self, owner_id: str) -> int:
         """The bytes of every file of `owner_id`'s jobs (their storage; issue 25 meters it)."""
         return self._usage({"metadata.owner_id": owner_id})["bytes"]

@@ -11,9 +11,11 @@ from typing import Any, TypedDict, TypeVar, cast
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from shared import usage
 from shared.events import OutboxEntry
 from shared.files import JobFiles
 from shared.jobspec import AutoDecision, FirstPage, browser_reasons, needs_browser_login
+from shared.usage import UsageStore
 
 PENDING = "pending"
 RUNNING = "running"
@@ -165,7 +167,13 @@ def apply_update(doc: _Doc, update: dict[str, Any]) -> _Doc:
         else:
             after[field] = value
     for field, n in update.get("$inc", {}).items():
-        after[field] = (after.get(field) or 0) + n
+        if "." in field:  # a job's `usage.*` (shared/usage.py)
+            top, sub = field.split(".", 1)
+            inner = dict(after.get(top) or {})
+            inner[sub] = (inner.get(sub) or 0) + n
+            after[top] = inner
+        else:
+            after[field] = (after.get(field) or 0) + n
     return cast(_Doc, after)
 
 
@@ -197,6 +205,7 @@ class JobRepository:
         self.db = db
         self.jobs = db.jobs
         self.counters = JobCounters(db)
+        self.usage = UsageStore(db)
 
     def create(
         self,
@@ -252,6 +261,7 @@ class JobRepository:
         except DuplicateKeyError:
             self.counters.removed({**doc, "items_scraped": 0, "pages_crawled": 0}, created)
             raise
+        self.usage.add(owner_id, created, {"jobs": 1})
         return doc
 
     def get(self, job_id: str) -> JobDoc | None:
@@ -276,9 +286,11 @@ class JobRepository:
             update = _update_for(action, fields)
             pinned = pins(doc, target(action), update["$set"])
             query = {"_id": job_id, "status": doc["status"], **pinned, **(extra_filter or {})}
+            metered = _metered(doc, update)
             if self.jobs.update_one(query, update).matched_count:
                 after = apply_update(doc, update)
                 self.counters.moved(doc, after)
+                self.usage.add(doc.get("owner_id"), update["$set"]["updated_at"], metered)
                 return after
             fresh = self.get(job_id)
             if fresh is not None and _same_state(fresh, doc, pinned):
@@ -346,10 +358,12 @@ class JobRepository:
                 "$unset": {"unsettled": ""},
             }
             _count_events(update)
+            metered = _metered(doc, update)
             if self.jobs.update_one(query, update).matched_count:
                 after = apply_update(doc, update)
                 after.pop("unsettled", None)
                 self.counters.moved(doc, after)
+                self.usage.add(doc.get("owner_id"), now(), metered)
                 return True
             doc = self.get(job_id)
         raise RuntimeError(f"job {job_id}: final counters lost {CAS_ATTEMPTS} races in a row")
@@ -425,6 +439,19 @@ def _update_for(action: str, fields: dict[str, Any]) -> dict[str, Any]:
         update["$inc"]["run"] = 1  # the user started it again: a new run of events
     _count_events(update)
     return update
+
+
+def _metered(doc: JobDoc, update: dict[str, Any]) -> dict[str, float]:
+    """The usage a transition meters (shared/usage.py), added to its own write: the job's
+    `usage.*` go up with it, so the job carries what it was metered."""
+    after = apply_update(doc, update)
+    delta = usage.meter(doc, after)
+    inc, sets = usage.job_update(doc, after, delta)
+    if inc:
+        update.setdefault("$inc", {}).update(inc)
+    if sets:
+        update["$set"].update(sets)
+    return delta
 
 
 def _count_events(update: dict[str, Any]) -> None:

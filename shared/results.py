@@ -88,6 +88,11 @@ class ItemSink:
         self.max_files = max_files
         self.files_stored = 0
         self._captures: dict[tuple[str, str], int] = {}  # (kind, page) -> captures this run
+        self.browser_seconds = 0.0  # browser tabs open for this run (shared/usage.py)
+        # the owner's monthly browser time left as the run started (None: no quota); past it
+        # the run stops with `quota` set (an error of type quota_exceeded)
+        self.browser_budget: float | None = None
+        self.quota: dict[str, Any] | None = None
         self._thread.start()
 
     # -- called by engines (any thread) -------------------------------------------------
@@ -184,9 +189,26 @@ class ItemSink:
                 }
             )
 
+    def browser_time(self, seconds: float) -> None:
+        """A browser tab was open `seconds` more for this run (metered as browser_seconds)."""
+        with self._lock:
+            self.browser_seconds += max(0.0, seconds)
+            over = self.browser_budget is not None and self.browser_seconds >= self.browser_budget
+        if over and self.quota is None:
+            self.quota = {
+                "type": "quota_exceeded",
+                "message": "the account's browser minutes this month are used up "
+                "(browser_minutes_per_month); the items so far are kept",
+            }
+
     @property
     def should_stop(self) -> bool:
-        return self.cancelled.is_set() or self.full.is_set() or self.lost.is_set()
+        return (
+            self.cancelled.is_set()
+            or self.full.is_set()
+            or self.lost.is_set()
+            or self.quota is not None
+        )
 
     def owner_filter(self) -> dict[str, Any]:
         """The job document as long as this run owns it."""
@@ -218,7 +240,7 @@ class ItemSink:
         return removed
 
     # -- called by the task -------------------------------------------------------------
-    def close(self) -> dict[str, int]:
+    def close(self) -> dict[str, int | float]:
         """Write everything still buffered; the final counters."""
         with self._lock:
             batch, self._buffer, self._buffered = self._buffer, [], 0
@@ -229,11 +251,12 @@ class ItemSink:
         self._flush_logs()
         return self.counters()
 
-    def counters(self) -> dict[str, int]:
+    def counters(self) -> dict[str, int | float]:
         return {
             "pages_crawled": self.pages,
             "items_scraped": self.inserted,
             "items_failed": self.items_failed,
+            "browser_seconds": round(self.browser_seconds, 3),
         }
 
     # -- background thread --------------------------------------------------------------

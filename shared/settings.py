@@ -274,6 +274,35 @@ class Settings:
         "items one user may keep stored: past it, `POST /jobs` answers 409 and a job that "
         "starts without room fails with `quota_exceeded`; 0: no limit",
     )
+    quota_concurrent_jobs: int = setting(
+        0,
+        "jobs one user runs at once (per user: `PATCH /admin/users/{id}` `quotas`); the rest "
+        "wait as `pending`, in order; 0 or empty: unlimited",
+    )
+    quota_pages_per_month: int = setting(
+        0,
+        "pages one user's jobs fetch per calendar month (UTC); at it, `POST /jobs` answers 429 "
+        "`quota_exceeded` and a running job stops at it, items kept; 0 or empty: unlimited",
+    )
+    quota_browser_minutes_per_month: int = setting(
+        0,
+        "minutes of open browser tabs one user's jobs use per calendar month (UTC), enforced "
+        "like the pages quota; 0 or empty: unlimited",
+    )
+    quota_storage_bytes: int = setting(
+        0,
+        "bytes one user may store (files and eggs); at it, `POST /jobs` answers 429 "
+        "`quota_exceeded`; 0 or empty: unlimited",
+    )
+    quota_wait_seconds: float = setting(
+        3.0,
+        "a job held back by its owner's `QUOTA_CONCURRENT_JOBS` looks again after this long",
+    )
+    metrics_top_users: int = setting(
+        10,
+        "`/metrics` gives this month's usage per user for this many users (most pages first); "
+        'the others are summed as `user="other"`',
+    )
     beat_lock_timeout_seconds: float = setting(
         30.0, "a standby beat takes over this long after the active one died"
     )
@@ -379,7 +408,9 @@ class Settings:
                 if kind is bool:
                     values[f.name] = _bool(raw)
                 elif kind is int:
-                    values[f.name] = int(raw)
+                    # an empty quota is unlimited (0)
+                    blank = not raw.strip() and f.name.startswith("quota_")
+                    values[f.name] = 0 if blank else int(raw)
                 elif kind is float:
                     values[f.name] = float(raw)
                 else:

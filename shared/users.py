@@ -33,6 +33,7 @@ class UserDoc(TypedDict, total=False):
     created_at: datetime
     last_login: datetime | None
     webhook_secret: str  # PRIVATE_FIELDS: signs deliveries to jobs' own webhook_url
+    quotas: dict[str, int]  # the user's own quotas over QUOTA_* (shared/usage.py)
 
 
 class ApiKeyDoc(TypedDict, total=False):

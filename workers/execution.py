@@ -10,14 +10,14 @@ import logging
 import os
 import traceback
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from scrapers.engine import CrawlResult
 from scrapers.failures import INTERNAL
 from scrapers.proxies import Rotation
-from shared import accounts, events, items, jobs, outbox, tasks
+from shared import accounts, events, items, jobs, outbox, tasks, usage
 from shared import db as dbmod
 from shared.auto_memory import AutoMemory
 from shared.eggs import Egg, EggStore
@@ -118,6 +118,10 @@ def _claim(
     ):
         _cancel_for_inactive_owner(repo, current)  # queued before the account was deactivated
         return None, 0
+    if current is not None and current["status"] == jobs.PENDING:
+        wait = _over_concurrency(repo, current)
+        if wait:
+            return None, wait
     job = repo.transition(job_id, "claim", extra_filter={"queue": queue}, current=current, **fields)
     if job is not None:
         return job, 0
@@ -137,6 +141,32 @@ def _claim(
     heartbeat = current.get("heartbeat_at") or jobs.now()
     age = (jobs.now() - heartbeat).total_seconds()
     return None, max(1, int(stale_after - age) + 1)
+
+
+def _over_concurrency(repo: JobRepository, job: JobDoc) -> int:
+    """Seconds to wait before looking again when the owner's concurrent-jobs quota holds this
+    job back (it stays `pending`); 0 to go on. In order: a job waits while an older pending job
+    of its owner waits in the same queue. The task comes back after QUOTA_WAIT_SECONDS (a
+    Celery countdown: no worker slot is held meanwhile), so other users' jobs run."""
+    owner = job.get("owner_id")
+    settings = get_settings()
+    user = repo.db.users.find_one({"_id": owner}, {"quotas": 1}) if owner else None
+    limit = usage.quotas_of(user, settings).concurrent_jobs
+    if limit is None:
+        return 0
+    wait = max(1, round(settings.quota_wait_seconds))
+    if usage.running_jobs(repo.db, str(owner)) >= limit:
+        return wait
+    older = repo.db.jobs.find_one(
+        {
+            "owner_id": owner,
+            "status": jobs.PENDING,
+            "queue": job.get("queue"),
+            "seq": {"$lt": job.get("seq") or 0},
+        },
+        {"_id": 1},
+    )
+    return wait if older is not None else 0
 
 
 def _cancel_for_inactive_owner(repo: JobRepository, job: JobDoc) -> None:
@@ -218,6 +248,13 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
     if prepared.error is not None:
         return _fail_before_run(repo, job, prepared.error)
     owner = job.get("owner_id")
+    quotas = usage.quotas_of(database.users.find_one({"_id": owner}, {"quotas": 1}), settings)
+    budget = _budget(database, owner, quotas)
+    if budget.exhausted is not None:  # e.g. a schedule's run after the quota was used up
+        return _refuse(repo, job, budget.exhausted)
+    capped = budget.pages is not None and budget.pages < int(spec.config["max_pages"])
+    if capped and budget.pages is not None:
+        spec.config["max_pages"] = max(1, budget.pages)  # the engine stops exactly there
     started = {
         "status": jobs.RUNNING,
         "attempt": job["attempts"],
@@ -233,7 +270,8 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         if left[0]:
             left[0] = delivery.publish(job_id)
         if not left[0]:
-            data = {**counters, "status": jobs.RUNNING, **events.about(job)}
+            shown = {k: v for k, v in counters.items() if k != "browser_seconds"}
+            data = {**shown, "status": jobs.RUNNING, **events.about(job)}
             event_log().append(job_id, owner, events.PROGRESS, data)
 
     sink = ItemSink(
@@ -255,6 +293,8 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
             [(events.LOG, {"level": line["level"], "message": line["message"]}) for line in lines],
         ),
     )
+    if budget.browser_seconds is not None:
+        sink.browser_budget = budget.browser_seconds
     # written at once, not with the sink's next flush: a worker that dies in the first half
     # second must still leave this line
     jobs.log(
@@ -304,8 +344,49 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         and _hand_back(repo, job, counters, queue)
     ):
         return 0
+    if sink.quota is None and capped and counters["pages_crawled"] >= (budget.pages or 0):
+        sink.quota = dict(_PAGES_USED_UP)
+    if sink.quota is not None and not result.error:
+        result = replace(result, error=sink.quota)
     _record(repo, job, result, counters, sink, engine_name, memory)
     return 0
+
+
+_PAGES_USED_UP = {
+    "type": "quota_exceeded",
+    "message": "the account's pages this month are used up (pages_per_month); the items so "
+    "far are kept",
+}
+
+
+@dataclass(frozen=True)
+class _Budget:
+    """What the owner's monthly quotas leave to a run as it starts (None: no quota)."""
+
+    pages: int | None
+    browser_seconds: float | None
+    exhausted: dict[str, str] | None  # a quota already used up: the run stops at once
+
+
+def _budget(database: Any, owner: Any, quotas: usage.Quotas) -> _Budget:
+    if quotas.pages_per_month is None and quotas.browser_minutes_per_month is None:
+        return _Budget(None, None, None)
+    used = usage.UsageStore(database).month(str(owner), jobs.now())
+    pages = browser = None
+    exhausted = None
+    if quotas.pages_per_month is not None:
+        pages = int(quotas.pages_per_month - used["pages"])
+        if pages <= 0:
+            exhausted = dict(_PAGES_USED_UP)
+    if quotas.browser_minutes_per_month is not None:
+        browser = quotas.browser_minutes_per_month * 60 - float(used["browser_seconds"])
+        if browser <= 0:
+            exhausted = {
+                "type": "quota_exceeded",
+                "message": "the account's browser minutes this month are used up "
+                "(browser_minutes_per_month)",
+            }
+    return _Budget(pages, browser, exhausted)
 
 
 def _logger(repo: JobRepository, job: JobDoc) -> Callable[[str, str], None]:

@@ -98,5 +98,6 @@ class Metrics(MethodView):
     @blp.response(200, content_type=CONTENT_TYPE_LATEST)
     @blp.doc(**METRICS_DOC)
     def get(self):
-        """Admin: Prometheus metrics: jobs by status, items, pages, queue depth, job durations."""
+        """Admin: Prometheus metrics: jobs by status, items, pages, queue depth, job durations,
+        this month's usage per user (the METRICS_TOP_USERS busiest, the rest as `other`)."""
         return Response(monitoring.metrics(), content_type=CONTENT_TYPE_LATEST)

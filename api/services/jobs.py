@@ -14,11 +14,11 @@ from pymongo import ASCENDING, DESCENDING
 from api.schemas import check_job
 from api.security import is_admin
 from api.services import db, event_log, secrets, settings, webhooks
-from shared import events, items, jobs, outbox, spider_jobs, tasks
+from shared import events, items, jobs, outbox, spider_jobs, tasks, usage
 from shared.actions import browser_required, required_decision
 from shared.auto_memory import AutoMemory, learned_decision
 from shared.counters import JobCounters
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.errors import Conflict, NotFound, QuotaExceeded, ValidationFailed
 from shared.files import JobFiles
 from shared.jobs import JobDoc, JobError, JobRepository
 from shared.jobspec import browser_reasons, needs_browser_login
@@ -55,6 +55,7 @@ def submit(spec: dict[str, Any], owner: UserDoc, job_id: str | None = None) -> J
                 f"Stored items quota reached ({stored} of {quota}, MAX_STORED_ITEMS_PER_USER): "
                 "delete or reset jobs to make room"
             )
+    check_quotas(owner)
     if spec.get("engine") == "spider":
         _check_spider(spec["spider"], owner)
     spec = secrets.sealed_body(spec)  # stored sealed; the worker opens it just before use
@@ -73,6 +74,16 @@ def submit(spec: dict[str, Any], owner: UserDoc, job_id: str | None = None) -> J
         )
     enqueue(job)
     return job
+
+
+def check_quotas(owner: UserDoc) -> None:
+    """429 quota_exceeded when the owner has used up a monthly or storage quota (a job
+    over the concurrent-jobs quota is accepted: it waits as pending)."""
+    quotas = usage.quotas_of(owner, settings())
+    over = usage.exceeded(db(), str(owner["_id"]), quotas, jobs.now())
+    if over is not None:
+        resets = over.resets_at.isoformat().replace("+00:00", "Z") if over.resets_at else None
+        raise QuotaExceeded(over.detail(), over.quota, over.limit, over.used, resets)
 
 
 def _check_spider(spider: dict[str, Any], owner: UserDoc) -> None:

@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from api.security import is_admin
 from api.services import db, settings
 from shared import db as dbmod
-from shared import jobs, tasks
+from shared import jobs, tasks, usage
 from shared.auto_memory import AutoMemory
 from shared.counters import JobCounters
 from shared.errors import Unavailable
@@ -188,7 +188,37 @@ class _JobsCollector(Collector):
         yield depth
 
 
+class _UsageCollector(Collector):
+    """This month's usage per user (shared/usage.py) for the METRICS_TOP_USERS users with the
+    most pages, the rest summed under `user="other"`: the label count stays bounded however
+    many users there are (GET /admin/usage has everyone)."""
+
+    def collect(self):
+        month = usage.UsageStore(db()).month_by_user(jobs.now())
+        top = sorted(month, key=lambda owner: (-month[owner]["pages"], owner))
+        top = top[: max(0, settings().metrics_top_users)]
+        names = {
+            str(u["_id"]): u.get("username") or str(u["_id"])
+            for u in db().users.find({"_id": {"$in": top}}, {"username": 1})
+        }
+        rows: dict[str, dict[str, float]] = {names.get(owner, owner): month[owner] for owner in top}
+        rest = [month[owner] for owner in month if owner not in set(top)]
+        if rest:
+            rows["other"] = {f: sum(row[f] for row in rest) for f in usage.FIELDS}
+        for field, what in (
+            ("jobs", "Jobs created this month (UTC)"),
+            ("pages", "Pages fetched this month (UTC)"),
+            ("items", "Items stored this month (UTC)"),
+            ("browser_seconds", "Seconds of open browser tabs this month (UTC)"),
+        ):
+            family = GaugeMetricFamily(f"scrapemaster_usage_{field}", what, labels=["user"])
+            for user, row in rows.items():
+                family.add_metric([user], row[field])
+            yield family
+
+
 def metrics() -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_JobsCollector())
+    registry.register(_UsageCollector())
     return generate_latest(registry)

@@ -13,7 +13,7 @@ import logging
 from typing import Any, cast
 
 from api import security
-from api.services import auth, db
+from api.services import auth, db, usage
 from api.services import jobs as job_service
 from shared import accounts, jobs
 from shared.errors import Conflict, NotFound
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 def list_users(skip: int, limit: int, q: str | None) -> dict[str, Any]:
     """A page of users, newest first; `q` matches part of a username or e-mail, in any case."""
     total, found = UserRepository(db()).page(accounts.key_of(q) if q else None, skip, limit)
-    return {"total": total, "users": found}
+    return {"total": total, "users": usage.with_usage(found)}
 
 
 def create(body: dict[str, Any], actor: UserDoc) -> UserDoc:
@@ -47,10 +47,16 @@ def _get(user_id: str) -> UserDoc:
 def update(user_id: str, changes: dict[str, Any], actor: UserDoc) -> UserDoc:
     """Change a user's role and/or active flag, and carry out what that means."""
     user = _get(user_id)
-    current = {"role": user.get("role"), "active": user.get("active", True)}
+    if "quotas" in changes:
+        changes = {**changes, "quotas": _quotas(user, changes["quotas"])}
+    current = {
+        "role": user.get("role"),
+        "active": user.get("active", True),
+        "quotas": user.get("quotas") or {},
+    }
     changed = {k: v for k, v in changes.items() if current.get(k) != v}
     if not changed:
-        return user
+        return usage.with_usage([user])[0]  # type: ignore[return-value]
     stays_admin = changes.get("role", user.get("role")) == "admin" and changes.get(
         "active", user.get("active", True)
     )
@@ -66,7 +72,20 @@ def update(user_id: str, changes: dict[str, Any], actor: UserDoc) -> UserDoc:
     elif changed.get("active") is True:
         resumed = ScheduleRepository(db()).resume_owner(user_id, jobs.now())
         logger.info("user %s active again: %d schedules resumed", user_id, resumed)
-    return cast(UserDoc, {**user, **changed})  # `changes`: role, active (AdminUserUpdate)
+    # `changes`: role, active, quotas (AdminUserUpdate)
+    return cast(UserDoc, usage.with_usage([cast(UserDoc, {**user, **changed})])[0])
+
+
+def _quotas(user: UserDoc, given: dict[str, Any]) -> dict[str, int]:
+    """The user's own quotas after a PATCH: a number sets one (0: unlimited), null removes
+    it (the QUOTA_* default applies again), an absent one stays."""
+    own = dict(user.get("quotas") or {})
+    for name, value in given.items():
+        if value is None:
+            own.pop(name, None)
+        else:
+            own[name] = int(value)
+    return own
 
 
 def _cut_off(user_id: str, actor: UserDoc) -> None:

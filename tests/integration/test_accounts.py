@@ -194,6 +194,8 @@ def test_admins_list_search_and_page_users_and_others_get_403(admin_client, admi
         "active",
         "created_at",
         "last_login",
+        "quotas",  # in force (issue 25)
+        "usage",  # this month's
     }
     found = admin_client.get("/api/v1/admin/users?q=ALPHA&limit=1&skip=1", headers=admin)
     page = found.get_json()
@@ -218,7 +220,7 @@ def test_patch_changes_role_and_active_and_refuses_bad_input(admin_client, admin
     assert admin_client.get("/api/v1/admin/users", headers=promoted).status_code == 200
     assert admin_client.patch(path, json={"role": "user"}, headers=admin).status_code == 200
     assert admin_client.get("/api/v1/admin/users", headers=promoted).status_code == 403
-    for bad in ({"role": "owner"}, {"active": "perhaps"}, {"quotas": {"pages_per_month": 1}}):
+    for bad in ({"role": "owner"}, {"active": "perhaps"}, {"quotas": {"pages_per_month": -1}}):
         refused = admin_client.patch(path, json=bad, headers=admin)
         assert refused.status_code == 422 and refused.get_json()["type"] == "validation_error"
     missing = admin_client.patch(
