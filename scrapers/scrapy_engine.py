@@ -15,6 +15,8 @@ from scrapers.scrapy_spider import State, describe_failure, spider_class
 from shared.jobspec import JobSpec
 from shared.proxies import NO_PROXIES
 
+POLITE_HANDLER = "scrapers.scrapy_politeness.PoliteDownloadHandler"
+
 __all__ = ["ScrapyEngine", "crawl_settings", "describe_failure"]
 
 logger = logging.getLogger(__name__)
@@ -83,7 +85,16 @@ def crawl_settings(spec: JobSpec) -> dict[str, Any]:
         "SPIDER_MIDDLEWARES": {"scrapy.spidermiddlewares.depth.DepthMiddleware": None},
         "DOWNLOADER_MIDDLEWARES": middlewares,
         # http(s) only: a link or redirect to file://, ftp://, s3:// or data: goes nowhere
-        "DOWNLOAD_HANDLERS": {"file": None, "ftp": None, "s3": None, "data": None},
+        "DOWNLOAD_HANDLERS": {
+            "file": None,
+            "ftp": None,
+            "s3": None,
+            "data": None,
+            # every request takes the site's fleet-wide slot first (DOMAIN_CONCURRENCY)
+            "http": POLITE_HANDLER,
+            "https": POLITE_HANDLER,
+        },
+        "SCRAPEMASTER_JOB_ID": str(spec.job_id),
     }
 
 
