@@ -353,7 +353,14 @@ class PlaywrightEngine(PageVisits):
                         network = _Network(page)
                     assert network is not None  # made with its page
                     links = await self._visit(
-                        page, network, url, spec, sink, state, start=depth == 0
+                        page,
+                        network,
+                        url,
+                        spec,
+                        sink,
+                        state,
+                        start=depth == 0,
+                        crawl_delay=robots.crawl_delay(url) if robots is not None else None,
                     )
                     max_depth = cfg.get("max_depth")
                     if max_depth is None or depth < max_depth:

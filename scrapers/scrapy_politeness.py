@@ -9,25 +9,14 @@ found rides on `request.meta["crawl_delay"]`.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.http import Request, Response
 
-from shared.politeness import Politeness
+from shared.politeness import for_this_loop
 
 CRAWL_DELAY_META = "crawl_delay"
-_clients: dict[int, Politeness] = {}  # one per event loop (the process's reactor loop)
-
-
-def client() -> Politeness:
-    """This event loop's client of the shared slots (its leases are renewed by one task)."""
-    loop = asyncio.get_running_loop()
-    found = _clients.get(id(loop))
-    if found is None:
-        found = _clients[id(loop)] = Politeness.from_settings()
-    return found
 
 
 class PoliteDownloadHandler(HTTP11DownloadHandler):
@@ -38,5 +27,5 @@ class PoliteDownloadHandler(HTTP11DownloadHandler):
         self.job = str(crawler.settings.get("SCRAPEMASTER_JOB_ID") or id(crawler))
 
     async def download_request(self, request: Request) -> Response:
-        async with client().slot(request.url, self.job, request.meta.get(CRAWL_DELAY_META)):
+        async with for_this_loop().slot(request.url, self.job, request.meta.get(CRAWL_DELAY_META)):
             return await super().download_request(request)

@@ -26,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,8 +36,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from shared.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
 
 PREFIX = "politeness"
 SEQ_SPAN = 1 << 20  # arrival order within one round (wraps after a million waiters)
@@ -210,7 +215,9 @@ class Politeness:
 
     def __init__(self, redis_url: str, limits: Limits) -> None:
         self.limits = limits
-        self.client = aioredis.Redis.from_url(redis_url)
+        # connect fast or not at all; no read timeout: a waiter blocks (BLPOP) up to 5 s
+        self.client = aioredis.Redis.from_url(redis_url, socket_connect_timeout=2)
+        self._warned = False
         self._try = self.client.register_script(_TRY)
         self._leave = self.client.register_script(_LEAVE)
         self._renew = self.client.register_script(_RENEW)
@@ -237,11 +244,22 @@ class Politeness:
             return
         site = site_key(url)
         delay = effective_delay(self.limits.delay_seconds, crawl_delay)
-        token = await self.acquire(site, job, delay)
+        token: str | None = None
+        try:
+            token = await self.acquire(site, job, delay)
+            self._warned = False
+        except (RedisError, OSError) as exc:
+            # Redis unreachable (the broker too, then): the job keeps its own limits rather
+            # than failing its pages; said once per outage
+            if not self._warned:
+                self._warned = True
+                logger.warning("politeness: Redis unreachable, site slots not shared: %s", exc)
         try:
             yield
         finally:
-            await self.release(site, token)
+            if token is not None:
+                with contextlib.suppress(RedisError, OSError):  # the lease expires by itself
+                    await self.release(site, token)
 
     async def acquire(self, site: str, job: str, delay_seconds: float) -> str:
         """Wait for the site's turn of `job`; the lease token to release."""
@@ -311,3 +329,18 @@ class Politeness:
         if self._renewer is not None:
             self._renewer.cancel()
         await self.client.aclose()
+
+
+_loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Politeness] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def for_this_loop(settings: Settings | None = None) -> Politeness:
+    """The running event loop's client (an engine's loop: Scrapy's reactor, the browser's):
+    one connection pool and one lease renewer per loop, gone with the loop."""
+    loop = asyncio.get_running_loop()
+    found = _loop_clients.get(loop)
+    if found is None:
+        found = _loop_clients[loop] = Politeness.from_settings(settings)
+    return found

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from shared.politeness import Limits, Politeness
-from testing.helpers import wait_for
+from testing.helpers import closed_port, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -136,3 +136,15 @@ def test_a_cancelled_waiter_leaves_the_queue(own_redis):
         return took
 
     assert asyncio.run(scenario()) < 1.0
+
+
+def test_without_redis_requests_still_go_with_the_jobs_own_limits():
+    async def scenario() -> bool:
+        with closed_port() as port:
+            pol = _client(f"redis://127.0.0.1:{port}/0", concurrency=1)
+            async with pol.slot("http://example.test/", "A"):
+                ran = True
+            await pol.aclose()
+        return ran
+
+    assert asyncio.run(scenario())
