@@ -6,7 +6,8 @@ the worker is restarted with `DOMAIN_CONCURRENCY=0` (off: no Redis round trip, t
 or with the defaults (on: `DOMAIN_CONCURRENCY=8`, `DOMAIN_DELAY_SECONDS=0`: every request
 takes and gives back a site slot in Redis), then warmed up with a one-page job; the crawl is
 timed from POST /jobs to `completed`. The ratio on ÷ off of the medians is the cost, measured
-in the same run so a loaded machine slows both sides alike.
+in the same run so a loaded machine slows both sides alike; the worker's CPU seconds per crawl
+(on ÷ off) are the cost a loaded machine disturbs least.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from bench.common import (
     PRODUCTION_PROGRESS_INTERVAL,
     Cleanup,
+    Sampler,
     Service,
     log,
     median_run,
@@ -42,6 +44,10 @@ LABELS = {
     "politeness_on_pages_per_s": "crawl with the shared politeness (defaults), pages/s (median)",
     "politeness_off_pages_per_s": "crawl without it (`DOMAIN_CONCURRENCY=0`), pages/s (median)",
     "ratio_per_round": "on ÷ off, each round",
+    "worker_cpu_s_on": "the worker's CPU seconds for the crawl, politeness on (median)",
+    "worker_cpu_s_off": "the worker's CPU seconds for the crawl, politeness off (median)",
+    "redis_cpu_s_on": "Redis's CPU seconds for the crawl, politeness on (median)",
+    "redis_cpu_s_off": "Redis's CPU seconds for the crawl, politeness off (median)",
 }
 
 
@@ -62,9 +68,17 @@ def restart_worker(svc: Service, site: str, politeness: bool) -> None:
 
 
 def crawl(svc: Service, site: str, pages: int, concurrency: int) -> dict:
-    job = svc.run_job(service_job(site, pages, concurrency), poll=0.05, timeout=1800)
+    sampler = Sampler(svc.roots, interval=0.2).start()
+    try:
+        job = svc.run_job(service_job(site, pages, concurrency), poll=0.05, timeout=1800)
+    finally:
+        sampler.stop()
     elapsed = job["_bench"]["elapsed_s"]
+    cpu = sampler.cpu_seconds()
     return {
+        "worker_cpu_s": cpu.get("worker"),
+        "redis_cpu_s": cpu.get("redis"),
+        "foreign_cpu": sampler.foreign_cpu(),
         "job_id": job["id"],
         "status": job["status"],
         "pages": job.get("pages_crawled"),
@@ -93,6 +107,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         round(a["pages_per_s"] / b["pages_per_s"], 2)
         for a, b in zip(runs["on"], runs["off"], strict=True)
     ]
+    cpu = {
+        f"{name}_cpu_s_{side}": statistics.median(r[f"{name}_cpu_s"] or 0.0 for r in runs[side])
+        for name in ("worker", "redis")
+        for side in ("on", "off")
+    }
     problems = [
         f"{side} round {i + 1}: {r['status']}, {r['pages']} pages"
         for side, rs in runs.items()
@@ -107,11 +126,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "politeness_on_pages_per_s": on["pages_per_s"],
             "politeness_off_pages_per_s": off["pages_per_s"],
             "ratio_per_round": per_round,
+            **cpu,
         },
         "ratios": {
             "politeness_on_pages_per_s / politeness_off_pages_per_s": ratio(
                 on["pages_per_s"], off["pages_per_s"]
-            )
+            ),
+            "worker_cpu_s_on / worker_cpu_s_off": ratio(
+                cpu["worker_cpu_s_on"], cpu["worker_cpu_s_off"]
+            ),
         },
         "notes": [f"median of the per-round ratios: {statistics.median(per_round):.2f}"]
         + [f"PROBLEM: {p}" for p in problems],

@@ -292,7 +292,9 @@ class Politeness:
                 await self.client.blpop([wake + token], timeout=max(int(wait_ms), 1) / 1000)
         except BaseException:
             with contextlib.suppress(Exception):
-                await asyncio.shield(self._leave(keys=keys[:3], args=[token, wake, MAX_BLOCK_MS]))
+                await asyncio.shield(
+                    self._leave(keys=keys[:3], args=[token, wake, MAX_BLOCK_MS + ALIVE_MARGIN_MS])
+                )
             raise
         self._held.setdefault(site, set()).add(token)
         self._ensure_renewer()

@@ -4,6 +4,7 @@ robots.txt Crawl-delay spaces the requests of every job (measured on the site's 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -19,7 +20,8 @@ LIMIT = 3
 @pytest.fixture(scope="module")
 def fleet(redis_url, mongo_url, tmp_path_factory) -> Iterator[Stack]:
     """The API and two scrapy worker processes of two job slots each, sharing DOMAIN_CONCURRENCY."""
-    stack = Stack(redis_url, mongo_url, "e2e_polite", tmp_path_factory.mktemp("fleet"))
+    name = f"e2e_polite_{uuid.uuid4().hex[:10]}"
+    stack = Stack(redis_url, mongo_url, name, tmp_path_factory.mktemp("fleet"))
     try:
         stack.start(api=True, queues=(), DOMAIN_CONCURRENCY=str(LIMIT))
         stack.start_worker("scrapy", concurrency=2, name="worker-one")
