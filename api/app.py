@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # paths as API.md has them (/api/v1/jobs); with strict_slashes off, /api/v1/jobs/ still
     # matches the same rule, and the OpenAPI document lists only the first
     app.url_map.strict_slashes = False
+    settings.secrets_keys()  # fail fast: job secrets are sealed with SECRETS_KEY
     app.config.update(
         SETTINGS=settings,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,

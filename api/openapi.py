@@ -10,6 +10,8 @@ import marshmallow as ma
 from apispec import BasePlugin
 from marshmallow import fields, validate
 
+from api.buckets import bucket_of
+
 ERROR_TYPES = (
     "validation_error",
     "unauthorized",
@@ -59,8 +61,9 @@ def _guards(rule: Any, app: Any) -> set[str]:
 
 class ErrorResponsesPlugin(BasePlugin):
     """Adds, per operation: 401 unless public, 403 for admin-only views, 404 with a path id,
-    400/413/422 with a body or query, 429 when rate-limited, 503 when it needs MongoDB;
-    public operations get `security: []`. 409 is declared by the views that raise it."""
+    400/413/422 with a body or query, 429 and `x-rate-limit-bucket` when rate-limited, 503
+    when it needs MongoDB; public operations get `security: []`. 409 is declared by the views
+    that raise it."""
 
     def __init__(self, app: Any = None) -> None:
         self.app = app
@@ -95,6 +98,10 @@ class ErrorResponsesPlugin(BasePlugin):
                 wanted += [400, 413]
             if rule.rule not in NOT_RATE_LIMITED:
                 wanted.append(429)
+                # the rate-limit bucket it counts against (api/limits.py; X-RateLimit-Bucket)
+                operation["x-rate-limit-bucket"] = (
+                    "anonymous" if public else bucket_of(rule.endpoint, method)
+                )
             if rule.rule not in NO_STORE:
                 wanted.append(503)
             for status in wanted:

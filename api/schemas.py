@@ -18,6 +18,7 @@ from api.schemas_crawl import (
     actions_field,
     pattern_list,
 )
+from api.schemas_session import LoginSchema, MaskedConfig, cookie_list
 from shared import jobs, spider_jobs
 from shared.actions import browser_required
 from shared.errors import ValidationFailed
@@ -196,11 +197,22 @@ class JobConfig(ma.Schema):
         allow_none=True,
         metadata={"description": "pagination by clicking this element after each page"},
     )
+    login = fields.Nested(
+        LoginSchema,
+        allow_none=True,
+        metadata={"description": "log in once in the browser, then crawl with that session"},
+    )
+    cookies = cookie_list()
 
     @validates_schema
     def within_settings(self, data: dict[str, Any], **kwargs: Any) -> None:
         settings = _settings()
-        errors: dict[str, list[str]] = config_conflicts(data)
+        errors: dict[str, Any] = config_conflicts(data)
+        if data.get("login"):
+            try:  # the login page is a target like any start URL
+                data["login"]["url"] = HttpUrl().deserialize(data["login"]["url"])
+            except ValidationError as exc:
+                errors["login"] = {"url": exc.messages}
         if data.get("max_pages", 0) > settings.max_pages_cap:
             errors["max_pages"] = [f"Must be between 1 and {settings.max_pages_cap}."]
         if data.get("timeout_seconds", 0) > settings.max_timeout_seconds:
@@ -364,7 +376,7 @@ class JobOut(ma.Schema):
     )
     error = fields.Nested(JobError, allow_none=True)
     selectors = fields.Dict()
-    config = fields.Dict()
+    config = MaskedConfig(metadata={"description": "as sent; secrets answered as ***"})
     webhook_url = fields.String(allow_none=True)
     owner_id = fields.String()
     created_at = UTCDateTime()

@@ -8,6 +8,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from api.schemas import JobCreate, UTCDateTime
+from api.schemas_session import MaskedJobBody
 from shared import changes, schedules
 
 _CRON = {"example": "0 */4 * * *", "description": "five fields, in `timezone`"}
@@ -68,7 +69,7 @@ class ScheduleOut(ma.Schema):
     enabled = fields.Boolean()
     overlap = fields.String()
     key = fields.String(allow_none=True)
-    job = fields.Dict()
+    job = MaskedJobBody(metadata={"description": "the job body; secrets answered as ***"})
     next_run = UTCDateTime(allow_none=True)
     last_run = UTCDateTime(allow_none=True)
     created_at = UTCDateTime()

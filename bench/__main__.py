@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, str] = {
     "charset": "bench.charset_cost",
     "hang": "bench.hang",
     "chaos": "bench.chaos",
+    "clicks": "bench.clicks",
     "politeness": "bench.politeness",
 }
 ALL = ("scrapy", "latency", "playwright")  # `make bench`

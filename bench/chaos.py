@@ -227,8 +227,10 @@ class Api:
                 method, f"{self.base}{path}", headers=headers, timeout=15, **kwargs
             )
         except requests.Timeout:
-            with self._lock:
-                self.hangs += 1
+            if not self.restarting.is_set():  # the API is going away with its supervisor
+                with self._lock:
+                    self.hangs += 1
+                    self.samples.append(f"{method} {path}: no answer in 15 s (hang)")
             return None
         except requests.RequestException as exc:
             if not self.restarting.is_set():

@@ -220,6 +220,16 @@ def readme_block(docs: dict[str, dict]) -> str:
                     " / ".join(times(v) for _, v in found) + " bare Playwright's pages/s",
                 )
             )
+    clicks = docs.get("clicks")
+    if clicks:
+        pages = fmt(clicks["figures"].get("pages"))
+        ratio = clicks["ratios"].get("service_seconds / bare_seconds")
+        rows.append(
+            (
+                f"click pagination (`next_click`), {pages} pages",
+                f"{times(ratio)} bare Playwright's time",
+            )
+        )
     latency = docs.get("latency")
     if latency:
         f = latency["figures"]

@@ -57,6 +57,9 @@ STARTUP_ALLOWANCE = 120.0
 # could get at them.
 API_SECRETS = ("JWT_SECRET_KEY", "ADMIN_USERNAME", "ADMIN_PASSWORD", "ADMIN_EMAIL")
 FLOWER_SECRETS = ("FLOWER_PASSWORD", "FLOWER_BASIC_AUTH")
+# Opens the jobs' sealed secrets (shared/vault.py): the API and the crawl workers only.
+CRAWL_SECRETS = ("SECRETS_KEY",)
+CRAWL_PROCESSES = ("api", "worker-scrapy", "worker-playwright")
 
 
 class Refused(RuntimeError):
@@ -79,7 +82,10 @@ def read_procfile(path: Path = PROCFILE) -> dict[str, str]:
 
 def env_for(name: str, base: dict[str, str], flower_auth: str) -> dict[str, str]:
     """The environment of process `name`: only the secrets that process uses."""
-    env = {k: v for k, v in base.items() if k not in API_SECRETS + FLOWER_SECRETS}
+    hidden = API_SECRETS + FLOWER_SECRETS + CRAWL_SECRETS
+    env = {k: v for k, v in base.items() if k not in hidden}
+    if name in CRAWL_PROCESSES:
+        env.update({k: base[k] for k in CRAWL_SECRETS if k in base})
     if name == "api":
         env.update({k: base[k] for k in API_SECRETS if k in base})
     if name == "flower":

@@ -24,15 +24,18 @@ class Jobs:
         *,
         actions: list[dict[str, Any]] | None = None,
         next_click: str | None = None,
+        login: dict[str, Any] | None = None,
+        cookies: list[dict[str, Any]] | None = None,
         **fields: Any,
     ) -> Job:
         """POST /jobs: a job body as a dict, or as keywords (`url=…, engine=…, config=…`);
-        `actions` (browser steps) and `next_click` go into its config."""
+        `actions` (browser steps), `next_click`, `login` ({url, fields, submit,
+        success_selector}) and `cookies` ([{name, value, …}]) go into its config."""
         body = {**(spec or {}), **fields}
-        browser = {"actions": actions, "next_click": next_click}
-        browser = {k: v for k, v in browser.items() if v is not None}
-        if browser:
-            body["config"] = {**(body.get("config") or {}), **browser}
+        extra = {"actions": actions, "next_click": next_click, "login": login, "cookies": cookies}
+        extra = {k: v for k, v in extra.items() if v is not None}
+        if extra:
+            body["config"] = {**(body.get("config") or {}), **extra}
         return self._t.call("POST", "/jobs", json=body)
 
     def get(self, job_id: str) -> Job:

@@ -50,11 +50,15 @@ class AutoPlan:
 @dataclass(frozen=True)
 class RunContext:
     """What one run of a job brings besides its spec: the proxy rotation (config.proxy, with
-    the pool behind it) and the `auto` plan. Engine-neutral: no queue, no database handle."""
+    the pool behind it), the `auto` plan and the session. Engine-neutral: no queue, no
+    database handle."""
 
     rotation: Rotation | None = None
     auto: AutoPlan = field(default_factory=AutoPlan)
     egg: bytes | None = None  # engine spider: the project's egg (the worker reads it from GridFS)
+    # cookies (and the browser's storage) to start with: a login's, config.cookies (in the
+    # clear: shared/sessions.py); None for none
+    session: dict[str, Any] | None = None
 
 
 @dataclass

@@ -20,7 +20,7 @@ from urllib.parse import urldefrag
 
 from scrapers import captures, visit_steps
 from scrapers.actions import ActionFailed, ActionRunner, Budget, Capture
-from scrapers.rendering import fingerprint, settle_dom, wait_selector
+from scrapers.rendering import fingerprint, next_change, settle_dom, wait_selector, watch_change
 from shared.jobspec import file_outputs
 from shared.settings import Settings
 
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from shared.jobspec import JobSpec
 
 ACTION_FAILED = "action_failed"
-CHANGE_POLL = 0.1
 
 
 class NavigationWatch:
@@ -270,6 +269,7 @@ class PageActions:
             return False, None
         loop = asyncio.get_running_loop()
         before_url, before = page.url, await fingerprint(page)
+        await watch_change(page)
         with NavigationWatch(page) as nav:
             try:
                 await control.click(timeout=seconds * 1000)
@@ -280,30 +280,41 @@ class PageActions:
                 )
                 return False, None
             limit = loop.time() + seconds
-            if not await _changed(page, before_url, before, limit):
+            if not await _changed(page, network, nav, before_url, before, limit):
                 state.notes.append(
                     f"next_click {query!r}: a click on page {number} did not change the page "
                     f"within {seconds:g} s; stopped there (nothing extracted twice)"
                 )
                 return False, None
-            if nav.last is None:
-                await settle_dom(page, network, loop.time() + seconds)
             return True, nav.last
 
 
-async def _changed(page: Page, url: str, before: str, limit: float) -> bool:
-    """Whether the tab left `url` or its DOM's fingerprint changed from `before` by `limit`."""
+async def _changed(
+    page: Page, network: _Network, nav: NavigationWatch, url: str, before: str, limit: float
+) -> bool:
+    """Whether the click navigated the tab, or changed its DOM from `before`, by `limit`:
+    woken by the page's first change after the click (rendering.watch_change), then read once
+    it settled (rendering.settle_dom). A change that leaves the same DOM (a re-render of the
+    same page) is waited past: extracting it again would only give duplicates."""
     from playwright.async_api import Error as PlaywrightError
 
     loop = asyncio.get_running_loop()
-    while True:
-        if page.url != url:
+    while (left := limit - loop.time()) > 0:
+        try:
+            seen = await next_change(page, left)
+        except PlaywrightError:
+            return True  # the document is being replaced: a navigation
+        if nav.last is not None or page.url != url:
+            return True  # a navigation: its load is waited for where it lands
+        if not seen:
+            return False
+        await settle_dom(page, network, limit)
+        if nav.last is not None or page.url != url:
             return True
         try:
+            await watch_change(page)  # armed again before comparing: no change slips by
             if await fingerprint(page) != before:
                 return True
         except PlaywrightError:
-            return True  # the document is being replaced: a navigation
-        if loop.time() >= limit:
-            return False
-        await asyncio.sleep(CHANGE_POLL)
+            return True
+    return False

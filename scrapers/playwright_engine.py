@@ -99,6 +99,7 @@ class PlaywrightEngine(PageVisits):
         """
         ctx = ctx or RunContext()
         state = State(spec, ctx.auto)
+        state.session = ctx.session
         state.rotation = ctx.rotation or Rotation(spec.config.get("proxy") or "none")
         timeout = int(spec.config["timeout_seconds"])
         pool = get_pool(self.settings)
@@ -191,6 +192,8 @@ class PlaywrightEngine(PageVisits):
         """Crawl in one new context through `proxy` until done, the deadline or a ban."""
         pool = get_pool(self.settings)
         options = self._context_options(spec)
+        if state.session:
+            options["storage_state"] = state.session  # a login's session, config.cookies
         # all of the context's traffic (robots.txt and sitemaps via context.request included)
         # goes through the policy proxy; a job's pool proxy sits behind it, so the targets are
         # judged all the same

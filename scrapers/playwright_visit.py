@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from scrapers import captures, charsets, extract, failures, visit_steps
@@ -66,6 +66,7 @@ class State:
         self.repick = False  # the current proxy was banned: a new context for the rest
         self.tries: dict[str, int] = {}
         self.started = False
+        self.session: dict[str, Any] | None = None  # every context of the job starts with it
         # auto: decide on the first page rendered (compare with the static figures), or check
         # that a remembered decision still finds something
         self.plan = plan

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -155,7 +156,48 @@ _FINGERPRINT = """() => {
   for (let i = 0; i < s.length; i++) { h = (Math.imul(31, h) + s.charCodeAt(i)) | 0; }
   return s.length + ":" + h;
 }"""
-DOM_QUIET = 0.3  # s the DOM stays the same before a page changed by a click is read
+# After a click, the waits are the page's own events, not polls: a MutationObserver armed
+# before the click resolves on the first change of the DOM (or of the URL, for a history.pushState
+# that changes nothing else); then the page is read once no request is in flight and its DOM
+# has not changed for DOM_QUIET s (a debounce of the observer in the page) with no request
+# started meanwhile. Requests are what a page waits for between renders (an XHR, a fetch); the
+# quiet window only covers what scripts do between them (timers, animation frames).
+DOM_QUIET = 0.1  # s the DOM stays the same, no request in flight, before a clicked page is read
+OVERRUN = 1.0  # s an in-page wait may run past its own time limit before it is given up
+_ARM = """() => {
+  const old = window.__scrapemasterChange;
+  if (old) { old.stop(); }
+  let done;
+  const promise = new Promise((resolve) => { done = resolve; });
+  const start = location.href;
+  const observer = new MutationObserver(() => { stop(); done(true); });
+  const timer = setInterval(() => { if (location.href !== start) { stop(); done(true); } }, 100);
+  function stop() { observer.disconnect(); clearInterval(timer); }
+  observer.observe(document,
+    { subtree: true, childList: true, characterData: true, attributes: true });
+  window.__scrapemasterChange = { promise, stop };
+}"""
+_NEXT_CHANGE = """(ms) => {
+  const watch = window.__scrapemasterChange;
+  if (!watch) { return true; }  // another document than the one armed: the tab navigated
+  return Promise.race([watch.promise, new Promise((resolve) => setTimeout(() => {
+    watch.stop(); resolve(false);
+  }, ms))]);
+}"""
+_QUIET_DOM = """([quiet, cap]) => new Promise((resolve) => {
+  let timer = null;
+  const end = setTimeout(() => finish(false), cap);
+  const observer = new MutationObserver(() => {
+    clearTimeout(timer);
+    timer = setTimeout(() => finish(true), quiet);
+  });
+  function finish(calm) {
+    observer.disconnect(); clearTimeout(timer); clearTimeout(end); resolve(calm);
+  }
+  observer.observe(document,
+    { subtree: true, childList: true, characterData: true, attributes: true });
+  timer = setTimeout(() => finish(true), quiet);
+})"""
 
 
 async def fingerprint(page: Page) -> str:
@@ -163,17 +205,48 @@ async def fingerprint(page: Page) -> str:
     return str(await page.evaluate(_FINGERPRINT))
 
 
+async def watch_change(page: Page) -> None:
+    """Arm the page's change watch (before a click): `next_change` resolves on the DOM's or
+    the URL's first change after this."""
+    await page.evaluate(_ARM)
+
+
+async def next_change(page: Page, seconds: float) -> bool:
+    """Whether the page changed since `watch_change` (waiting up to `seconds` for it); True
+    too when the tab is on another document. Raises Playwright's Error when the document is
+    being replaced meanwhile (a navigation: a change too)."""
+    waiting = page.evaluate(_NEXT_CHANGE, max(1, int(seconds * 1000)))
+    try:  # bounded here too: a page's own scripts may have broken its timers
+        return bool(await asyncio.wait_for(waiting, seconds + OVERRUN))
+    except TimeoutError:
+        return False
+
+
 async def settle_dom(page: Page, network: _Network, limit: float) -> None:
     """After a click changed the page: until no request is in flight and the DOM stayed the
-    same for DOM_QUIET s, or until the loop time `limit`."""
+    same for DOM_QUIET s with no request started meanwhile, or until the loop time `limit`."""
+    from playwright.async_api import Error as PlaywrightError
+
     loop = asyncio.get_running_loop()
-    await network.settle(cap=max(0.0, limit - loop.time()))
-    last, since = await fingerprint(page), loop.time()
-    while loop.time() < limit and loop.time() - since < DOM_QUIET:
-        await asyncio.sleep(GROWTH_POLL)
-        now = await fingerprint(page)
-        if now != last or network.pending:
-            last, since = now, loop.time()
+    while (left := limit - loop.time()) > 0:
+        await network.settle(quiet=0.0, cap=left)
+        started = network.started
+        left = limit - loop.time()
+        if left <= 0:
+            return
+        try:
+            calm = await asyncio.wait_for(
+                page.evaluate(_QUIET_DOM, [int(DOM_QUIET * 1000), int(left * 1000)]),
+                left + OVERRUN,
+            )
+        except TimeoutError:  # the page's timers did not end it: `limit` is past
+            return
+        except PlaywrightError:  # the document was replaced meanwhile: wait for the new one
+            with contextlib.suppress(PlaywrightError):
+                await page.wait_for_load_state("load", timeout=max(1.0, left) * 1000)
+            continue
+        if calm and network.started == started and not network.pending:
+            return
 
 
 class _Network:
@@ -181,12 +254,14 @@ class _Network:
 
     def __init__(self, page: Page) -> None:
         self.pending: set[Request] = set()
+        self.started = 0  # requests the tab has made
         self.changed = asyncio.Event()
         page.on("request", self._started)
         page.on("requestfinished", self._ended)
         page.on("requestfailed", self._ended)
 
     def _started(self, request: Request) -> None:
+        self.started += 1
         self.pending.add(request)
         self.changed.set()
 

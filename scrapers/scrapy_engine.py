@@ -16,6 +16,7 @@ from shared.jobspec import JobSpec
 from shared.proxies import NO_PROXIES
 
 POLITE_HANDLER = "scrapers.scrapy_politeness.PoliteDownloadHandler"
+SESSION_COOKIES = "SCRAPEMASTER_SESSION_COOKIES"  # scrapers/scrapy_session.py reads it
 
 __all__ = ["ScrapyEngine", "crawl_settings", "describe_failure"]
 
@@ -39,10 +40,13 @@ def _offline_public_suffixes() -> None:
 _offline_public_suffixes()
 
 
-def crawl_settings(spec: JobSpec) -> dict[str, Any]:
-    """Scrapy settings for one job; nothing is shared with the next job's crawler."""
+def crawl_settings(spec: JobSpec, cookies: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Scrapy settings for one job; nothing is shared with the next job's crawler. `cookies`:
+    the session's (scrapers/scrapy_session.py)."""
     cfg = spec.config
     middlewares: dict[str, int | None] = {
+        "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
+        "scrapers.scrapy_session.SessionCookiesMiddleware": 700,
         # robots.txt kept across this process's jobs (ROBOTS_CACHE_SECONDS), same rules
         "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
         "scrapers.scrapy_robots.CachedRobotsTxtMiddleware": 100,
@@ -95,6 +99,7 @@ def crawl_settings(spec: JobSpec) -> dict[str, Any]:
             "https": POLITE_HANDLER,
         },
         "SCRAPEMASTER_JOB_ID": str(spec.job_id),
+        SESSION_COOKIES: list(cookies or []),
     }
 
 
@@ -129,7 +134,8 @@ class ScrapyEngine:
         rotation = ctx.rotation or Rotation(spec.config.get("proxy") or "none")
 
         def start() -> Any:
-            runner = CrawlerRunner(crawl_settings(spec))
+            cookies = (ctx.session or {}).get("cookies")
+            runner = CrawlerRunner(crawl_settings(spec, cookies))
             crawler = runner.create_crawler(spider_class(spec, sink, state, rotation))
             holder["crawler"] = crawler
 

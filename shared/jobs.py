@@ -13,7 +13,7 @@ from pymongo.errors import DuplicateKeyError
 
 from shared.events import OutboxEntry
 from shared.files import JobFiles
-from shared.jobspec import AutoDecision, FirstPage, browser_reasons
+from shared.jobspec import AutoDecision, FirstPage, browser_reasons, needs_browser_login
 
 PENDING = "pending"
 RUNNING = "running"
@@ -135,6 +135,7 @@ class JobDoc(TypedDict, total=False):
     auto_decision: AutoDecision  # auto: the engine chosen and why
     auto_probe: FirstPage  # auto: what the static engine's first page gave
     spider: dict[str, Any]  # engine spider: {project, version, name, args, settings}
+    session: str | None  # sealed: the browser login's session, handed to Scrapy
     events_from: str  # the event id a retried or reset run's stream starts after
 
 
@@ -170,10 +171,13 @@ def apply_update(doc: _Doc, update: dict[str, Any]) -> _Doc:
 
 def queue_for(engine: str, config: Mapping[str, Any] | None = None) -> str:
     """The Celery queue that first receives a job of `engine` (auto starts on the cheap one,
-    unless its `config` asks for what only the browser does: shared/jobspec.browser_reasons)."""
+    unless its `config` asks for what only the browser does: shared/jobspec.browser_reasons);
+    a job that logs in starts in the browser, whatever its engine (workers/login_flow.py)."""
     if engine == "spider":
         return "spiders"
-    if engine == "playwright" or (engine == "auto" and browser_reasons(config or {})):
+    if engine == "playwright" or needs_browser_login(config):
+        return "playwright"
+    if engine == "auto" and browser_reasons(config or {}):
         return "playwright"
     return "scrapy"
 

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from shared.actions import actions_problems, element_selector_problem
 from shared.schemes import scheme_problem
+from shared.sessions import CookieSpec, LoginConfig
 
 WAIT_UNTIL = ("load", "domcontentloaded", "networkidle", "commit")
 WaitUntil = Literal["load", "domcontentloaded", "networkidle", "commit"]
@@ -40,6 +41,8 @@ class JobConfig(TypedDict):
     output: list[str] | None
     actions: list[dict[str, Any]] | None
     next_click: str | None
+    login: LoginConfig | None  # log in once in the browser, then crawl with that session
+    cookies: list[CookieSpec] | None  # a session the user already has
 
 
 class FirstPage(TypedDict):
@@ -86,6 +89,8 @@ DEFAULT_CONFIG: JobConfig = {
     "output": None,  # page content formats (markdown, text, html) and files (screenshot, pdf)
     "actions": None,  # browser steps run on each start page before extraction (shared/actions.py)
     "next_click": None,  # pagination by clicking this selector after each page is extracted
+    "login": None,
+    "cookies": None,
 }
 
 OUTPUT_FORMATS = ("markdown", "text", "html")  # page content: one item per page
@@ -196,6 +201,16 @@ def browser_reasons(config: Mapping[str, Any]) -> list[str]:
     the browser from the start (and a `scrapy` job may not ask for it)."""
     wanted = file_outputs(config)
     return [f"{' and '.join(wanted)} output"] if wanted else []
+
+
+MAX_COOKIES = 50
+MAX_LOGIN_FIELDS = 20
+
+
+def needs_browser_login(config: Mapping[str, Any] | None) -> bool:
+    """Whether a job logs in (in the browser, whatever engine crawls)."""
+    login = (config or {}).get("login")
+    return isinstance(login, Mapping) and bool(login.get("url"))
 
 
 def resolve_config(config: dict[str, Any] | None) -> JobConfig:

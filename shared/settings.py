@@ -12,6 +12,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 TEST_JWT_SECRET = "test-only-secret-never-accepted-outside-env-test"  # noqa: S105 - ENV=test only
 JWT_SECRET_FILE = "jwt-secret"
+# ENV=test only, like TEST_JWT_SECRET: test stacks share it without a file
+TEST_SECRETS_KEY = "test-only-secrets-key-never-accepted-outside-env-test"  # noqa: S105
+SECRETS_KEY_FILE = "secrets-key"
 FLOWER_PASSWORD_FILE = "flower-password"
 LOCAL_ENVS = {"local", "test", "development"}
 
@@ -84,6 +87,14 @@ class Settings:
         "",
         "signs tokens; only the API gets it. Local mode generates one per install into "
         "`var/jwt-secret`; **required (at least 16 characters) in production**",
+    )
+    secrets_key: str = setting(
+        "",
+        "encrypts the secrets of jobs and schedules at rest (login field values, cookie values, "
+        "`Authorization`/`Cookie` header values, kept sessions); the API and the crawl workers "
+        "need it. Comma-separated to rotate: the first encrypts, each one decrypts. Local mode "
+        "generates one per install into `var/secrets-key`; **required (at least 16 characters) "
+        "in production**",
     )
     trusted_proxies: int = setting(
         0,
@@ -192,8 +203,31 @@ class Settings:
         "ScrapeMaster/0.1 (+https://github.com/scrapemaster)",
         "default User-Agent (a job's `headers` may override it)",
     )
-    rate_limit_authenticated: str = setting("1000/hour", "rate limit per authenticated user")
-    rate_limit_anonymous: str = setting("100/hour", "rate limit per anonymous client")
+    rate_limit_reads: str = setting(
+        "1200/minute",
+        "requests per user that only read (GET, HEAD: lists, details, logs, results, files, "
+        "event streams, the dashboard's calls); per minute, so a runaway script cannot lock "
+        "its user's dashboard out for long. Every `RATE_LIMIT_*` takes `limits` strings, "
+        "several joined by `;` (`10/second;600/minute`), or empty for no limit",
+    )
+    rate_limit_writes: str = setting(
+        "1000/hour",
+        "requests per user that change records without starting work (POST, PUT, PATCH, "
+        "DELETE: cancel, delete, schedules, webhooks, keys, eggs)",
+    )
+    rate_limit_submissions: str = setting(
+        "300/hour",
+        "requests per user that start work: `POST /jobs`, `/jobs/preview`, retry, reset, "
+        "retry-failed, a schedule's run-now, Scrapyd's `schedule.json`",
+    )
+    rate_limit_authenticated: str = setting(
+        "",
+        "deprecated name of `RATE_LIMIT_WRITES` (it counted every request); used for writes "
+        "when `RATE_LIMIT_WRITES` is not set",
+    )
+    rate_limit_anonymous: str = setting(
+        "100/hour", "requests per client address without valid credentials (login, register)"
+    )
     rate_limit_enabled: bool = setting(True, "apply the rate limits")
     login_lockout_enabled: bool = setting(
         True, "count failed logins (independent of `RATE_LIMIT_ENABLED`)"
@@ -369,6 +403,8 @@ class Settings:
                     values[f.name] = raw
             except ValueError as exc:
                 raise SettingsError(f"{f.name.upper()}: {exc}") from None
+        if "RATE_LIMIT_AUTHENTICATED" in environ and "RATE_LIMIT_WRITES" not in environ:
+            values["rate_limit_writes"] = environ["RATE_LIMIT_AUTHENTICATED"]  # the old name
         values.update(overrides)
         settings = cls(**values)
         settings.validate()
@@ -381,6 +417,8 @@ class Settings:
                 raise SettingsError("JWT_SECRET_KEY must be at least 16 characters")
             if not self.mongo_url:
                 raise SettingsError(f"ENV={self.env}: set MONGO_URL to a MongoDB server")
+            if any(0 < len(k.strip()) < 16 for k in self.secrets_key.split(",")):
+                raise SettingsError("SECRETS_KEY: each key must be at least 16 characters")
         if not 1 <= self.max_pages_cap <= 1_000_000:
             raise SettingsError("MAX_PAGES_CAP must be between 1 and 1000000")
         if not 1 <= self.max_timeout_seconds <= 86_400:
@@ -395,6 +433,19 @@ class Settings:
             parse_allowlist(self.target_allowlist)
         except ValueError as exc:
             raise SettingsError(f"TARGET_ALLOWLIST: {exc}") from None
+        for name in (
+            "rate_limit_reads",
+            "rate_limit_writes",
+            "rate_limit_submissions",
+            "rate_limit_anonymous",
+        ):
+            try:
+                from limits import parse_many
+
+                if getattr(self, name):  # empty: that bucket is not limited
+                    parse_many(getattr(self, name))
+            except ValueError:
+                raise SettingsError(f"{name.upper()}: not a limit like '600/minute'") from None
         for name in ("login_failure_limit_user", "login_failure_limit_ip"):
             try:
                 from limits import parse
@@ -444,6 +495,18 @@ class Settings:
         if self.env == "test":
             return TEST_JWT_SECRET
         return local_secret(Path(self.var_dir) / JWT_SECRET_FILE)
+
+    def secrets_keys(self) -> list[str]:
+        """The keys that seal job secrets (shared/vault.py), newest first: SECRETS_KEY, else
+        (local mode) one generated per install into var/, like the JWT key."""
+        keys = [k.strip() for k in self.secrets_key.split(",") if k.strip()]
+        if keys:
+            return keys
+        if self.env == "test":
+            return [TEST_SECRETS_KEY]
+        if not self.is_local:
+            raise SettingsError(f"ENV={self.env}: set SECRETS_KEY (at least 16 characters)")
+        return [local_secret(Path(self.var_dir) / SECRETS_KEY_FILE)]
 
     def flower_basic_auth(self) -> str:
         """`user:password` for Flower: FLOWER_PASSWORD, else (local mode) a generated one."""

@@ -26,8 +26,9 @@ from shared.jobs import JobDoc, JobError, JobRepository
 from shared.jobspec import JobSpec
 from shared.proxies import ProxyRepository
 from shared.results import ItemSink
-from shared.settings import get_settings
-from workers import auto_flow, delivery, shutdown
+from shared.settings import SettingsError, get_settings
+from shared.vault import Vault, VaultError
+from workers import auto_flow, delivery, login_flow, shutdown
 from workers.engines import engine_for, event_log
 
 logger = logging.getLogger(__name__)
@@ -190,14 +191,32 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
         egg = _egg_of(database, job)
         if egg is None:
             return _refuse(repo, job, _NO_EGG)
+    try:  # the job's secrets in the clear, for the engines only (never stored or logged)
+        vault = Vault.from_settings(settings)
+        opened = {**job, "config": vault.open_config(job.get("config") or {})}
+    except (VaultError, SettingsError) as exc:
+        return _fail_before_run(repo, job, {"type": "secrets_unavailable", "message": str(exc)})
     spec = JobSpec.from_job(
-        job,
+        opened,
         max_items=max_items,
         max_page_bytes=settings.max_page_bytes,
         max_items_per_page=settings.max_items_per_page,
         max_field_bytes=settings.max_field_bytes,
         user_agent=settings.user_agent,
     )
+    try:
+        prepared = login_flow.prepare(
+            repo, job, spec, queue, vault, _browser_login, send, _logger(repo, job)
+        )
+    except Exception as exc:  # a browser that would not start, a session that will not open
+        logger.exception("job %s: its login could not run", job_id)
+        kind = "secrets_unavailable" if isinstance(exc, VaultError) else "browser_error"
+        message = "".join(traceback.format_exception_only(exc)).strip().splitlines()[0]
+        prepared = login_flow.Prepared(error={"type": kind, "message": f"login: {message}"})
+    if prepared.handed:
+        return 0
+    if prepared.error is not None:
+        return _fail_before_run(repo, job, prepared.error)
     owner = job.get("owner_id")
     started = {
         "status": jobs.RUNNING,
@@ -253,7 +272,7 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
     )
     # the engine stops between pages once this worker's shutdown is older than the grace
     guard = shutdown.GraceStop(sink, settings.worker_shutdown_grace_seconds)
-    ctx = auto_plan.context(rotation)
+    ctx = replace(auto_plan.context(rotation), session=prepared.session)
     if egg is not None:
         ctx = replace(ctx, egg=egg.data)
         sink.log(
@@ -293,6 +312,16 @@ def _logger(repo: JobRepository, job: JobDoc) -> Callable[[str, str], None]:
     return lambda level, message: jobs.log(repo.db, job["_id"], level, message, job.get("run_id"))
 
 
+def _browser_login(spec: JobSpec, sink: Any, kept: Any, start: Any) -> Any:
+    """The browser engine's login (scrapers/login.py) on this process's warm Chromium."""
+    from scrapers.login import browser_login
+    from scrapers.playwright_engine import PlaywrightEngine
+
+    engine = engine_for("playwright")
+    assert isinstance(engine, PlaywrightEngine)
+    return browser_login(engine, spec, sink, kept, start)
+
+
 def _refuse_over_quota(repo: JobRepository, job: JobDoc, quota: int) -> int:
     """Fail a job whose owner has no room left under MAX_STORED_ITEMS_PER_USER."""
     error = {
@@ -300,6 +329,11 @@ def _refuse_over_quota(repo: JobRepository, job: JobDoc, quota: int) -> int:
         "message": f"the account already stores {quota} items (MAX_STORED_ITEMS_PER_USER); "
         "delete or reset jobs to make room",
     }
+    return _fail_before_run(repo, job, error)
+
+
+def _fail_before_run(repo: JobRepository, job: JobDoc, error: dict[str, str]) -> int:
+    """Fail a claimed job before its crawl started (no room, a failed login)."""
     data = {**events.counters_of({**job, "status": jobs.FAILED}), "error": error}
     event = outbox.fields(events.FAILED, {**data, **events.about(job)})
     done = repo.finish(job["_id"], "fail", job.get("run_id"), current=job, error=error, **event)

@@ -13,10 +13,11 @@ import redis
 from scrapers.engine import AutoPlan, CrawlResult, RunContext
 from scrapers.proxies import Rotation
 from shared import db as dbmod
-from shared import preview, tasks
+from shared import preview, sessions, tasks
 from shared.jobspec import JobSpec
 from shared.proxies import ProxyRepository
-from shared.settings import get_settings
+from shared.settings import SettingsError, get_settings
+from shared.vault import Vault, VaultError
 from workers.engines import engine_for
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,16 @@ def run(preview_id: str, body: dict[str, Any], engine: str) -> None:
         logger.info("preview %s: nobody waits for it any more", preview_id)
         return
     preview.push(redis_client, preview_id, preview.STARTED, engine=engine)
+    sink = PreviewSink()
+    sealed = body  # handed on (auto) as it came: sealed
+    try:  # sealed through Redis like a stored job's: opened just before use
+        body = {**body, "config": Vault.from_settings(settings).open_config(body["config"])}
+    except (VaultError, SettingsError) as exc:
+        error = {"type": "secrets_unavailable", "message": str(exc)}
+        preview.push(
+            redis_client, preview_id, preview.DONE, result=_answer(body, sink, engine, error)
+        )
+        return
     spec = JobSpec.from_job(
         {"_id": f"preview-{preview_id}", **body},
         max_items=settings.max_items_per_job,
@@ -81,10 +92,11 @@ def run(preview_id: str, body: dict[str, Any], engine: str) -> None:
         max_field_bytes=settings.max_field_bytes,
         user_agent=settings.user_agent,
     )
-    sink = PreviewSink()
     name = "playwright" if engine == "playwright" else "scrapy"
     try:
-        result = _crawl(name, spec, sink, probe=engine == "auto")
+        result = _crawl(name, spec, sink, probe=engine == "auto", session=_session(spec, sink))
+    except LoginFailed as exc:
+        result = CrawlResult(error=exc.error)
     except Exception as exc:  # an engine bug: say so in the answer, never leave the API waiting
         logger.exception("preview %s: engine %s crashed", preview_id, name)
         message = "".join(traceback.format_exception_only(exc)).strip()
@@ -96,7 +108,7 @@ def run(preview_id: str, body: dict[str, Any], engine: str) -> None:
         preview.push(redis_client, preview_id, preview.HANDOFF, reason=result.reason)
         from workers import celery
 
-        handed = {**body, "auto_reason": f"auto: {result.reason}"}
+        handed = {**sealed, "auto_reason": f"auto: {result.reason}"}
         celery.send_task(
             tasks.PREVIEW, **tasks.preview_options(preview_id, handed, "playwright", wait)
         )
@@ -121,7 +133,53 @@ def run(preview_id: str, body: dict[str, Any], engine: str) -> None:
     preview.push(redis_client, preview_id, preview.DONE, result=answer)
 
 
-def _crawl(name: str, spec: JobSpec, sink: PreviewSink, probe: bool) -> CrawlResult:
+def _answer(
+    body: dict[str, Any], sink: PreviewSink, engine: str, error: dict[str, str]
+) -> dict[str, Any]:
+    """The answer of a preview that could not start."""
+    return {
+        "url": body["url"],
+        "final_url": None,
+        "status_code": None,
+        "title": None,
+        "engine": engine,
+        "auto_reason": None,
+        "count": 0,
+        "items": [],
+        "truncated": False,
+        "error": error,
+        "logs": sink.notes,
+    }
+
+
+class LoginFailed(Exception):
+    """A preview's login failed: its error is the preview's."""
+
+    def __init__(self, error: dict[str, str]) -> None:
+        super().__init__(error["message"])
+        self.error = error
+
+
+def _session(spec: JobSpec, sink: PreviewSink) -> dict[str, Any] | None:
+    """The session the preview's page opens with: config.cookies, and a login's (in the
+    browser: the API sends a preview that logs in to the playwright queue)."""
+    start = sessions.start_cookies(spec.config, spec.urls)
+    if sessions.login_of(spec.config) is None:
+        return sessions.combined(start, None) if start else None
+    from scrapers.login import browser_login
+    from scrapers.playwright_engine import PlaywrightEngine
+
+    engine = engine_for("playwright")
+    assert isinstance(engine, PlaywrightEngine)
+    outcome = browser_login(engine, spec, sink, None, sessions.combined(start, None))
+    if outcome.error is not None:
+        raise LoginFailed(outcome.error)
+    return sessions.combined(start, outcome.session)
+
+
+def _crawl(
+    name: str, spec: JobSpec, sink: PreviewSink, probe: bool, session: dict[str, Any] | None
+) -> CrawlResult:
     settings = get_settings()
     proxy = str(spec.config.get("proxy") or "none")
     pool = (
@@ -131,4 +189,5 @@ def _crawl(name: str, spec: JobSpec, sink: PreviewSink, probe: bool) -> CrawlRes
     )
     rotation = Rotation(proxy, pool, max_attempts=settings.proxy_max_attempts)
     plan = AutoPlan(probe=probe and name == "scrapy")
-    return engine_for(name).run(spec, sink, RunContext(rotation=rotation, auto=plan))
+    context = RunContext(rotation=rotation, auto=plan, session=session)
+    return engine_for(name).run(spec, sink, context)

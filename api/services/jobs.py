@@ -13,7 +13,7 @@ from pymongo import ASCENDING, DESCENDING
 
 from api.schemas import check_job
 from api.security import is_admin
-from api.services import db, event_log, settings, webhooks
+from api.services import db, event_log, secrets, settings, webhooks
 from shared import events, items, jobs, outbox, spider_jobs, tasks
 from shared.actions import browser_required, required_decision
 from shared.auto_memory import AutoMemory, learned_decision
@@ -21,7 +21,7 @@ from shared.counters import JobCounters
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.files import JobFiles
 from shared.jobs import JobDoc, JobError, JobRepository
-from shared.jobspec import browser_reasons
+from shared.jobspec import browser_reasons, needs_browser_login
 from shared.listing import CursorNotFound, JobListing, Page
 from shared.schedules import ScheduleRepository
 from shared.spider_sandbox import list_spiders
@@ -57,6 +57,7 @@ def submit(spec: dict[str, Any], owner: UserDoc, job_id: str | None = None) -> J
             )
     if spec.get("engine") == "spider":
         _check_spider(spec["spider"], owner)
+    spec = secrets.sealed_body(spec)  # stored sealed; the worker opens it just before use
     memory = AutoMemory.from_settings(db(), settings())
     learned = _learned(spec, memory)
     job = repo().create(owner["_id"], spec, job_id=job_id, **learned)
@@ -65,8 +66,11 @@ def submit(spec: dict[str, Any], owner: UserDoc, job_id: str | None = None) -> J
             memory.used(spec["url"], job["_id"])
         jobs.log(db(), job["_id"], "INFO", f"auto: {learned['auto_decision']['reason']}")
     elif spec.get("engine", "auto") == "auto" and job["queue"] == tasks.QUEUE_PLAYWRIGHT:
-        needs = " and ".join(browser_reasons(spec.get("config") or {}))
-        jobs.log(db(), job["_id"], "INFO", f"auto: the job asks for {needs} → playwright")
+        config = spec.get("config") or {}
+        needs = browser_reasons(config) + (["a login"] if needs_browser_login(config) else [])
+        jobs.log(
+            db(), job["_id"], "INFO", f"auto: the job asks for {' and '.join(needs)} → playwright"
+        )
     enqueue(job)
     return job
 
@@ -242,6 +246,7 @@ def retry(job_id: str, user: UserDoc) -> JobDoc:
         duration_seconds=None,
         progress=0,
         queue=jobs.queue_for(job["engine"], job.get("config")),
+        session=None,  # a login job logs in afresh
         takeovers=0,  # by hand: MAX_JOB_ATTEMPTS counts afresh
     )
     jobs.log(db(), job_id, "INFO", f"retried by {user['username']} (attempt {job['attempts']})")
@@ -276,6 +281,7 @@ def reset(job_id: str, user: UserDoc) -> JobDoc:
         auto_decision=None,
         warnings=[],
         queue=jobs.queue_for(job["engine"], job.get("config")),
+        session=None,  # a login job logs in afresh
         takeovers=0,
     )
     db().results.delete_many({"job_id": job_id})
@@ -295,13 +301,15 @@ def update(job_id: str, user: UserDoc, changes: dict[str, Any]) -> JobDoc:
         raise Conflict(f"Only a pending job can be changed; this one is {job['status']}")
     stored: Mapping[str, Any] = job
     body = {key: stored[key] for key in BODY_FIELDS if stored.get(key) is not None}
+    # merged and checked in the clear, sealed again as it is stored; `***` keeps a secret
+    body["config"] = secrets.opened(job.get("config"))
     if "url" in changes:
         body["url"] = changes["url"]
         body["urls"] = changes.get("urls") or [changes["url"]]
     elif "urls" in changes:
         body["urls"], body["url"] = changes["urls"], changes["urls"][0]
     if "config" in changes:
-        body["config"] = {**job.get("config", {}), **changes["config"]}
+        body["config"] = {**body["config"], **secrets.with_kept(changes["config"], body["config"])}
     body.update({key: changes[key] for key in ("selectors", "priority") if key in changes})
     # the job the change makes must pass exactly what POST /jobs would accept
     checked = check_job(body)
@@ -310,9 +318,15 @@ def update(job_id: str, user: UserDoc, changes: dict[str, Any]) -> JobDoc:
     fields: dict[str, Any] = {key: checked[key] for key in changed}
     if not fields:
         return job
+    if "config" in fields:
+        fields["config"] = secrets.sealed(fields["config"])
     queue = jobs.queue_for(job["engine"], checked.get("config"))
-    moved = queue == tasks.QUEUE_PLAYWRIGHT and job.get("queue") != queue
-    if moved:  # now asks for what only the browser does (the old task finds it elsewhere)
+    # now asks for what only the browser does (files, a login), or a login was removed: the
+    # job starts elsewhere (the old task finds it gone); a decided auto job stays where it is
+    moved = queue != job.get("queue") and (
+        queue == tasks.QUEUE_PLAYWRIGHT or not job.get("auto_decision")
+    )
+    if moved:
         fields["queue"] = queue
     fields["updated_at"] = jobs.now()
     # update_one, not find_one_and_update: SecantusDB scans for every findAndModify

@@ -12,9 +12,10 @@ from typing import Any
 import redis
 from flask import current_app
 
-from api.services import settings
+from api.services import secrets, settings
 from shared import preview, tasks
 from shared.errors import DomainError, Unavailable
+from shared.jobspec import needs_browser_login
 
 logger = logging.getLogger(__name__)
 GRACE_SECONDS = 5.0  # past the page's own timeout: the worker's set-up and the answer's trip
@@ -51,6 +52,9 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     """The items `spec`'s selectors extract from its first page, as a worker's engine saw it."""
     s = settings()
     body = preview.job_body(spec, s.preview_timeout_seconds)
+    if needs_browser_login(body["config"]):
+        body["engine"] = "playwright"  # the login is the browser's; the preview stays there
+    body = secrets.sealed_body(body)  # through Redis sealed, like a stored job
     preview_id = uuid.uuid4().hex
     client = _client()
     engine = body["engine"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from api.security import is_admin
-from api.services import db, settings
+from api.services import db, secrets, settings
 from api.services.jobs import enqueue
-from shared import accounts, changes, jobs
+from shared import accounts, changes, jobs, sessions
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.schedules import (
     ScheduleDoc,
@@ -48,6 +48,7 @@ def create(user: UserDoc, body: dict[str, Any]) -> ScheduleDoc:
     limit = settings().max_schedules_per_user
     if repo().count(user["_id"]) >= limit:
         raise Conflict(f"At most {limit} schedules per user (MAX_SCHEDULES_PER_USER)")
+    body = {**body, "job": secrets.sealed_body(body["job"])}
     return repo().create(user["_id"], body, jobs.now())
 
 
@@ -67,6 +68,12 @@ def update(schedule_id: str, user: UserDoc, changes_: dict[str, Any]) -> Schedul
         _check(
             changes_.get("cron", schedule["cron"]), changes_.get("timezone", schedule["timezone"])
         )
+    if "job" in changes_:
+        stored = schedule["job"].get("config")
+        changes_ = {**changes_, "job": secrets.sealed_body(changes_["job"], stored)}
+        before = secrets.opened(stored).get("login")
+        if secrets.opened(changes_["job"]["config"]).get("login") != before:
+            sessions.forget(db(), schedule["_id"])  # another login: its kept session goes
     updated = repo().update(schedule, changes_, jobs.now())
     if updated is None:
         raise NotFound(f"Schedule {schedule_id} not found")

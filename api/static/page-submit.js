@@ -129,6 +129,20 @@
   form.engine.addEventListener("change", showEngine);
   showEngine();
 
+  /** config.login from the "Log in first" fields, or null when no login page is given. */
+  function login() {
+    const url = form.login_url.value.trim();
+    if (!url) return null;
+    const fields = {};
+    if (form.login_user_selector.value.trim()) fields[form.login_user_selector.value.trim()] = form.login_user.value;
+    if (form.login_password_selector.value.trim()) fields[form.login_password_selector.value.trim()] = form.login_password.value;
+    if (!Object.keys(fields).length) throw new Error("Log in first: name at least one field's selector");
+    const found = { url, fields };
+    if (form.login_submit.value.trim()) found.submit = form.login_submit.value.trim();
+    if (form.login_success.value.trim()) found.success_selector = form.login_success.value.trim();
+    return found;
+  }
+
   /** The form as a POST /jobs body; throws on an unreadable selector line or JSON. */
   function body() {
     if (form.engine.value === "spider") {
@@ -157,6 +171,8 @@
       if (form[name].value.trim()) config[name] = form[name].value.trim();
     }
     if (steps.children.length) config.actions = actions();
+    const asLogin = login();
+    if (asLogin) config.login = asLogin;
     if (form.extra.value.trim()) {
       let extra;
       try { extra = JSON.parse(form.extra.value); } catch (e) { throw new Error("More config: not JSON (" + e.message + ")"); }

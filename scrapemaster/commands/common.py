@@ -13,6 +13,7 @@ import click
 
 from scrapemaster import config
 from scrapemaster.client import DEFAULT_API, Client
+from scrapemaster.commands.session import apply_session, session_options
 from scrapemaster.transport import api_root
 
 # Exit codes (docs/guide/cli.md § Errors and exit codes)
@@ -168,6 +169,7 @@ def job_options(fn: F) -> F:
         ),
         click.option("--next-click", help="Paginate by clicking this selector after each page."),
     ]
+    fn = session_options(fn)  # listed after these
     for option in reversed(options):
         fn = option(fn)
     return fn
@@ -188,8 +190,10 @@ def build_spec(
     actions: tuple[str, ...] = (),
     actions_file: str | None = None,
     next_click: str | None = None,
+    **session: Any,
 ) -> dict[str, Any]:
-    """The job body: FILE.json, amended by the options given."""
+    """The job body: FILE.json, amended by the options given (`session`: the login and cookie
+    options, scrapemaster/commands/session.py)."""
     spec = read_spec(file)
     if len(urls) == 1:
         spec["url"] = urls[0]
@@ -218,4 +222,4 @@ def build_spec(
     settings = {k: v for k, v in settings.items() if v is not None}
     if settings:
         spec["config"] = {**(spec.get("config") or {}), **settings}
-    return spec
+    return apply_session(spec, **session)

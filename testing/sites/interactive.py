@@ -3,7 +3,9 @@ by a button with a JavaScript click handler and no href, a search form answered 
 API, an infinite scroll fed by a deliberately slow API, and a button that navigates away.
 
 Query parameters: `delay` (milliseconds each API answer waits), `pages` (of the list),
-`stuck=1` (the list's button does nothing), `to` (where /act/jump's button goes).
+`stuck=1` (the list's button does nothing), `same=1` (it renders the same page again),
+`split` (milliseconds between emptying the list and filling it after a click: a render in two
+steps with no request between them), `to` (where /act/jump's button goes).
 """
 
 from __future__ import annotations
@@ -22,30 +24,33 @@ SORTS = ("asc", "desc")
 
 _LIST_SCRIPT = """\
 (function () {
-  var PAGES = __PAGES__, DELAY = __DELAY__, STUCK = __STUCK__;
+  var PAGES = __PAGES__, DELAY = __DELAY__, STUCK = __STUCK__, SAME = __SAME__, SPLIT = __SPLIT__;
   var page = 0;
   var list = document.getElementById("items");
   var button = document.getElementById("next");
-  function show(n) {
+  function fill(data) {
+    data.items.forEach(function (item) {
+      var li = document.createElement("li");
+      li.className = "item";
+      li.setAttribute("data-id", item.id);
+      li.textContent = item.title;
+      list.appendChild(li);
+    });
+    page = data.page;
+    document.getElementById("where").textContent = "Page " + page + " of " + PAGES;
+    if (page >= PAGES) { button.remove(); }
+  }
+  function show(n, split) {
     return fetch("/act/api/list?page=" + n + "&delay=" + DELAY)
       .then(function (r) { return r.json(); })
       .then(function (data) {
         list.innerHTML = "";
-        data.items.forEach(function (item) {
-          var li = document.createElement("li");
-          li.className = "item";
-          li.setAttribute("data-id", item.id);
-          li.textContent = item.title;
-          list.appendChild(li);
-        });
-        page = data.page;
-        document.getElementById("where").textContent = "Page " + page + " of " + PAGES;
-        if (page >= PAGES) { button.remove(); }
+        if (split) { setTimeout(function () { fill(data); }, split); } else { fill(data); }
       });
   }
   button.addEventListener("click", function () {
     if (STUCK) { return; }
-    show(page + 1);
+    show(SAME ? page : page + 1, SPLIT);
   });
   show(1);
 })();"""
@@ -141,10 +146,13 @@ def route(handler: Any, rest: list[str]) -> None:
     if rest == ["list"]:
         pages = _number(query, "pages", LIST_PAGES)
         stuck = "true" if query.get("stuck") == ["1"] else "false"
+        same = "true" if query.get("same") == ["1"] else "false"
         script = (
             _LIST_SCRIPT.replace("__PAGES__", str(pages))
             .replace("__DELAY__", str(delay))
             .replace("__STUCK__", stuck)
+            .replace("__SAME__", same)
+            .replace("__SPLIT__", str(_number(query, "split", 0)))
         )
         body = (
             '<h1>List</h1>\n<p id="where"></p>\n<ul id="items"></ul>\n'

@@ -18,7 +18,7 @@ from types import FrameType, TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from testing.sites import interactive, kinds
+from testing.sites import interactive, kinds, members
 
 HOST = "127.0.0.1"
 HTML_TYPE = "text/html; charset=utf-8"
@@ -285,6 +285,19 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._dispatch()
 
+    def do_POST(self) -> None:
+        self.site._record(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(min(length, 65536))
+        segments = [s for s in urlsplit(self.path).path.split("/") if s]
+        try:
+            if segments[:1] == ["members"]:
+                members.route_post(self, segments[1:], body)
+            else:
+                self._not_found()
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+
     def _dispatch(self) -> None:
         self.site._record(self.path)
         self.site._enter()
@@ -367,6 +380,8 @@ class _Handler(BaseHTTPRequestHandler):
             kinds.route(self, segments[1:])
         elif segments[:1] == ["act"]:
             interactive.route(self, segments[1:])
+        elif segments[:1] == ["members"]:
+            members.route_get(self, segments[1:])
         else:
             self._not_found()
 
@@ -556,6 +571,7 @@ class SiteServer:
         self._starts: list[float] = []  # time.monotonic() of each request's arrival
         self.in_flight = 0  # requests being answered now
         self.max_in_flight = 0  # the most answered at once since the last reset
+        self.members = members.Members()  # /members/: logins, sessions (testing/sites/members.py)
         self._lock = threading.Lock()
         self._stop_event = threading.Event()
         self._server: _Server | None = None

@@ -291,7 +291,7 @@ def test_crawl_controls_are_validated(stack):
     bad = {
         "include_patterns": ["a b"],
         "allowed_domains": ["http://x.example/"],
-        "output": ["pdf"],
+        "output": ["mp3"],
         "sitemap": "yes please",
     }
     answer = requests.post(

@@ -153,26 +153,6 @@ def test_cancel_stops_a_running_playwright_crawl(browser_stack):
     assert browser_stack.job(job["id"], headers)["status"] == "cancelled"
 
 
-def test_no_chromium_outlives_the_playwright_worker(browser_stack):
-    headers = browser_stack.register()
-    with SiteServer(pages=1) as site:
-        job = browser_stack.submit(
-            headers,
-            url=f"{site.url}/js/catalog/",
-            engine="playwright",
-            selectors=SELECTORS,
-            config={"item_selector": "div.product"},
-        )
-        browser_stack.wait_job(job["id"], headers, timeout=60)
-    assert chromium_pids() - browser_stack.chromium_before, "the worker keeps a warm browser"
-    browser_stack.stop_process("worker-playwright", signal.SIGTERM)
-    wait_for(
-        lambda: not (chromium_pids() - browser_stack.chromium_before),
-        20,
-        message="chromium gone after the worker stopped",
-    )
-
-
 def test_auto_with_next_click_and_actions_runs_in_the_browser(browser_stack):
     headers = browser_stack.register()
     item = {"id": "./@data-id", "title": "./text()"}
@@ -239,3 +219,24 @@ def test_preview_runs_the_actions_and_shows_the_page_after_them(browser_stack):
     body = answer.json()
     assert body["engine"] == "playwright" and "actions" in body["auto_reason"]
     assert body["count"] == 7 and body["items"][0] == {"text": "lamp result 1"}
+
+
+def test_no_chromium_outlives_the_playwright_worker(browser_stack):
+    # last in this file: it stops the module's playwright worker
+    headers = browser_stack.register()
+    with SiteServer(pages=1) as site:
+        job = browser_stack.submit(
+            headers,
+            url=f"{site.url}/js/catalog/",
+            engine="playwright",
+            selectors=SELECTORS,
+            config={"item_selector": "div.product"},
+        )
+        browser_stack.wait_job(job["id"], headers, timeout=60)
+    assert chromium_pids() - browser_stack.chromium_before, "the worker keeps a warm browser"
+    browser_stack.stop_process("worker-playwright", signal.SIGTERM)
+    wait_for(
+        lambda: not (chromium_pids() - browser_stack.chromium_before),
+        20,
+        message="chromium gone after the worker stopped",
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import struct
 import uuid
 import zlib
@@ -323,3 +324,32 @@ def test_the_actions_editor_builds_the_jobs_steps(page, stack, site, account):
         {"type": "screenshot", "full_page": True},
     ]
     assert job["config"]["next_click"] == "button#next"
+
+
+def test_the_job_form_takes_a_login_and_its_password_is_stored_sealed(page, stack, account):
+    from shared.settings import Settings
+    from shared.vault import Vault
+
+    username, headers = account
+    log_in(page, stack, username)
+    page.goto(stack.base + "/jobs/new")
+    page.fill("input[name=url]", "http://127.0.0.1:9/members/")
+    page.click("#login-fields summary")
+    assert page.get_attribute("input[name=login_password]", "type") == "password"
+    page.fill("input[name=login_url]", "http://127.0.0.1:9/members/login")
+    page.fill("input[name=login_user]", "alice")
+    page.fill("input[name=login_password]", "dashboard-secret-9")
+    page.fill("input[name=login_success]", "a.logout")
+    page.click("#job-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/jobs/[0-9a-f]{32}$"))
+    job_id = page.url.rsplit("/", 1)[-1]
+    job = stack.job(job_id, headers)
+    assert job["config"]["login"] == {
+        "url": "http://127.0.0.1:9/members/login",
+        "fields": {"#username": "***", "#password": "***"},
+        "success_selector": "a.logout",
+    }
+    stored = stack.database().jobs.find_one({"_id": job_id})["config"]["login"]["fields"]
+    vault = Vault.from_settings(Settings(env="test"))
+    assert vault.open(stored["#password"]) == "dashboard-secret-9"
+    requests.post(stack.url(f"/jobs/{job_id}/cancel"), headers=headers, timeout=10)

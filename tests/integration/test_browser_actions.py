@@ -103,6 +103,68 @@ def test_a_click_that_changes_nothing_stops_with_a_warning_and_no_duplicates(eng
     assert any("did not change the page" in w for w in result.warnings), result.warnings
 
 
+def test_a_page_that_breaks_its_timers_still_ends_a_click_that_changes_nothing(engine, site):
+    result, sink = run(
+        engine,
+        site.url_for("/act/list?stuck=1"),
+        ITEM,
+        item_selector="li.item",
+        next_click="button#next",
+        wait_for="li.item",
+        actions=[{"type": "evaluate", "script": "window.setTimeout = () => 0"}],
+        timeout_seconds=30,
+    )
+    assert result.error is None, result
+    assert result.pages == 1 and len(sink.found) == interactive.LIST_PER_PAGE
+    assert any("did not change the page" in w for w in result.warnings), result.warnings
+
+
+def test_a_click_that_renders_the_same_page_again_stops_without_duplicates(engine, site):
+    # the DOM changes after the click (emptied, filled again) but ends as it was
+    result, sink = run(
+        engine,
+        site.url_for("/act/list?same=1"),
+        ITEM,
+        item_selector="li.item",
+        next_click="button#next",
+        wait_for="li.item",
+    )
+    assert result.error is None
+    assert result.pages == 1 and len(sink.found) == interactive.LIST_PER_PAGE
+    assert any("did not change the page" in w for w in result.warnings), result.warnings
+
+
+def test_next_click_reads_a_page_rendered_in_two_steps_once_it_is_whole(engine, site):
+    # each click empties the list, then a timer fills it 50 ms later, with no request between:
+    # the first change is not the page to read (no wait_for: nothing else waits for the items)
+    result, sink = run(
+        engine,
+        site.url_for("/act/list?split=50"),
+        ITEM,
+        item_selector="li.item",
+        next_click="button#next",
+    )
+    assert result.error is None, result
+    ids = [int(item["id"]) for item in sink.found]
+    assert ids == list(range(1, interactive.LIST_PAGES * interactive.LIST_PER_PAGE + 1))
+    assert result.pages == interactive.LIST_PAGES and result.warnings == []
+
+
+def test_next_click_follows_a_control_that_navigates(engine, site):
+    # page 1's button goes to page 2 (another /act/jump), whose button goes to page 3
+    start = site.url_for("/act/jump?to=/act/jump%3Fto%3D/act/list")
+    result, sink = run(
+        engine, start, {"title": "h1::text"}, next_click="button#go, button#next", max_pages=3
+    )
+    assert result.error is None, result
+    assert [url for url, _ in sink.pages] == [
+        start,
+        site.url_for("/act/jump?to=/act/list"),
+        site.url_for("/act/list"),
+    ]
+    assert [item["title"] for item in sink.found] == ["Jump", "Jump", "List"]
+
+
 def test_search_form_fill_select_press_and_wait(engine, site):
     result, sink = run(
         engine,

@@ -137,3 +137,22 @@ def test_preview_without_a_worker_answers_503(settings):
         headers=headers,
     )
     assert "No playwright worker" in playwright.get_json()["detail"]
+
+
+@pytest.mark.slow
+def test_preview_sends_the_cookies_a_user_has_sealed_through_the_queue(served, catalog):
+    from testing.sites import members
+
+    client, headers = served
+    cookie = {"name": members.GATE_COOKIE, "value": catalog.members.gate_value}
+    answer = preview(
+        client,
+        headers,
+        url=catalog.url_for("/members/gated"),
+        engine="scrapy",
+        selectors={"name": "::text"},
+        config={"item_selector": "li.item", "cookies": [cookie]},
+    )
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["count"] == 3
+    assert catalog.members.gate_value not in answer.get_data(as_text=True)

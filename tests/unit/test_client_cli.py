@@ -136,3 +136,36 @@ def test_actions_and_next_click_options_go_into_the_config(tmp_path):
     }
     with pytest.raises(click.BadParameter, match="must be a JSON object"):
         build_spec(None, **{**NO_OPTIONS, "urls": ("https://a.example/",), "actions": ("[1]",)})
+
+
+ONE_URL = {**NO_OPTIONS, "urls": ("https://a.example/",)}
+
+
+def test_login_and_cookie_options_make_the_config_login_and_cookies(tmp_path):
+    spec = build_spec(
+        None,
+        **{**NO_OPTIONS, "urls": ("https://a.example/",)},
+        login_url="https://a.example/login",
+        login_fields=("input[name=user]=me", "#password=p=ss word"),
+        login_submit="button[type=submit]",
+        login_success="a.logout",
+        cookies=("sid=abc; domain=.a.example; path=/app; secure; samesite=strict",),
+    )
+    assert spec["config"]["login"] == {
+        "url": "https://a.example/login",
+        "fields": {"input[name=user]": "me", "#password": "p=ss word"},
+        "submit": "button[type=submit]",
+        "success_selector": "a.logout",
+    }
+    assert spec["config"]["cookies"] == [
+        {"name": "sid", "value": "abc", "domain": ".a.example", "path": "/app", "secure": True,
+         "same_site": "Strict"}
+    ]  # fmt: skip
+    path = tmp_path / "login.json"
+    path.write_text(json.dumps({"url": "https://a.example/in", "fields": {"#u": "x"}}))
+    spec = build_spec(None, **ONE_URL, login_file=str(path))
+    assert spec["config"]["login"] == {"url": "https://a.example/in", "fields": {"#u": "x"}}
+    with pytest.raises(click.BadParameter, match="SELECTOR=VALUE"):
+        build_spec(None, **ONE_URL, login_fields=("#u",))
+    with pytest.raises(click.BadParameter, match="NAME=VALUE"):
+        build_spec(None, **ONE_URL, cookies=("nothing",))

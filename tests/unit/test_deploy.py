@@ -209,3 +209,20 @@ def test_make_run_warns_when_the_api_listens_beyond_loopback():
     assert exposure_note(Settings.from_env({}, env="local")) is None
     note = exposure_note(Settings.from_env({}, env="local", api_host="0.0.0.0"))
     assert note is not None and "PRIVATE_TARGETS=block" in note
+
+
+def test_the_secrets_key_reaches_the_api_and_the_crawl_workers_only():
+    import sys
+
+    sys.path.insert(0, str(DEPLOY))
+    from local import env_for
+
+    base = {"SECRETS_KEY": "s" * 20, "PATH": "/bin"}
+    for name in ("api", "worker-scrapy", "worker-playwright"):
+        assert env_for(name, base, "admin:f")["SECRETS_KEY"] == "s" * 20, name
+    for name in ("beat", "scheduler", "worker-webhooks", "worker-maintenance", "flower"):
+        assert "SECRETS_KEY" not in env_for(name, base, "admin:f"), name
+    services = compose()["services"]
+    for name in APP_SERVICES:
+        wanted = name in ("api", "worker-scrapy", "worker-playwright")
+        assert ("SECRETS_KEY" in services[name]["environment"]) == wanted, name
