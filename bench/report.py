@@ -194,6 +194,16 @@ def readme_block(docs: dict[str, dict]) -> str:
                 f"{times(r)} bare Scrapy's pages/s",
             )
         )
+    polite = docs.get("politeness")
+    if polite:
+        r = polite["ratios"].get("politeness_on_pages_per_s / politeness_off_pages_per_s")
+        cpu = polite["ratios"].get("worker_cpu_s_on / worker_cpu_s_off")
+        rows.append(
+            (
+                "the same crawl with the fleet-wide politeness (`DOMAIN_CONCURRENCY=8`)",
+                f"{times(r)} the pages/s without it; the worker's CPU seconds {times(cpu)}",
+            )
+        )
     browser = docs.get("playwright")
     if browser:
         f, ratios = browser["figures"], browser["ratios"]

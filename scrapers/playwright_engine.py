@@ -360,7 +360,14 @@ class PlaywrightEngine(PageVisits):
                     assert network is not None  # made with its page
                     try:
                         links = await self._visit(
-                            page, network, url, spec, sink, state, start=depth == 0
+                            page,
+                            network,
+                            url,
+                            spec,
+                            sink,
+                            state,
+                            start=depth == 0,
+                            crawl_delay=robots.crawl_delay(url) if robots is not None else None,
                         )
                     finally:
                         opened = _meter_browser(sink, opened)

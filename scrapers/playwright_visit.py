@@ -20,6 +20,7 @@ from scrapers.pages import PageOutcome, PageProblems, read_page
 from scrapers.proxies import Rotation
 from scrapers.rendering import NAV_TIMEOUT_CAP, WAIT_FOR_CAP, _scroll, describe_error, wait_selector
 from scrapers.visit_steps import Next, VisitOutcome
+from shared import politeness
 from shared.jobspec import AutoDecision, FirstPage, JobSpec, file_outputs
 from shared.schemes import is_web_url
 from shared.settings import Settings
@@ -104,13 +105,14 @@ class PageVisits(PageActions):
         sink: Sink,
         state: State,
         start: bool = False,
+        crawl_delay: float | None = None,
     ) -> list[str]:
         """Render one page, report it and its items; returns the links to follow. On a
         `start` page the job's actions run first, and next_click pages through after it."""
         started = asyncio.get_running_loop().time()
         if not await self._act(visit_steps.gate(url), page, url, url, 0, sink, state, started):
             return []
-        seen = await self._navigate(page, url, spec, sink, state, started)
+        seen = await self._navigate(page, url, spec, sink, state, started, crawl_delay)
         if seen is None:
             return []
         refused = self._blocked(sink, url)
@@ -197,17 +199,28 @@ class PageVisits(PageActions):
         return False
 
     async def _navigate(
-        self, page: Page, url: str, spec: JobSpec, sink: Sink, state: State, started: float
+        self,
+        page: Page,
+        url: str,
+        spec: JobSpec,
+        sink: Sink,
+        state: State,
+        started: float,
+        crawl_delay: float | None = None,
     ) -> visit_steps.Response | None:
-        """`goto` the page; its response, or None when the visit ended there."""
+        """`goto` the page, holding one of the site's fleet-wide slots (shared/politeness.py)
+        until the page loaded; its response, or None when the visit ended there."""
         from playwright.async_api import Error as PlaywrightError
 
         timeout_ms = max(1, min(int(spec.config["timeout_seconds"]), NAV_TIMEOUT_CAP)) * 1000
         try:
             await charsets.watch(page, spec.max_page_bytes)  # read text as the static engine does
-            response = await page.goto(
-                url, wait_until=spec.config["wait_until"], timeout=timeout_ms
-            )
+            async with politeness.for_this_loop(self.settings).slot(
+                url, str(spec.job_id), crawl_delay
+            ):
+                response = await page.goto(
+                    url, wait_until=spec.config["wait_until"], timeout=timeout_ms
+                )
         except PlaywrightError as exc:
             self._check_browser(page, exc)
             refused = self._blocked(sink, url)

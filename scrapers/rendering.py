@@ -64,6 +64,16 @@ class _Robots:
         parser = await asyncio.shield(self._fetches[origin])
         return parser is None or parser.can_fetch(url, self._agent)
 
+    def crawl_delay(self, url: str) -> float | None:
+        """The `Crawl-delay` of the url's robots.txt for this agent, once it was read."""
+        parts = urlsplit(url)
+        fetch = self._fetches.get(f"{parts.scheme}://{parts.netloc}")
+        if fetch is None or not fetch.done() or fetch.cancelled() or fetch.exception():
+            return None
+        parser = fetch.result()
+        delay = parser.crawl_delay(self._agent) if parser is not None else None
+        return None if delay is None else float(delay)
+
     async def _fetch(self, origin: str) -> Protego | None:
         kept = robots.recall("playwright", origin)  # an earlier job's, ROBOTS_CACHE_SECONDS
         if kept is not robots.MISSING:

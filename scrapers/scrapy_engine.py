@@ -15,6 +15,7 @@ from scrapers.scrapy_spider import State, describe_failure, spider_class
 from shared.jobspec import JobSpec
 from shared.proxies import NO_PROXIES
 
+POLITE_HANDLER = "scrapers.scrapy_politeness.PoliteDownloadHandler"
 SESSION_COOKIES = "SCRAPEMASTER_SESSION_COOKIES"  # scrapers/scrapy_session.py reads it
 
 __all__ = ["ScrapyEngine", "crawl_settings", "describe_failure"]
@@ -88,7 +89,16 @@ def crawl_settings(spec: JobSpec, cookies: list[dict[str, Any]] | None = None) -
         "SPIDER_MIDDLEWARES": {"scrapy.spidermiddlewares.depth.DepthMiddleware": None},
         "DOWNLOADER_MIDDLEWARES": middlewares,
         # http(s) only: a link or redirect to file://, ftp://, s3:// or data: goes nowhere
-        "DOWNLOAD_HANDLERS": {"file": None, "ftp": None, "s3": None, "data": None},
+        "DOWNLOAD_HANDLERS": {
+            "file": None,
+            "ftp": None,
+            "s3": None,
+            "data": None,
+            # every request takes the site's fleet-wide slot first (DOMAIN_CONCURRENCY)
+            "http": POLITE_HANDLER,
+            "https": POLITE_HANDLER,
+        },
+        "SCRAPEMASTER_JOB_ID": str(spec.job_id),
         SESSION_COOKIES: list(cookies or []),
     }
 

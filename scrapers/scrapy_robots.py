@@ -10,6 +10,7 @@ from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import build_from_crawler
 
 from scrapers.robots import MISSING, keep, recall
+from scrapers.scrapy_politeness import CRAWL_DELAY_META
 
 
 class CachedRobotsTxtMiddleware(RobotsTxtMiddleware):
@@ -24,6 +25,14 @@ class CachedRobotsTxtMiddleware(RobotsTxtMiddleware):
                 self.crawler.stats.inc_value("robotstxt/cached")
                 self._parsers[url.netloc] = build_from_crawler(self._parserimpl, self.crawler, body)
         return await super().robot_parser(request)
+
+    def process_request_2(self, rp: Any, request: Request) -> None:
+        super().process_request_2(rp, request)
+        if rp is not None and hasattr(rp, "crawl_delay"):
+            agent = request.headers.get(b"User-Agent", self._default_useragent) or ""
+            delay = rp.crawl_delay(agent)
+            if delay:  # the fleet's spacing for this site (scrapers/scrapy_politeness.py)
+                request.meta[CRAWL_DELAY_META] = float(delay)
 
     async def _parse_robots(self, response: Response, netloc: str, request: Request) -> None:
         await super()._parse_robots(response, netloc, request)

@@ -358,6 +358,23 @@ class Settings:
         "how long a worker process keeps a site's robots.txt for its next jobs; 0: every job "
         "fetches it",
     )
+    domain_concurrency: int = setting(
+        8,
+        "requests at once to one site (registered domain; an IP or `localhost` per port) from "
+        "the whole fleet, every job and engine together, shared through Redis; 0: no shared "
+        "limit. A job's own `concurrency` still applies within it",
+    )
+    domain_delay_seconds: float = setting(
+        0.0,
+        "seconds between two requests to one site from the whole fleet (the robots.txt "
+        "`Crawl-delay` when larger and the job obeys robots.txt, up to 60). A job's own "
+        "`download_delay` still applies within it",
+    )
+    domain_lease_seconds: float = setting(
+        30.0,
+        "a request's hold on a site slot, renewed while it runs: a worker that dies "
+        "mid-request gives its slots back after this long",
+    )
     private_targets: str = setting(
         "",
         "`block` or `allow` private and internal targets; empty: `allow` in "

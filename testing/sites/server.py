@@ -11,6 +11,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
@@ -299,10 +300,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         self.site._record(self.path)
+        self.site._enter()
         try:
             self._route()
         except (ConnectionError, TimeoutError):
             self.close_connection = True
+        finally:
+            self.site._leave()
 
     def _send(
         self,
@@ -550,6 +554,7 @@ class SiteServer:
         port: int = 0,
         allow: Sequence[str] | None = None,
         host: str = HOST,
+        crawl_delay: float | None = None,
     ) -> None:
         if pages < 1 or items_per_page < 1:
             raise ValueError("pages and items_per_page must be at least 1")
@@ -561,7 +566,11 @@ class SiteServer:
         self.slow_seconds = slow_seconds
         self._requested_port = port
         self.host = host
+        self.crawl_delay = crawl_delay  # a `Crawl-delay:` line in robots.txt
         self._requests: list[str] = []
+        self._starts: list[float] = []  # time.monotonic() of each request's arrival
+        self.in_flight = 0  # requests being answered now
+        self.max_in_flight = 0  # the most answered at once since the last reset
         self.members = members.Members()  # /members/: logins, sessions (testing/sites/members.py)
         self._lock = threading.Lock()
         self._stop_event = threading.Event()
@@ -635,9 +644,17 @@ class SiteServer:
             return list(self._requests)
 
     def reset_requests(self) -> None:
-        """Forget the recorded requests."""
+        """Forget the recorded requests (and the arrival times and peak concurrency)."""
         with self._lock:
             self._requests.clear()
+            self._starts.clear()
+            self.max_in_flight = self.in_flight
+
+    @property
+    def arrivals(self) -> list[float]:
+        """time.monotonic() of each request's arrival, in order."""
+        with self._lock:
+            return list(self._starts)
 
     @property
     def stopping(self) -> bool:
@@ -654,6 +671,8 @@ class SiteServer:
         lines = ["User-agent: *"]
         lines += [f"Disallow: {prefix}" for prefix in self.disallow] or ["Disallow:"]
         lines += [f"Allow: {prefix}" for prefix in self.allow]
+        if self.crawl_delay is not None:
+            lines.append(f"Crawl-delay: {self.crawl_delay:g}")
         return "\n".join(lines) + "\n"
 
     def catalog_payload(self, page: int) -> dict[str, Any]:
@@ -676,6 +695,16 @@ class SiteServer:
     def _record(self, path: str) -> None:
         with self._lock:
             self._requests.append(path)
+            self._starts.append(time.monotonic())
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def _wait(self, seconds: float) -> None:
         """Sleep up to ``seconds``, returning early when the server is stopping."""
