@@ -31,6 +31,7 @@ SUBCOMMANDS: dict[str, str] = {
     "hang": "bench.hang",
     "chaos": "bench.chaos",
     "clicks": "bench.clicks",
+    "spiders": "bench.spiders",
 }
 ALL = ("scrapy", "latency", "playwright")  # `make bench`
 
