@@ -32,6 +32,7 @@ SUBCOMMANDS: dict[str, str] = {
     "chaos": "bench.chaos",
     "clicks": "bench.clicks",
     "politeness": "bench.politeness",
+    "spiders": "bench.spiders",
 }
 ALL = ("scrapy", "latency", "playwright")  # `make bench`
 

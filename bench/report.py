@@ -230,6 +230,19 @@ def readme_block(docs: dict[str, dict]) -> str:
                 f"{times(ratio)} bare Playwright's time",
             )
         )
+    spiders = docs.get("spiders")
+    if spiders:
+        r = spiders["ratios"]
+        rows.append(
+            (
+                f'your Scrapy spider as a job (`engine: "spider"`), 1 / '
+                f"{fmt(spiders['figures'].get('pages'))} pages, submit → finished",
+                f"{times(r.get('service_1_s / bare_1_s'))} / "
+                f"{times(r.get('service_n_s / bare_n_s'))} bare `scrapy crawl`'s time "
+                f"(Scrapyd 1.6: {times(r.get('scrapyd_1_s / bare_1_s'))} / "
+                f"{times(r.get('scrapyd_n_s / bare_n_s'))})",
+            )
+        )
     latency = docs.get("latency")
     if latency:
         f = latency["figures"]

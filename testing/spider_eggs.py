@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent / "spider_project"
-SPIDERS = ["catalog", "chatty", "escape", "failing", "hog", "sleeper", "snoop"]
+SPIDERS = ["broken", "catalog", "chatty", "escape", "failing", "hog", "members", "sleeper", "snoop"]
 
 
 def build_egg(project: Path = PROJECT, version: str = "1.0") -> bytes:

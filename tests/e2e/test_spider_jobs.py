@@ -4,6 +4,7 @@ cancellation, the target policy."""
 
 from __future__ import annotations
 
+import operator
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import requests
 from shared import events
 from shared.eggs import EggStore
 from testing.helpers import Stack, wait_for
+from testing.sites import members
 from testing.sites.server import SiteServer, price_for, sku_for
 from testing.spider_eggs import demo_egg
 
@@ -106,6 +108,62 @@ def test_a_spider_job_stores_its_items_streams_progress_and_keeps_its_log(spider
         e["data"]["message"] for e in job_events(stack, chatty["id"]) if e["type"] == events.LOG
     }
     assert "chatty warning line" in logged
+
+
+def test_a_spider_logs_in_with_a_form_and_one_that_raises_in_a_callback_keeps_its_items(
+    spider_stack,
+):
+    stack = spider_stack
+    headers = stack.register()
+    deploy(stack, headers)
+    with SiteServer(pages=2, items_per_page=3) as site:
+        login = spider_job(
+            stack,
+            headers,
+            "members",
+            args={
+                "start": f"{site.url}/members/login",
+                "username": members.USERNAME,
+                "password": members.PASSWORD,
+            },
+        )
+        broken = spider_job(stack, headers, "broken", args={"start": f"{site.url}/catalog/"})
+        logged_in = stack.wait_job(login["id"], headers, timeout=90)
+        raised = stack.wait_job(broken["id"], headers, timeout=90)
+        logins = site.members.logins
+
+    # FormRequest.from_response posted the form's CSRF token back: one login, then the pages
+    # a member sees, as the spider's scrapy.Item class (MemberItem) with its fields
+    assert logged_in["status"] == "completed", logged_in
+    assert logins == 1
+    expected = [
+        {"page": path, "name": name, "members_only": "members-only" in name}
+        for path, page in (("/members/", "home"), ("/members/more", "more"))
+        for name in members.item_names(page, member=True)
+    ]
+    got = job_items(stack, login["id"], headers)
+    by_place = operator.itemgetter("page", "name")
+    assert sorted(got, key=by_place) == sorted(expected, key=by_place)
+    assert sum(item["members_only"] for item in got) == 2 * members.MEMBER_ITEMS
+
+    # the exception is logged as Scrapy logs it, with its traceback; the crawl goes on and the
+    # job completes with the items of the pages before it (docs/guide/spiders.md)
+    assert raised["status"] == "completed", raised
+    items = job_items(stack, broken["id"], headers)
+    assert sorted(items, key=lambda i: i["sku"]) == [
+        {"sku": sku_for(i), "tag": "before the error"} for i in range(1, 4)
+    ]
+    errors = [line["message"] for line in job_logs(stack, broken["id"], headers)]
+    errors = [m for m in errors if "Spider error processing" in m]
+    assert len(errors) == 1, errors
+    assert "Traceback (most recent call last)" in errors[0]
+    assert "ValueError: cannot parse" in errors[0] and "in second" in errors[0]
+    levels = {
+        line["level"]
+        for line in job_logs(stack, broken["id"], headers)
+        if "Spider error processing" in line["message"]
+    }
+    assert levels == {"ERROR"}
 
 
 def test_a_spider_job_names_a_spider_the_caller_has(spider_stack):

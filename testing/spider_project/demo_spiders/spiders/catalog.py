@@ -4,12 +4,7 @@ import logging
 
 import scrapy
 
-
-class ProductItem(scrapy.Item):
-    sku = scrapy.Field()
-    title = scrapy.Field()
-    price = scrapy.Field()
-    tag = scrapy.Field()
+from demo_spiders.items import ProductItem
 
 
 class CatalogSpider(scrapy.Spider):
