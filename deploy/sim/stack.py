@@ -47,6 +47,7 @@ class Stack:
         self.knobs, self.site = knobs, site
         self.procfile = read_procfile()
         self.jwt = secrets.token_urlsafe(32)
+        self.secrets_key = secrets.token_urlsafe(32)
 
     # -- addresses ----------------------------------------------------------------------------
     @property
@@ -143,6 +144,7 @@ class Stack:
             API_PORT=str(API_PORT),
             API_WORKERS="2",
             JWT_SECRET_KEY=self.jwt,  # only the API gets it, as in compose
+            SECRETS_KEY=self.secrets_key,  # the API seals jobs' secrets, crawl workers open them
         )
         self.hosts.start("api", "api", self.procfile["api"], env)
 
@@ -152,9 +154,8 @@ class Stack:
 
     def start_worker(self, k: int) -> Proc:
         host = worker_host(k)
-        return self.hosts.start(
-            host, "worker-scrapy", self.procfile["worker-scrapy"], self.app_env(host)
-        )
+        env = self.app_env(host, SECRETS_KEY=self.secrets_key)  # as compose's worker-scrapy
+        return self.hosts.start(host, "worker-scrapy", self.procfile["worker-scrapy"], env)
 
     def worker_ready_check(self, k: int) -> tuple[int, str]:
         """The compose healthcheck, run on worker host k: `python -m workers.ready scrapy`."""
