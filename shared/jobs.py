@@ -138,6 +138,9 @@ class JobDoc(TypedDict, total=False):
     auto_probe: FirstPage  # auto: what the static engine's first page gave
     spider: dict[str, Any]  # engine spider: {project, version, name, args, settings}
     session: str | None  # sealed: the browser login's session, handed to Scrapy
+    browser_seconds: float  # the running run's browser time so far (metered when it ends)
+    usage: dict[str, float]  # what the job was metered: {jobs, pages, items, browser_seconds}
+    usage_items: int  # its stored items already metered (this epoch): shared/usage.ITEMS_METERED
     events_from: str  # the event id a retried or reset run's stream starts after
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 PREFIX = "smsim"
 SUBNET = "10.250.47"  # a /24 that exists only inside the switch namespace
 LOCK = Path("/run/scrapemaster-sim.lock")
+LOCK_WAIT_SECONDS = 300
 CLONE_NEWNET = 0x40000000
 
 
@@ -70,11 +71,21 @@ class Network:
         if os.geteuid() != 0:
             raise NetError("the simulation makes network namespaces: run it as root")
         LOCK.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = os.open(LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise NetError(f"another simulation runs on this machine ({LOCK} is locked)") from None
+        lock = os.open(LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:  # another run's simulation (a second `make test`) ends within minutes
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(lock)
+                    raise NetError(
+                        f"another simulation runs on this machine ({LOCK} is locked "
+                        f"for more than {LOCK_WAIT_SECONDS} s)"
+                    ) from None
+                time.sleep(0.5)
+        self._lock = lock  # only a run that holds the lock may clear namespaces (destroy)
         self.clear_leftovers()
         ip("netns", "add", self.switch)
         ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
@@ -119,7 +130,10 @@ class Network:
         return kill_namespace(self.namespace(host), sig)
 
     def destroy(self) -> None:
-        """Kill every process of every host and delete every namespace (idempotent)."""
+        """Kill every process of every host and delete every namespace (idempotent). Without
+        the lock nothing here is ours: the namespaces belong to the run that holds it."""
+        if self._lock is None:
+            return
         for host in list(self.hosts):
             self.kill(host, signal.SIGKILL)
         self.clear_leftovers()

@@ -229,8 +229,14 @@ def test_a_worker_does_not_start_a_queued_job_of_a_deactivated_user(cut):
     final = wait_for(ended, 30, interval=0.2, message="the job handled by the worker")
     assert final["status"] == "cancelled" and final["started_at"] is None
     assert final["error"] == accounts.DEACTIVATED_ERROR
-    lines = [line["message"] for line in database.logs.find({"job_id": job["id"]})]
-    assert f"cancelled, not started: {accounts.DEACTIVATED}" in lines
+    # the log line is written just after the status (the job's own write comes first)
+    wait_for(
+        lambda: database.logs.find_one(
+            {"job_id": job["id"], "message": f"cancelled, not started: {accounts.DEACTIVATED}"}
+        ),
+        10,
+        message="the refusal in the job's log",
+    )
 
 
 def cli(*args: str, env: dict[str, str], stdin: str | None = None):

@@ -29,6 +29,7 @@ def namespaces() -> list[str]:
     return [line.split()[0] for line in listed.stdout.splitlines() if line.strip()]
 
 
+@pytest.mark.timeout(660)  # it may first wait for another run's simulation (one per machine)
 def test_jobs_spread_over_hosts_and_survive_a_host_loss_and_a_redis_restart(tmp_path):
     out = tmp_path / "sim.json"
     done = subprocess.run(
@@ -36,7 +37,7 @@ def test_jobs_spread_over_hosts_and_survive_a_host_loss_and_a_redis_restart(tmp_
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads(out.read_text())
