@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -73,9 +74,14 @@ class Service:
 
 
 def start_secantus(
-    data_dir: str | os.PathLike | None, port: int | None = None, log_path: str | None = None
+    data_dir: str | os.PathLike | None,
+    port: int | None = None,
+    log_path: str | None = None,
+    spawned: Callable[[int], None] | None = None,
 ) -> Service:
-    """A SecantusDB server on 127.0.0.1:`port` with data in `data_dir` (None: in memory)."""
+    """A SecantusDB server on 127.0.0.1:`port` with data in `data_dir` (None: in memory).
+    `spawned(pid)` is called as soon as the process exists, before it answers (a supervisor
+    that dies while the server starts must still have it stopped)."""
     port = port or free_port()
     storage = ":memory:" if data_dir is None else str(data_dir)
     if data_dir is not None:
@@ -99,6 +105,8 @@ def start_secantus(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    if spawned is not None:
+        spawned(proc.pid)
     url = embedded_mongo_url(port)
     try:
         wait_until(lambda: port_open("127.0.0.1", port), 60, "SecantusDB", proc)
@@ -114,8 +122,13 @@ def redis_server_path() -> str | None:
     )
 
 
-def start_redis(data_dir: str | os.PathLike, port: int | None = None) -> Service:
-    """A redis-server on 127.0.0.1:`port` keeping its files in `data_dir`."""
+def start_redis(
+    data_dir: str | os.PathLike,
+    port: int | None = None,
+    spawned: Callable[[int], None] | None = None,
+) -> Service:
+    """A redis-server on 127.0.0.1:`port` keeping its files in `data_dir` (`spawned`: as
+    start_secantus's)."""
     binary = redis_server_path()
     if binary is None:
         raise RuntimeError("redis-server is not installed (apt-get install -y redis-server)")
@@ -143,6 +156,8 @@ def start_redis(data_dir: str | os.PathLike, port: int | None = None) -> Service
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    if spawned is not None:
+        spawned(proc.pid)
     url = f"redis://127.0.0.1:{port}/0"
     try:
         wait_until(lambda: redis_answers(url, 0.3), 30, "redis-server", proc)

@@ -381,14 +381,17 @@ class Services:
 
     def start_redis(self) -> None:
         port = embedded.redis_port(self.settings.redis_url)
-        self.redis = embedded.start_redis(self.var / "redis", port)
-        self.reaper.watch(self.redis.proc.pid)
+        # watched from its first moment: a supervisor killed while the server starts (a
+        # restart after it died) must not leave it behind
+        self.redis = embedded.start_redis(self.var / "redis", port, spawned=self.reaper.watch)
 
     def start_mongo(self) -> None:
         self.mongo = embedded.start_secantus(
-            self.var / "mongo", self.settings.embedded_mongo_port, str(self.var / "secantusdb.log")
+            self.var / "mongo",
+            self.settings.embedded_mongo_port,
+            str(self.var / "secantusdb.log"),
+            spawned=self.reaper.watch,
         )
-        self.reaper.watch(self.mongo.proc.pid)
 
     def check(self) -> None:
         for name, service, start in (
