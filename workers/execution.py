@@ -220,7 +220,7 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
     if engine_name == "spider":
         egg = _egg_of(database, job)
         if egg is None:
-            return _refuse(repo, job, _NO_EGG)
+            return _fail_before_run(repo, job, _NO_EGG)
     try:  # the job's secrets in the clear, for the engines only (never stored or logged)
         vault = Vault.from_settings(settings)
         opened = {**job, "config": vault.open_config(job.get("config") or {})}
@@ -251,7 +251,7 @@ def execute(job_id: str, queue: str, hostname: str = "worker") -> int:
     quotas = usage.quotas_of(database.users.find_one({"_id": owner}, {"quotas": 1}), settings)
     budget = _budget(database, owner, quotas)
     if budget.exhausted is not None:  # e.g. a schedule's run after the quota was used up
-        return _refuse(repo, job, budget.exhausted)
+        return _fail_before_run(repo, job, budget.exhausted)
     capped = budget.pages is not None and budget.pages < int(spec.config["max_pages"])
     if capped and budget.pages is not None:
         spec.config["max_pages"] = max(1, budget.pages)  # the engine stops exactly there
@@ -414,7 +414,7 @@ def _refuse_over_quota(repo: JobRepository, job: JobDoc, quota: int) -> int:
 
 
 def _fail_before_run(repo: JobRepository, job: JobDoc, error: dict[str, str]) -> int:
-    """Fail a claimed job before its crawl started (no room, a failed login)."""
+    """Fail a claimed job before its crawl started (no room, a failed login, no egg)."""
     data = {**events.counters_of({**job, "status": jobs.FAILED}), "error": error}
     event = outbox.fields(events.FAILED, {**data, **events.about(job)})
     done = repo.finish(job["_id"], "fail", job.get("run_id"), current=job, error=error, **event)
@@ -438,17 +438,6 @@ def _egg_of(database: Any, job: JobDoc) -> Egg | None:
         return None
     store = EggStore(database)
     return store.get(str(job["owner_id"]), spider["project"], spider.get("version") or None)
-
-
-def _refuse(repo: JobRepository, job: JobDoc, error: dict[str, str]) -> int:
-    """Fail a job that cannot start at all (`error`), with its events."""
-    data = {**events.counters_of({**job, "status": jobs.FAILED}), "error": error}
-    event = outbox.fields(events.FAILED, {**data, **events.about(job)})
-    done = repo.finish(job["_id"], "fail", job.get("run_id"), current=job, error=error, **event)
-    if done is not None:
-        jobs.log(repo.db, job["_id"], "ERROR", f"failed: {error['message']}", job.get("run_id"))
-        delivery.publish(job["_id"], done)
-    return 0
 
 
 def _hand_back(repo: JobRepository, job: JobDoc, counters: dict[str, Any], queue: str) -> bool:
