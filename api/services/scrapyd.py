@@ -258,6 +258,17 @@ def _spider(job: Mapping[str, Any]) -> dict[str, Any]:
     return {key: found.get(key) for key in SPIDER_FIELDS}
 
 
+def _listed(job: Mapping[str, Any]) -> dict[str, Any]:
+    """What every listjobs.json entry starts with."""
+    spider = _spider(job)
+    return {
+        "id": job["_id"],
+        "project": spider["project"],
+        "spider": spider["name"],
+        "version": spider["version"],
+    }
+
+
 def _urls(job: Mapping[str, Any]) -> dict[str, str]:
     return {
         "log_url": f"/api/v1/jobs/{job['_id']}/logs",
@@ -279,21 +290,15 @@ def list_jobs(user: UserDoc, project: str | None) -> dict[str, Any]:
 
     pending = [
         {
-            "id": job["_id"],
-            "project": (spider := _spider(job))["project"],
-            "spider": spider["name"],
-            "version": spider["version"],
-            "settings": spider["settings"] or {},
-            "args": spider["args"] or {},
+            **_listed(job),
+            "settings": _spider(job)["settings"] or {},
+            "args": _spider(job)["args"] or {},
         }
         for job in find(jobs.PENDING, 1, WAITING_LISTED)
     ]
     running = [
         {
-            "id": job["_id"],
-            "project": (spider := _spider(job))["project"],
-            "spider": spider["name"],
-            "version": spider["version"],
+            **_listed(job),
             "pid": None,  # the run's process is on a worker host, not this one
             "start_time": _time(job.get("started_at")),
             **_urls(job),
@@ -302,10 +307,7 @@ def list_jobs(user: UserDoc, project: str | None) -> dict[str, Any]:
     ]
     finished = [
         {
-            "id": job["_id"],
-            "project": (spider := _spider(job))["project"],
-            "spider": spider["name"],
-            "version": spider["version"],
+            **_listed(job),
             "start_time": _time(job.get("started_at") or job.get("created_at")),
             "end_time": _time(job.get("completed_at")),
             "outcome": job["status"],  # ours: completed, failed or cancelled
