@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from scrapemaster import config
 from scrapemaster.client import DEFAULT_API, Client
+from scrapemaster.commands.jsonfile import read_json
 from scrapemaster.commands.session import apply_session, session_options
 from scrapemaster.transport import api_root
 
@@ -87,16 +86,7 @@ def read_spec(file: str | None) -> dict[str, Any]:
     """A job body from a JSON file (`-`: standard input); {} without one."""
     if not file:
         return {}
-    try:
-        text = sys.stdin.read() if file == "-" else Path(file).read_text()
-    except OSError as exc:
-        raise click.BadParameter(f"cannot read {file}: {exc.strerror}", param_hint="FILE") from None
-    try:
-        spec = json.loads(text)
-    except ValueError as exc:
-        raise click.BadParameter(f"{file} is not JSON: {exc}", param_hint="FILE") from None
-    if not isinstance(spec, dict):
-        raise click.BadParameter(f"{file} must hold a JSON object (a job)", param_hint="FILE")
+    spec: dict[str, Any] = read_json(file, "FILE", dict, "a JSON object (a job)")
     return spec
 
 
@@ -107,21 +97,7 @@ def read_actions(steps: tuple[str, ...], file: str | None) -> list[Any] | None:
         return None
     found: list[Any] = []
     if file:
-        try:
-            text = sys.stdin.read() if file == "-" else Path(file).read_text()
-            listed = json.loads(text)
-        except OSError as exc:
-            raise click.BadParameter(
-                f"cannot read {file}: {exc.strerror}", param_hint="--actions-file"
-            ) from None
-        except ValueError as exc:
-            raise click.BadParameter(
-                f"{file} is not JSON: {exc}", param_hint="--actions-file"
-            ) from None
-        if not isinstance(listed, list):
-            raise click.BadParameter(
-                f"{file} must hold a JSON list of steps", param_hint="--actions-file"
-            )
+        listed = read_json(file, "--actions-file", list, "a JSON list of steps")
         found += listed
     for text in steps:
         try:

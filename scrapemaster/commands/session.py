@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+
+from scrapemaster.commands.jsonfile import read_json
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -101,13 +101,7 @@ def apply_session(
     config = dict(spec.get("config") or {})
     login: dict[str, Any] = dict(config.get("login") or {})
     if login_file:
-        try:
-            login = json.loads(Path(login_file).read_text())
-        except (OSError, ValueError) as exc:
-            message = f"cannot read {login_file}: {exc}"
-            raise click.BadParameter(message, param_hint="--login") from None
-        if not isinstance(login, dict):
-            raise click.BadParameter("must hold a JSON object", param_hint="--login")
+        login = read_json(login_file, "--login", dict, "a JSON object (a login)")
     if login_url:
         login["url"] = login_url
     if login_fields:
