@@ -367,10 +367,19 @@ class Stack:
             json={"username": username, "email": f"{username}@example.test", "password": password},
         )
         assert answer.status_code == 201, answer.text
-        token = requests.post(
-            self.url("/auth/login"), timeout=10, data={"username": username, "password": password}
-        ).json()
-        return {"Authorization": f"Bearer {token['access_token']}"}
+        return self.login(username, password)
+
+    def login(self, username: str, password: str) -> dict:
+        """The Authorization header of `username`'s fresh access token."""
+        answer = requests.post(
+            self.url("/auth/login"), timeout=10, json={"username": username, "password": password}
+        )
+        assert answer.status_code == 200, answer.text
+        return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+    def user_id(self, headers: dict) -> str:
+        """The id of the account `headers` belong to."""
+        return requests.get(self.url("/auth/me"), headers=headers, timeout=10).json()["id"]
 
     def submit(self, headers: dict, **spec: Any) -> dict:
         answer = requests.post(self.url("/jobs"), json=spec, headers=headers, timeout=10)

@@ -46,18 +46,6 @@ def cut(redis_url, mongo_url, tmp_path_factory):
         stack.stop()
 
 
-def login(stack: Stack, username: str, password: str) -> dict:
-    answer = requests.post(
-        stack.url("/auth/login"), json={"username": username, "password": password}, timeout=10
-    )
-    assert answer.status_code == 200, answer.text
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
-
-
-def user_id(stack: Stack, headers: dict) -> str:
-    return requests.get(stack.url("/auth/me"), headers=headers, timeout=10).json()["id"]
-
-
 def patch_user(stack: Stack, admin: dict, uid: str, **changes) -> float:
     """PATCH /admin/users/{id}; the moment the API answered."""
     answer = requests.patch(
@@ -70,7 +58,7 @@ def patch_user(stack: Stack, admin: dict, uid: str, **changes) -> float:
 def test_open_streams_of_a_deactivated_or_demoted_user_close_within_5_s(cut):
     from simple_websocket import Client, ConnectionClosed
 
-    admin = login(cut, "root", "admin-pass-1")
+    admin = cut.login("root", "admin-pass-1")
     user = cut.register()
     made = requests.post(
         cut.url("/admin/users"),
@@ -83,7 +71,7 @@ def test_open_streams_of_a_deactivated_or_demoted_user_close_within_5_s(cut):
         headers=admin,
         timeout=10,
     ).json()
-    second_admin = login(cut, made["username"], "second-admin")
+    second_admin = cut.login(made["username"], "second-admin")
     opened = {name: threading.Event() for name in ("user", "demoted")}
     ended: dict[str, float] = {}
 
@@ -105,7 +93,7 @@ def test_open_streams_of_a_deactivated_or_demoted_user_close_within_5_s(cut):
     for name, event in opened.items():
         assert event.wait(30), f"{name}'s stream did not open"
 
-    deactivated = patch_user(cut, admin, user_id(cut, user), active=False)
+    deactivated = patch_user(cut, admin, cut.user_id(user), active=False)
     demoted = patch_user(cut, admin, made["id"], role="user")
     with pytest.raises(ConnectionClosed):
         while True:
@@ -131,9 +119,9 @@ def test_open_streams_of_a_deactivated_or_demoted_user_close_within_5_s(cut):
 
 
 def test_a_deactivated_users_schedule_skips_and_runs_again_once_it_is_back(cut):
-    admin = login(cut, "root", "admin-pass-1")
+    admin = cut.login("root", "admin-pass-1")
     user = cut.register()
-    uid = user_id(cut, user)
+    uid = cut.user_id(user)
     database = cut.database()
     with SiteServer(pages=1) as site:
         schedule = requests.post(
@@ -175,7 +163,7 @@ def test_a_deactivated_users_schedule_skips_and_runs_again_once_it_is_back(cut):
 
 
 def test_a_deactivated_users_webhooks_stop_and_its_queued_jobs_are_cancelled(cut):
-    admin = login(cut, "root", "admin-pass-1")
+    admin = cut.login("root", "admin-pass-1")
     user = cut.register()
     receiver = Receiver(codes=[500] * 20)  # every delivery fails: its retry is due 6 s later
     database = cut.database()
@@ -192,7 +180,7 @@ def test_a_deactivated_users_webhooks_stop_and_its_queued_jobs_are_cancelled(cut
         wait_for(lambda: receiver.calls, 30, message="the first delivery")
         # no playwright worker runs here: this one stays pending
         queued = cut.submit(user, url="http://127.0.0.1:9/", engine="playwright")
-        patch_user(cut, admin, user_id(cut, user), active=False)
+        patch_user(cut, admin, cut.user_id(user), active=False)
 
         cancelled = requests.get(cut.url(f"/jobs/{queued['id']}"), headers=admin, timeout=10)
         assert cancelled.json()["status"] == "cancelled"
@@ -217,7 +205,7 @@ def test_a_worker_does_not_start_a_queued_job_of_a_deactivated_user(cut):
     job = cut.submit(user, url="http://127.0.0.1:9/", engine="playwright")  # stays pending
     # deactivated behind the API's back (as if its cancel had missed this job): the worker
     # must still refuse to start it
-    database.users.update_one({"_id": user_id(cut, user)}, {"$set": {"active": False}})
+    database.users.update_one({"_id": cut.user_id(user)}, {"$set": {"active": False}})
     database.jobs.update_one({"_id": job["id"]}, {"$set": {"queue": tasks.QUEUE_SCRAPY}})
     stored = database.jobs.find_one({"_id": job["id"]})
     cut.celery().send_task(tasks.SCRAPE, **tasks.scrape_options(stored))

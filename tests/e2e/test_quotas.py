@@ -46,22 +46,10 @@ def quota_stack(redis_url, mongo_url, tmp_path_factory):
         stack.stop()
 
 
-def login(stack: Stack, username: str, password: str) -> dict:
-    answer = requests.post(
-        stack.url("/auth/login"), json={"username": username, "password": password}, timeout=10
-    )
-    assert answer.status_code == 200, answer.text
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
-
-
-def user_id(stack: Stack, headers: dict) -> str:
-    return requests.get(stack.url("/auth/me"), headers=headers, timeout=10).json()["id"]
-
-
 def set_quotas(stack: Stack, headers: dict, **quotas) -> dict:
-    admin = login(stack, "root", "admin-pass-1")
+    admin = stack.login("root", "admin-pass-1")
     answer = requests.patch(
-        stack.url(f"/admin/users/{user_id(stack, headers)}"),
+        stack.url(f"/admin/users/{stack.user_id(headers)}"),
         json={"quotas": quotas},
         headers=admin,
         timeout=10,
@@ -107,7 +95,7 @@ def test_usage_equals_the_stored_jobs_after_runs_and_a_retry(quota_stack):
         done = stack.wait_job(retried["id"], headers)
         assert done["status"] == "completed" and done["pages_crawled"] == 6
 
-    stored = list(stack.database().jobs.find({"owner_id": user_id(stack, headers)}))
+    stored = list(stack.database().jobs.find({"owner_id": stack.user_id(headers)}))
     assert len(stored) == 2
     by_id = {job["_id"]: job for job in stored}
     # pages: once per fetch, per run (the retry fetched the first pages again)
@@ -127,11 +115,11 @@ def test_usage_equals_the_stored_jobs_after_runs_and_a_retry(quota_stack):
         "browser_minutes_per_month": None,
         "storage_bytes": None,
     }
-    admin = login(stack, "root", "admin-pass-1")
+    admin = stack.login("root", "admin-pass-1")
     table = requests.get(
         stack.url("/admin/usage"), params={"group_by": "user"}, headers=admin, timeout=10
     ).json()
-    row = next(r for r in table["usage"] if r["user_id"] == user_id(stack, headers))
+    row = next(r for r in table["usage"] if r["user_id"] == stack.user_id(headers))
     assert row["pages"] == mine["pages"] and row["jobs"] == 2
     days = requests.get(
         stack.url("/admin/usage"), params={"group_by": "day"}, headers=admin, timeout=10
