@@ -5,20 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
 from bench.chaos import ProcessTracker
-
-
-def _wait(condition, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.1)
-    return value
+from testing.helpers import wait_for
 
 
 @pytest.fixture
@@ -51,10 +42,10 @@ def test_tracker_finds_the_stacks_processes_and_their_orphans_and_nothing_else(t
     # another stack's process, and one of no stack: never counted, never killed
     foreign = subprocess.Popen(["sleep", "302"], env={**os.environ, "VAR_DIR": f"{var}-other"})
     procs.append(foreign)
-    children = _wait(lambda: len(_children(parent.pid)) == 2 and _children(parent.pid))
+    children = wait_for(lambda: len(_children(parent.pid)) == 2 and _children(parent.pid))
     tracker = ProcessTracker(var)
 
-    assert _wait(lambda: set(tracker.alive()) == {parent.pid, *children})
+    assert wait_for(lambda: set(tracker.alive()) == {parent.pid, *children})
     assert tracker.alive(b"sleep\x00301") == [c for c in children if b"301" in _cmd(c)]
     assert not tracker.owns(foreign.pid) and not tracker.owns(os.getpid())
     assert tracker.kill(foreign.pid) is False
@@ -66,7 +57,7 @@ def test_tracker_finds_the_stacks_processes_and_their_orphans_and_nothing_else(t
 
     for child in children:
         assert tracker.kill(child)
-    assert _wait(lambda: tracker.alive() == [])
+    assert wait_for(lambda: tracker.alive() == [])
     assert foreign.poll() is None
 
 
